@@ -1,0 +1,99 @@
+"""Output reductions: how a network's outputs at one state become the entry of the update matrix.
+
+Appendix B.1 of the paper: Q-functions are vector-valued, so the change in a state's value is taken
+over the max of the actions (the paper's default), their mean, a fixed action, or the action of the
+transition; distributional heads are first reduced to their expected return; policies are compared
+by the norm of the difference of their action probabilities.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+REDUCTIONS = ("max", "mean", "action", "index", "expectation", "policy", "none")
+
+
+def unknown_name(kind: str, name: object, choices: tuple[str, ...]) -> ValueError:
+    """A ValueError naming the bad choice, the valid ones and the nearest match."""
+    near = difflib.get_close_matches(str(name), choices, n=1)
+    hint = f": did you mean {near[0]!r}?" if near else ""
+    return ValueError(f"unknown {kind} {name!r}{hint} (expected one of {', '.join(choices)})")
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """A named output reduction with its extra arguments.
+
+    `values(outputs, actions)` maps outputs of m states to per-state values: shape [m] for every
+    reduction but "policy", whose values are action-probability vectors [m, A]. `difference(new,
+    old)` is the update-matrix entry: new - old for scalars, ||new - old||_2 for "policy".
+    """
+
+    name: str
+    action_index: int | None = None
+    support: tuple[float, ...] | None = None
+
+    def __post_init__(self):
+        if self.name not in REDUCTIONS:
+            raise unknown_name("reduction", self.name, REDUCTIONS)
+        if self.name == "index" and not isinstance(self.action_index, int | np.integer):
+            raise ValueError("reduce='index' needs action_index=<int>, the fixed action to read")
+        if self.name == "expectation" and not self.support:
+            raise ValueError(
+                "reduce='expectation' needs support=<atom values>, e.g. "
+                "np.linspace(-10, 10, 51) for C51"
+            )
+
+    @property
+    def is_vector(self) -> bool:
+        return self.name == "policy"
+
+    def check_outputs(self, shape: tuple[int, ...], m: int) -> None:
+        """Raise a ValueError when apply_fn's output shape does not suit this reduction."""
+        want = {
+            "none": "[m] or [m, 1]",
+            "expectation": "[m, actions, atoms]",
+        }.get(self.name, "[m, actions]")
+        ok = shape[:1] == (m,) and {
+            "none": len(shape) == 1 or shape[1:] == (1,),
+            "expectation": len(shape) == 3,
+        }.get(self.name, len(shape) == 2)
+        if not ok:
+            raise ValueError(
+                f"apply_fn returned outputs of shape {shape} for {m} observations; "
+                f"reduce={self.name!r} needs {want}"
+            )
+        if self.name == "index" and not 0 <= self.action_index < shape[1]:
+            raise ValueError(f"action_index={self.action_index} is outside [0, {shape[1]})")
+        if self.name == "expectation" and len(self.support) != shape[2]:
+            raise ValueError(
+                f"support has {len(self.support)} atoms but the outputs have {shape[2]}"
+            )
+
+    def values(self, outputs: jax.Array, actions: jax.Array | None = None) -> jax.Array:
+        name = self.name
+        if name == "none":
+            return outputs.reshape(outputs.shape[0])
+        if name == "policy":
+            return jax.nn.softmax(outputs, axis=-1)
+        if name == "expectation":
+            probs = jax.nn.softmax(outputs, axis=-1)
+            outputs = probs @ jnp.asarray(self.support, outputs.dtype)
+            return outputs.max(axis=-1)
+        if name == "max":
+            return outputs.max(axis=-1)
+        if name == "mean":
+            return outputs.mean(axis=-1)
+        if name == "index":
+            return outputs[:, self.action_index]
+        return jnp.take_along_axis(outputs, actions[:, None].astype(jnp.int32), axis=1)[:, 0]
+
+    def difference(self, new: jax.Array, old: jax.Array) -> jax.Array:
+        if self.is_vector:
+            return jnp.linalg.norm(new - old, axis=-1)
+        return new - old

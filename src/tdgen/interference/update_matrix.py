@@ -1,0 +1,254 @@
+"""The update matrix of Section 5.1 (Eq. 21) for any JAX network and optax optimiser.
+
+    A[i, j] = v(params_i, x_j) - v(params, x_j)
+
+where params_i is one step of the optimiser, from its current state, on the loss of transition i
+alone, x_j is the j-th observation and v is a reduction of the network's outputs (reductions.py).
+The paper prints x_i on both sides of Eq. 21; Figures 3 and 12 and Appendix B.1 make clear that
+rows index the updated transition and columns the evaluated state, as here.
+
+Two methods:
+  exact       the definition: k parameter copies, k * m forward evaluations.
+  linearized  A ~= U J^T with U[i] the flattened optimiser update of transition i and J[j] the
+              gradient of v(., x_j); error O(|u|^2) = O(lr^2). The *reduced* output is
+              linearised (for "max" the gradient of the greedy action's value); for "policy",
+              A[i, j] = ||Jp_j u_i|| with Jp_j the Jacobian of the action probabilities.
+Two centerings:
+  none   the optimiser's step as it is.
+  drift  the step minus the step the same optimiser state takes on a zero gradient. With momentum
+         (Adam, SGD with momentum) every single-transition step shares the momentum term, so
+         uncentred rows share one direction and the matrix is close to rank one whatever the
+         data; the drift-centred matrix keeps what transition i itself causes. For plain SGD the
+         two coincide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+
+from tdgen.interference.reductions import Reduction, unknown_name
+
+CENTERS = ("none", "drift")
+METHODS = ("exact", "linearized")
+
+PyTree = Any
+ApplyFn = Callable[[PyTree, jax.Array], jax.Array]
+LossFn = Callable[[PyTree, PyTree], jax.Array]
+
+
+def update_matrix(
+    apply_fn: ApplyFn,
+    params: PyTree,
+    loss_fn: LossFn,
+    batch: PyTree,
+    optimizer: optax.GradientTransformation,
+    opt_state: PyTree,
+    *,
+    inputs: jax.Array | None = None,
+    reduce: str = "max",
+    action_index: int | None = None,
+    support: Any = None,
+    center: str = "none",
+    method: str = "exact",
+    chunk_size: int | None = 1,
+) -> jax.Array:
+    """The update matrix A [k, m] of Eq. 21 (m = k unless `inputs` are given).
+
+    apply_fn(params, observations [m, ...]) -> outputs [m, ...]; loss_fn(params, transition) -> a
+    scalar, transition being one slice of `batch` (a pytree whose leaves have leading axis k, by
+    convention a dict with "obs", "action", ...). `inputs` defaults to batch["obs"]; the "action"
+    reduction reads batch["action"]. `action_index` is the fixed action of reduce="index" and
+    `support` the atom values of reduce="expectation".
+
+    chunk_size is the number of transitions whose parameter copies are evaluated together with
+    jax.vmap; chunks run one after another under jax.lax.map, so memory is O(chunk_size) copies.
+    None vectorises all k at once. The default 1 is the fastest for convolutional networks on
+    XLA:CPU (vmap over parameter copies lowers to grouped convolutions); small MLPs gain from
+    larger chunks. For method="linearized" it also bounds the per-state Jacobians built at once.
+
+    For repeated calls (a probe inside a training loop), build the compiled function once with
+    `make_update_matrix` instead.
+    """
+    fn = make_update_matrix(
+        apply_fn, loss_fn, optimizer, reduce=reduce, action_index=action_index,
+        support=support, center=center, method=method, chunk_size=chunk_size,
+    )
+    return fn(params, opt_state, batch, inputs)
+
+
+def make_update_matrix(
+    apply_fn: ApplyFn,
+    loss_fn: LossFn,
+    optimizer: optax.GradientTransformation,
+    *,
+    reduce: str = "max",
+    action_index: int | None = None,
+    support: Any = None,
+    center: str = "none",
+    method: str = "exact",
+    chunk_size: int | None = 1,
+) -> Callable[..., jax.Array]:
+    """A compiled `(params, opt_state, batch, inputs=None) -> A`; arguments as in update_matrix."""
+    reduction = Reduction(
+        reduce, action_index, None if support is None else tuple(np.asarray(support).tolist())
+    )
+    if center not in CENTERS:
+        raise unknown_name("center", center, CENTERS)
+    if method not in METHODS:
+        raise unknown_name("method", method, METHODS)
+    check_chunk_size(chunk_size)
+    body = _exact if method == "exact" else _linearized
+    core = jax.jit(
+        partial(body, apply_fn, loss_fn, optimizer, reduction, center == "drift"),
+        static_argnames="chunk",
+    )
+
+    def compute(params, opt_state, batch, inputs=None):
+        k = check_batch(batch)
+        inputs, actions = state_inputs(apply_fn, params, batch, inputs, reduction)
+        check_loss(loss_fn, params, batch)
+        return core(params, opt_state, batch, inputs, actions, chunk=_chunk(chunk_size, k))
+
+    return compute
+
+
+def optimizer_step(loss_fn, optimizer, params, opt_state, drift: bool):
+    """Returns transition -> the optimiser update (a params-shaped pytree) of that transition."""
+    offset = None
+    if drift:
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        offset = optimizer.update(zeros, opt_state, params)[0]
+
+    def step(transition):
+        grads = jax.grad(loss_fn)(params, transition)
+        updates = optimizer.update(grads, opt_state, params)[0]
+        return updates if offset is None else jax.tree.map(jnp.subtract, updates, offset)
+
+    return step
+
+
+def _exact(apply_fn, loss_fn, optimizer, reduction, drift, params, opt_state, batch, inputs,
+           actions, chunk):
+    step = optimizer_step(loss_fn, optimizer, params, opt_state, drift)
+    base = reduction.values(apply_fn(params, inputs), actions)
+
+    def row(transition):
+        new_params = optax.apply_updates(params, step(transition))
+        return reduction.difference(reduction.values(apply_fn(new_params, inputs), actions), base)
+
+    return jax.lax.map(row, batch, batch_size=chunk)
+
+
+def _linearized(apply_fn, loss_fn, optimizer, reduction, drift, params, opt_state, batch, inputs,
+                actions, chunk):
+    step = optimizer_step(loss_fn, optimizer, params, opt_state, drift)
+    jac = value_jacobian(apply_fn, reduction, params, inputs, actions, chunk)
+
+    def row(transition):
+        delta = jac @ ravel_pytree(step(transition))[0]
+        return jnp.linalg.norm(delta, axis=-1) if reduction.is_vector else delta
+
+    return jax.lax.map(row, batch, batch_size=chunk)
+
+
+def value_jacobian(apply_fn, reduction, params, inputs, actions, chunk):
+    """Flattened gradients of each state's reduced output: [m, P], or [m, A, P] for "policy"."""
+    flat, unravel = ravel_pytree(params)
+
+    def value(flat_params, x, a):
+        out = apply_fn(unravel(flat_params), x[None])
+        return reduction.values(out, a[None])[0]
+
+    grad = jax.jacrev(value) if reduction.is_vector else jax.grad(value)
+    return jax.lax.map(lambda xa: grad(flat, *xa), (inputs, actions), batch_size=chunk)
+
+
+# --- validation, before anything is traced: errors name the argument and the fix ---------------
+
+
+def check_chunk_size(chunk_size) -> None:
+    if chunk_size is not None and (not isinstance(chunk_size, int | np.integer) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+
+
+def _chunk(chunk_size, k):
+    """lax.map's batch_size: None (all at once) is a single vmapped chunk of k."""
+    return k if chunk_size is None else min(int(chunk_size), k)
+
+
+def check_batch(batch) -> int:
+    """The number of transitions k; raises if the batch is empty or its leaves disagree."""
+    leaves = jax.tree_util.tree_leaves_with_path(batch)
+    if not leaves:
+        raise ValueError("batch is empty: it has no array leaves (expected e.g. {'obs': [k, ...]})")
+    sizes = {}
+    for path, leaf in leaves:
+        shape = np.shape(leaf)
+        if not shape:
+            raise ValueError(
+                f"batch leaf {jax.tree_util.keystr(path)} is a scalar; every leaf needs a "
+                "leading axis of length k (one entry per transition)"
+            )
+        sizes[jax.tree_util.keystr(path)] = shape[0]
+    if len(set(sizes.values())) > 1:
+        found = ", ".join(f"{name} has {n}" for name, n in sizes.items())
+        raise ValueError(f"batch leaves have different leading axes (transitions): {found}")
+    k = next(iter(sizes.values()))
+    if k == 0:
+        raise ValueError("batch is empty: it holds 0 transitions; the update matrix needs k >= 1")
+    return k
+
+
+def state_inputs(apply_fn, params, batch, inputs, reduction: Reduction):
+    """The observations x_j [m, ...] and the actions the "action" reduction reads ([m] ints)."""
+    k = check_batch(batch)
+    if inputs is None:
+        if not isinstance(batch, Mapping) or "obs" not in batch:
+            raise ValueError("inputs not given and batch has no 'obs' entry to default to")
+        inputs = batch["obs"]
+    inputs = jnp.asarray(inputs)
+    m = inputs.shape[0] if inputs.ndim else 0
+    if m == 0:
+        raise ValueError("inputs are empty: the update matrix needs at least one state")
+    actions = jnp.zeros((m,), jnp.int32)
+    if reduction.name == "action":
+        if not isinstance(batch, Mapping) or "action" not in batch:
+            raise ValueError("reduce='action' reads batch['action'], which is missing")
+        if m != k:
+            raise ValueError(
+                f"reduce='action' pairs state j with the action of transition j, but there are "
+                f"{m} inputs and {k} transitions"
+            )
+        actions = jnp.asarray(batch["action"]).astype(jnp.int32)
+        if actions.shape != (k,):
+            raise ValueError(f"batch['action'] must have shape ({k},), got {actions.shape}")
+    try:
+        out = jax.eval_shape(apply_fn, params, inputs)
+    except Exception as err:  # the user's network rejected the observations: say which
+        raise ValueError(
+            f"apply_fn(params, inputs) failed on inputs of shape {inputs.shape}: {err}"
+        ) from err
+    reduction.check_outputs(tuple(out.shape), m)
+    return inputs, actions
+
+
+def check_loss(loss_fn, params, batch) -> None:
+    transition = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(np.shape(leaf)[1:],
+                                                                jnp.result_type(leaf)), batch)
+    try:
+        out = jax.eval_shape(loss_fn, params, transition)
+    except Exception as err:
+        raise ValueError(f"loss_fn(params, transition) failed on one transition: {err}") from err
+    if out.shape != ():
+        raise ValueError(
+            f"loss_fn must return a scalar for one transition, got shape {out.shape}; it receives "
+            "one slice of the batch (leading axis removed)"
+        )

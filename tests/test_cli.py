@@ -1,0 +1,103 @@
+"""The `tdgen` command and the experiment contract, on a tiny stand-in experiment."""
+
+import json
+import textwrap
+
+import pytest
+
+from tdgen import cli
+from tdgen.experiments import REGISTRY, get_experiment
+
+TOY = textwrap.dedent(
+    """
+    from dataclasses import dataclass
+
+    import numpy as np
+
+    from tdgen import plots
+    from tdgen.experiments.base import Claim, Experiment, Outcome
+
+
+    @dataclass(frozen=True)
+    class Config:
+        size: int = 3
+
+        @classmethod
+        def quick(cls):
+            return cls(3)
+
+        @classmethod
+        def paper(cls):
+            return cls(30)
+
+
+    def run(config, seed, out_dir):
+        total = float(np.random.default_rng(seed).random(config.size).sum())
+        with plots.style():
+            fig, axes = plots.figure()
+            axes[0, 0].plot(range(config.size))
+            name = plots.save(fig, out_dir / "toy.png")
+        claim = Claim("positive", "the sum is positive", total > 0, {"total": total})
+        return Outcome([claim], [name], {"total": total})
+
+
+    EXPERIMENT = Experiment("toy", "Figure 0", "a stand-in", Config, run)
+    """
+)
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    (tmp_path / "toy_experiment.py").write_text(TOY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(REGISTRY, "toy", "toy_experiment")
+    return tmp_path
+
+
+def test_reproduce_writes_result_json_figures_and_report(toy, capsys):
+    out = toy / "results"
+    cli.main(["reproduce", "toy", "--out", str(out), "--seed", "3"])
+    result = json.loads((out / "toy" / "result.json").read_text())
+    assert result["experiment"] == "toy" and result["scale"] == "quick" and result["seed"] == 3
+    assert result["config"] == {"size": 3}
+    assert result["claims"][0]["holds"] is True and result["figures"] == ["toy.png"]
+    assert (out / "toy" / "toy.png").stat().st_size > 0
+    report = (out / "report.md").read_text()
+    assert "| toy | Figure 0 | quick |" in report and "![toy.png](toy/toy.png)" in report
+    assert "<img src='toy/toy.png'" in (out / "report.html").read_text()
+
+
+def test_one_seed_gives_one_result(toy):
+    for run in ("a", "b"):
+        cli.main(["reproduce", "toy", "--out", str(toy / run), "--seed", "7"])
+    first, second = (json.loads((toy / r / "toy" / "result.json").read_text()) for r in "ab")
+    assert first["summary"] == second["summary"]
+
+
+def test_unknown_experiment_is_one_line_error_with_a_suggestion(toy, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["reproduce", "fig9_kernel_tdd", "--out", str(toy / "r")])
+    assert exit_info.value.code == 2
+    assert "did you mean 'fig9_kernel_td'" in capsys.readouterr().err
+    assert not (toy / "r").exists()  # nothing is written before the names are checked
+
+
+def test_bad_scale_is_rejected(toy):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["reproduce", "toy", "--scale", "huge", "--out", str(toy / "r")])
+    assert exit_info.value.code != 0
+
+
+def test_every_registered_experiment_has_both_presets():
+    for name in REGISTRY:
+        experiment = get_experiment(name)
+        assert experiment.name == name
+        assert experiment.config("quick") != experiment.config("paper")
+        with pytest.raises(ValueError, match="unknown scale"):
+            experiment.config("medium")
+
+
+def test_list_names_every_experiment(capsys):
+    cli.main(["list"])
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in REGISTRY)
