@@ -27,13 +27,17 @@ def test_eigenpairs_are_sorted_smooth_first_and_satisfy_both_eigen_equations(see
     assert np.all(np.diff(eig.values.real) <= 1e-12)
     assert eig.values[0] == pytest.approx(1.0)
     np.testing.assert_allclose(P @ eig.right, eig.right * eig.values, atol=1e-10)
-    np.testing.assert_allclose(eig.left.conj().T @ P, eig.values[:, None] * eig.left.conj().T, atol=1e-10)
+    np.testing.assert_allclose(
+        eig.left.conj().T @ P, eig.values[:, None] * eig.left.conj().T, atol=1e-10
+    )
     np.testing.assert_allclose(np.linalg.norm(eig.right, axis=0), 1.0)
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 10_000))
-def test_coefficients_reconstruct_a_real_function_and_conjugate_pairs_have_conjugate_coefficients(seed):
+def test_coefficients_reconstruct_a_real_function_and_conjugate_pairs_have_conjugate_coefficients(
+    seed,
+):
     P = _stochastic(seed)
     eig = eigendecomposition(P)
     V = np.random.default_rng(seed + 1).standard_normal(len(P))

@@ -42,8 +42,14 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
             f"| {c['id']} | **{_verdict(c['holds'])}** |"
         )
     for r in results:
-        lines += ["", f"## {r['experiment']}", "", f"*{r['paper_ref']}* ({r['scale']} scale, seed "
-                  f"{r['seed']}, {r['seconds']:.1f} s). {r.get('description', '')}", ""]
+        lines += [
+            "",
+            f"## {r['experiment']}",
+            "",
+            f"*{r['paper_ref']}* ({r['scale']} scale, seed "
+            f"{r['seed']}, {r['seconds']:.1f} s). {r.get('description', '')}",
+            "",
+        ]
         for c in r["claims"]:
             lines.append(f"- **{_verdict(c['holds'])}**: {c['statement']}  ")
             lines.append(f"  evidence: `{_evidence_text(c['evidence'])}`")
@@ -70,7 +76,8 @@ def render_html(results: list[dict[str, Any]]) -> str:
             for c in r["claims"]
         )
         figures = "\n".join(
-            f"<img src='{esc(r['experiment'])}/{esc(fig)}' alt='{esc(fig)}'>" for fig in r["figures"]
+            f"<img src='{esc(r['experiment'])}/{esc(fig)}' alt='{esc(fig)}'>"
+            for fig in r["figures"]
         )
         sections.append(
             f"<h2>{esc(r['experiment'])}</h2><p><i>{esc(r['paper_ref'])}</i> ({esc(r['scale'])} scale, "

@@ -65,13 +65,17 @@ class FiniteMDP:
         S, A = self.num_states, self.num_actions
         if policy.shape == (S,) and np.issubdtype(policy.dtype, np.integer):
             if policy.min() < 0 or policy.max() >= A:
-                raise ValueError(f"policy actions must lie in [0, {A}), got {policy.min()}..{policy.max()}")
+                raise ValueError(
+                    f"policy actions must lie in [0, {A}), got {policy.min()}..{policy.max()}"
+                )
             return np.eye(A)[policy]
         if policy.shape == (S, A):
             if np.any(policy < 0) or not np.allclose(policy.sum(axis=1), 1.0, atol=_ROW_SUM_TOL):
                 raise ValueError("policy probabilities must be non-negative with rows summing to 1")
             return policy.astype(float)
-        raise ValueError(f"policy must be int [{S}] or probabilities [{S}, {A}], got {policy.shape}")
+        raise ValueError(
+            f"policy must be int [{S}] or probabilities [{S}, {A}], got {policy.shape}"
+        )
 
     def P_pi(self, policy: np.ndarray) -> np.ndarray:
         """State-to-state transition matrix `P^pi[s, s'] = sum_a pi(a|s) P[a, s, s']`."""
@@ -91,7 +95,9 @@ class FiniteMDP:
         """One-step look-ahead `Q[s, a] = R[s, a] + gamma sum_s' P[a, s, s'] V[s']`."""
         return self.R + self.gamma * np.einsum("ast,t->sa", self.P, V)
 
-    def value_iteration(self, tol: float = 1e-8, max_iters: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+    def value_iteration(
+        self, tol: float = 1e-8, max_iters: int = 100_000
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Optimal values and a greedy deterministic policy, by value iteration.
 
         Stops when successive iterates differ by less than `tol` (sup norm), so the returned values are
@@ -246,7 +252,9 @@ def mountain_car_mdp(
     """
     position_bins, velocity_bins = (bins, bins) if isinstance(bins, int) else bins
     if position_bins < 2 or velocity_bins < 2 or samples_per_cell < 1 or action_repeat < 1:
-        raise ValueError("mountain_car_mdp needs >= 2 bins per axis, samples_per_cell >= 1, action_repeat >= 1")
+        raise ValueError(
+            "mountain_car_mdp needs >= 2 bins per axis, samples_per_cell >= 1, action_repeat >= 1"
+        )
     rng = np.random.default_rng(seed)
     pos_edges = np.linspace(*MOUNTAIN_CAR_POSITION, position_bins + 1)
     vel_edges = np.linspace(*MOUNTAIN_CAR_VELOCITY, velocity_bins + 1)
