@@ -97,3 +97,9 @@ def test_fourier_spectrum_of_a_pure_tone_peaks_at_its_frequency():
 def test_non_square_matrix_is_rejected():
     with pytest.raises(ValueError, match="square"):
         eigendecomposition(np.ones((2, 3)))
+
+
+def test_a_repeated_eigenvalue_gets_no_coefficient_even_when_well_conditioned():
+    eig = eigendecomposition(np.eye(3))  # eigenvalue 1 three times: no rank-one projector
+    assert not eig.simple().any()
+    assert np.all(np.isnan(eigen_coefficients(np.arange(3.0), eig)))

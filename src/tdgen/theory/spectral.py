@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-# An eigenvalue is "simple" for coefficient purposes when |w^H v| (unit-norm vectors) exceeds this.
-_SIMPLE_TOL = 1e-8
+# An eigenvalue counts as simple when |w^H v| (unit-norm vectors) and its distance to every other
+# eigenvalue both exceed these: then its rank-one spectral projector exists and is bounded.
+MIN_CONDITIONING = 1e-8
+MIN_EIGENGAP = 1e-8
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,6 +41,18 @@ class Eigendecomposition:
     def conditioning(self) -> np.ndarray:
         """`|w_i^H v_i|` per eigenvalue: near zero for repeated or defective eigenvalues."""
         return np.abs(np.einsum("ni,ni->i", self.left.conj(), self.right))
+
+    def simple(
+        self, min_conditioning: float = MIN_CONDITIONING, min_gap: float = MIN_EIGENGAP
+    ) -> np.ndarray:
+        """Boolean mask of eigenvalues with a well-defined, bounded rank-one spectral projector.
+
+        Excludes repeated eigenvalues (another within `min_gap`, e.g. one eigenvalue 1 per absorbing
+        state) and defective or badly conditioned ones (`|w^H v| <= min_conditioning`).
+        """
+        gaps = np.abs(self.values[:, None] - self.values[None, :])
+        np.fill_diagonal(gaps, np.inf)
+        return (self.conditioning() > min_conditioning) & (gaps.min(axis=1) > min_gap)
 
     def conjugate_partner(self) -> np.ndarray:
         """Index of each eigenvalue's complex conjugate (itself when real)."""
@@ -85,14 +99,14 @@ def expected_variation(V: np.ndarray, P: np.ndarray) -> float:
 def eigen_coefficients(V: np.ndarray, eig: Eigendecomposition) -> np.ndarray:
     """Coefficients `c_i = w_i^H V / (w_i^H v_i)` of V (`[n]` or `[n, m]`) along each eigenvector.
 
-    Complex in general (see the module docstring). Eigenvalues that are not simple (`|w^H v|` near 0,
-    e.g. a repeated eigenvalue 1 from several absorbing states) have no spectral projector of rank one;
-    their coefficients are NaN rather than a meaningless huge number.
+    Complex in general (see the module docstring). Eigenvalues that are not simple (see
+    `Eigendecomposition.simple`: repeated, e.g. eigenvalue 1 once per absorbing state, or defective)
+    have no rank-one spectral projector; their coefficients are NaN rather than arbitrary numbers.
     """
     V = np.asarray(V)
     numerator = eig.left.conj().T @ V
     denominator = np.einsum("ni,ni->i", eig.left.conj(), eig.right)
-    ok = np.abs(denominator) > _SIMPLE_TOL
+    ok = eig.simple()
     safe = np.where(ok, denominator, 1.0)
     coefficients = numerator / (safe if V.ndim == 1 else safe[:, None])
     coefficients[~ok] = np.nan
