@@ -9,8 +9,12 @@ from typing import Any
 
 
 def load_results(out: Path) -> list[dict[str, Any]]:
-    """Every `out/*/result.json`, in file-name order."""
-    return [json.loads(p.read_text()) for p in sorted(Path(out).glob("*/result.json"))]
+    """Every `out/*/result.json`, registered experiments first in registry order, then by name."""
+    from tdgen.experiments import experiment_names
+
+    order = {name: i for i, name in enumerate(experiment_names())}
+    results = [json.loads(p.read_text()) for p in Path(out).glob("*/result.json")]
+    return sorted(results, key=lambda r: (order.get(r["experiment"], len(order)), r["experiment"]))
 
 
 def _verdict(holds: bool) -> str:
