@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from tdgen.experiments import get_experiment
 from tdgen.experiments.base import to_jsonable
+from tdgen.runs.rundir import write_json_atomic
 
 
 def run_experiment(name: str, scale: str, seed: int, out: Path) -> dict[str, Any]:
@@ -36,18 +34,3 @@ def run_experiment(name: str, scale: str, seed: int, out: Path) -> dict[str, Any
     }
     write_json_atomic(out_dir / "result.json", result)
     return result
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -1,0 +1,19 @@
+"""Run directories: config, metrics (JSONL + TensorBoard), atomic checkpoints and resume."""
+
+from tdgen.runs.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from tdgen.runs.metrics import MetricsLogger
+from tdgen.runs.rundir import RunDir
+
+__all__ = [
+    "CheckpointError",
+    "MetricsLogger",
+    "RunDir",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "save_checkpoint",
+]

@@ -1,0 +1,131 @@
+"""Atomic, pickle-free checkpoints of any JAX pytree (flax msgpack serialisation).
+
+A checkpoint `ckpt_<step>.msgpack` is written to a temporary file, fsynced and renamed into place;
+only then is its marker `ckpt_<step>.done` written, holding the file's SHA-256. A checkpoint counts
+as complete only when its marker exists and the hash matches, so a run killed mid-write resumes from
+the previous one. The payload records a format tag and a `kind` (e.g. the agent name), so a foreign
+or corrupt file is refused with a one-line error instead of being half-loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from flax import serialization
+
+FORMAT = "tdgen-checkpoint"
+VERSION = 1
+_NAME = re.compile(r"^ckpt_(\d{12})\.msgpack$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, incomplete, corrupt or of another kind."""
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _paths(directory: Path, step: int) -> tuple[Path, Path]:
+    return directory / f"ckpt_{step:012d}.msgpack", directory / f"ckpt_{step:012d}.done"
+
+
+def save_checkpoint(directory: Path, step: int, state: Any, *, kind: str, keep: int = 3) -> Path:
+    """Write `state` (any pytree) as the checkpoint of `step`; keep only the newest `keep` complete."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "kind": kind,
+        "step": int(step),
+        "state": serialization.to_state_dict(jax.device_get(state)),
+    }
+    data = serialization.msgpack_serialize(payload)
+    path, marker = _paths(directory, step)
+    _write_atomic(path, data)
+    _write_atomic(marker, hashlib.sha256(data).hexdigest().encode())
+    for old in complete_checkpoints(directory)[:-keep]:
+        for p in _paths(directory, old):
+            p.unlink(missing_ok=True)
+    return path
+
+
+def complete_checkpoints(directory: Path) -> list[int]:
+    """Steps of the checkpoints in `directory` that have their completion marker, oldest first."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    steps = []
+    for p in directory.iterdir():
+        match = _NAME.match(p.name)
+        if match and _paths(directory, int(match.group(1)))[1].exists():
+            steps.append(int(match.group(1)))
+    return sorted(steps)
+
+
+def latest_checkpoint(directory: Path) -> Path | None:
+    """The newest complete checkpoint file, or None when there is none."""
+    steps = complete_checkpoints(directory)
+    return _paths(Path(directory), steps[-1])[0] if steps else None
+
+
+def load_checkpoint(path: Path, target: Any, *, kind: str) -> tuple[int, Any]:
+    """Restore `(step, state)` from `path` into the structure of `target` (a pytree of the same kind).
+
+    Raises CheckpointError naming the file when it is incomplete, corrupt, foreign, of another kind,
+    or shaped differently from `target`.
+    """
+    path = Path(path)
+    marker = path.with_suffix(".done")
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    data = path.read_bytes()
+    if not marker.exists():
+        raise CheckpointError(f"checkpoint {path} is incomplete (no {marker.name} marker)")
+    if marker.read_text().strip() != hashlib.sha256(data).hexdigest():
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt: its SHA-256 does not match {marker.name}"
+        )
+    try:
+        payload = serialization.msgpack_restore(data)
+    except Exception as error:  # msgpack raises several unrelated types on garbage
+        raise CheckpointError(f"checkpoint {path} is not a msgpack file: {error}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a tdgen checkpoint")
+    if payload.get("kind") != kind:
+        raise CheckpointError(
+            f"checkpoint {path} holds a {payload.get('kind')!r} state, not {kind!r}"
+        )
+    try:
+        state = serialization.from_state_dict(jax.device_get(target), payload["state"])
+    except (KeyError, ValueError, TypeError) as error:
+        raise CheckpointError(
+            f"checkpoint {path} does not match this run's state: {error}"
+        ) from None
+    expected = jax.tree.map(lambda x: np.shape(x), jax.device_get(target))
+    restored = jax.tree.map(lambda x: np.shape(x), state)
+    if expected != restored:
+        raise CheckpointError(f"checkpoint {path} has arrays of other shapes than this run's state")
+    return int(payload["step"]), jax.tree.map(jax.numpy.asarray, state)

@@ -1,0 +1,71 @@
+"""Metrics of a run: one JSON line per log step in `metrics.jsonl`, mirrored to TensorBoard.
+
+Names follow CleanRL's convention (`charts/episodic_return`, `losses/td_loss`, `charts/SPS`,
+`interference/update_rank`), so runs of every agent compare in one dashboard.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+
+class MetricsLogger:
+    """Append-only metrics for a run directory; `truncate_after(step)` prepares a resume."""
+
+    def __init__(
+        self, directory: Path, *, resume_step: int | None = None, tensorboard: bool = True
+    ):
+        self.path = Path(directory) / "metrics.jsonl"
+        if resume_step is not None:
+            self.truncate_after(resume_step)
+        self._writer = None
+        if tensorboard:
+            from tensorboardX import SummaryWriter
+
+            # purge_step drops events logged after the checkpoint by the interrupted run.
+            self._writer = SummaryWriter(str(Path(directory) / "tb"), purge_step=resume_step)
+
+    def truncate_after(self, step: int) -> None:
+        """Drop lines logged after `step` (by a run that died before its next checkpoint)."""
+        if not self.path.exists():
+            return
+        kept = [
+            line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= step
+        ]
+        self.path.write_text("".join(line + "\n" for line in kept))
+
+    def log(self, step: int, values: dict[str, Any]) -> None:
+        row = {"step": int(step), **{k: _plain(v) for k, v in values.items()}}
+        with self.path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        if self._writer is not None:
+            for name, value in row.items():
+                if name != "step" and isinstance(value, int | float) and math.isfinite(value):
+                    self._writer.add_scalar(name, value, step)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    def __enter__(self) -> MetricsLogger:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item") and getattr(value, "size", 2) == 1:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def read_metrics(directory: Path) -> list[dict[str, Any]]:
+    """All rows of a run's `metrics.jsonl`."""
+    path = Path(directory) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

@@ -1,0 +1,83 @@
+"""A run directory: `config.json`, `metrics.jsonl`, `tb/`, `probes/`, `checkpoints/`.
+
+Creating a run never overwrites one: an existing directory with a config is refused with the
+command that continues it instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths and config of one run."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, path: Path, kind: str, config: dict[str, Any]) -> RunDir:
+        """A new run of `kind` (e.g. "dqn") with `config`; refuses to reuse an existing run."""
+        path = Path(path)
+        if (path / "config.json").exists():
+            raise ValueError(
+                f"run directory {path} already holds a run: continue it with `tdgen resume {path}` "
+                "or choose another --out"
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        for sub in ("checkpoints", "probes"):
+            (path / sub).mkdir(exist_ok=True)
+        write_json_atomic(path / "config.json", {"kind": kind, "config": config})
+        return cls(path)
+
+    @classmethod
+    def open(cls, path: Path) -> RunDir:
+        """An existing run; a ValueError names the path when it is not a tdgen run directory."""
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise ValueError(f"{path} is not a tdgen run directory (no config.json)")
+        try:
+            json.loads((path / "config.json").read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}/config.json is corrupt: {error}") from None
+        return cls(path)
+
+    @property
+    def _stored(self) -> dict[str, Any]:
+        return json.loads((self.path / "config.json").read_text())
+
+    @property
+    def kind(self) -> str:
+        return self._stored["kind"]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self._stored["config"]
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def probes(self) -> Path:
+        return self.path / "probes"
