@@ -1,0 +1,34 @@
+"""Environments behind one functional interface (`EnvSpec`), made by name with `make_env`."""
+
+from tdgen.envs.minatar import MINATAR_GAMES, make_minatar
+from tdgen.envs.registry import (
+    ATARI_GAMES,
+    KNOWN_NAMES,
+    PROCGEN_GAMES,
+    make_env,
+    parse_env_name,
+)
+from tdgen.envs.spec import EnvSpec, random_actions, with_step
+from tdgen.envs.wrappers import (
+    EpisodeStatisticsState,
+    record_episode_statistics,
+    sparsify_rewards,
+    zero_rewards,
+)
+
+__all__ = [
+    "ATARI_GAMES",
+    "KNOWN_NAMES",
+    "MINATAR_GAMES",
+    "PROCGEN_GAMES",
+    "EnvSpec",
+    "EpisodeStatisticsState",
+    "make_env",
+    "make_minatar",
+    "parse_env_name",
+    "random_actions",
+    "record_episode_statistics",
+    "sparsify_rewards",
+    "with_step",
+    "zero_rewards",
+]

@@ -1,0 +1,126 @@
+"""`make_env(name)`: environment names, their parsing, and errors that suggest the fix.
+
+Names are ``minatar/<game>`` (gymnax, fully jittable), ``atari/<Game>`` and ``procgen/<game>``
+(envpool, stepped on the host; optional extras, backends not implemented yet).
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from tdgen.envs.minatar import MINATAR_GAMES, make_minatar
+from tdgen.envs.spec import EnvSpec
+from tdgen.envs.wrappers import record_episode_statistics, sparsify_rewards, zero_rewards
+
+# The Atari games the paper uses (Sections 5.1 and 6, Appendix B.3); any envpool Atari game parses.
+ATARI_GAMES = ("Pong", "Boxing", "Seaquest", "Breakout", "MontezumaRevenge")
+PROCGEN_GAMES = (
+    "bigfish", "bossfight", "caveflyer", "chaser", "climber", "coinrun", "dodgeball", "fruitbot",
+    "heist", "jumper", "leaper", "maze", "miner", "ninja", "plunder", "starpilot",
+)  # fmt: skip
+REWARD_MODES = ("dense", "zero", "sparse")
+
+KNOWN_NAMES = (
+    tuple(f"minatar/{g}" for g in MINATAR_GAMES)
+    + tuple(f"atari/{g}" for g in ATARI_GAMES)
+    + tuple(f"procgen/{g}" for g in PROCGEN_GAMES)
+)
+
+
+def _suggest(name: str, candidates: tuple[str, ...]) -> str | None:
+    """The closest candidate to ``name``; a bare game name is compared with the games alone.
+
+    On a tie the earlier candidate wins, so 'Brakout' suggests 'minatar/breakout'.
+    """
+    if "/" in name:
+        keys = {c.lower(): c for c in candidates}
+        query = name.lower()
+    else:
+        keys = {}
+        for c in candidates:
+            keys.setdefault(c.split("/", 1)[1].lower(), c)
+        query = name.lower()
+    match = difflib.get_close_matches(query, list(keys), n=1, cutoff=0.6)
+    return keys[match[0]] if match else None
+
+
+def _unknown(name: str, candidates: tuple[str, ...] = KNOWN_NAMES) -> ValueError:
+    suggestion = _suggest(name, candidates)
+    if suggestion is not None:
+        return ValueError(f"unknown environment {name!r}: did you mean {suggestion!r}?")
+    return ValueError(
+        f"unknown environment {name!r}: choose minatar/<game> ({', '.join(MINATAR_GAMES)}), "
+        f"atari/<Game> (e.g. atari/Pong) or procgen/<game> ({', '.join(PROCGEN_GAMES)})"
+    )
+
+
+def _require_envpool(name: str, extra: str):
+    try:
+        import envpool
+    except ImportError:
+        raise ImportError(
+            f"{name!r} needs the {extra} extra: pip install 'tdgen[{extra}]'"
+        ) from None
+    return envpool
+
+
+def parse_env_name(name: str) -> tuple[str, str]:
+    """(suite, game) for a valid name, e.g. ("minatar", "breakout"); ValueError otherwise."""
+    suite, sep, game = name.partition("/")
+    example = {"minatar": "breakout", "atari": "Pong", "procgen": "bigfish"}
+    if suite in example and not game:
+        raise ValueError(
+            f"unknown environment {name!r}: name a game too, e.g. '{suite}/{example[suite]}'"
+        )
+    if not sep:
+        raise _unknown(name)
+    if suite == "minatar" and game in MINATAR_GAMES:
+        return suite, game
+    if suite == "procgen" and game in PROCGEN_GAMES:
+        return suite, game
+    if suite == "atari" and game[:1].isupper() and game.isalnum():
+        return suite, game
+    if suite == "atari" and game.lower() in {g.lower() for g in ATARI_GAMES}:
+        raise _unknown(name, tuple(f"atari/{g}" for g in ATARI_GAMES))
+    raise _unknown(name)
+
+
+def make_env(
+    name: str,
+    *,
+    reward: str = "dense",
+    keep_prob: float = 0.1,
+    episode_statistics: bool = True,
+    max_steps_in_episode: int | None = None,
+) -> EnvSpec:
+    """The environment ``name`` as an `EnvSpec`.
+
+    reward: "dense" (as the game gives it), "zero" (the paper's no-reward control) or "sparse"
+      (each reward kept with probability ``keep_prob``).
+    episode_statistics: add ``info["episode_return"]``/``["episode_length"]``, recorded on the
+      game's own rewards, before any reward wrapper.
+    max_steps_in_episode: time limit (MinAtar; gymnax's default when None).
+    """
+    if reward not in REWARD_MODES:
+        raise ValueError(f"unknown reward mode {reward!r}: choose one of {', '.join(REWARD_MODES)}")
+    suite, game = parse_env_name(name)
+    if suite == "minatar":
+        spec = make_minatar(game, max_steps_in_episode=max_steps_in_episode)
+    else:
+        extra = "atari" if suite == "atari" else "procgen"
+        envpool = _require_envpool(name, extra)
+        task = f"{game}-v5" if suite == "atari" else f"{game.capitalize()}Easy-v0"
+        tasks = envpool.list_all_envs()
+        if task not in tasks:
+            games = tuple(f"atari/{t[:-3]}" for t in tasks if t.endswith("-v5"))
+            raise _unknown(name, games if suite == "atari" else KNOWN_NAMES)
+        raise NotImplementedError(
+            f"{name!r}: the envpool {suite} backend is not implemented yet (see notes/envs.md)"
+        )
+    if episode_statistics:
+        spec = record_episode_statistics(spec)
+    if reward == "zero":
+        spec = zero_rewards(spec)
+    elif reward == "sparse":
+        spec = sparsify_rewards(spec, keep_prob)
+    return spec

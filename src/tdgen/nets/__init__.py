@@ -1,0 +1,26 @@
+"""Flax linen networks for the paper's agents: encoders, heads and `make_network`."""
+
+from tdgen.nets.encoders import MLP, ImpalaCNN, MinAtarCNN, NatureCNN, ResidualBlock
+from tdgen.nets.factory import ENCODERS, HEADS, Network, make_network
+from tdgen.nets.heads import AdvantageHead, C51Head, PolicyHead, QHead, ValueHead
+from tdgen.nets.layers import Conv, im2col, scale_observation
+
+__all__ = [
+    "ENCODERS",
+    "HEADS",
+    "MLP",
+    "AdvantageHead",
+    "C51Head",
+    "Conv",
+    "ImpalaCNN",
+    "MinAtarCNN",
+    "NatureCNN",
+    "Network",
+    "PolicyHead",
+    "QHead",
+    "ResidualBlock",
+    "ValueHead",
+    "im2col",
+    "make_network",
+    "scale_observation",
+]
