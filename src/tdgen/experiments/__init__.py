@@ -17,6 +17,8 @@ REGISTRY: dict[str, str] = {
     for name in (
         "fig1_mountaincar_spectrum",
         "thm41_td_error_bound",
+        "fig2_high_frequency_pretraining",
+        "obs42_second_order_dynamics",
         "fig9_kernel_td",
         "fig10_smooth_kernel_regression",
     )
