@@ -101,3 +101,20 @@ def test_list_names_every_experiment(capsys):
     cli.main(["list"])
     printed = capsys.readouterr().out
     assert all(name in printed for name in REGISTRY)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "dqm"], "tdgen train needs an agent, one of dqn, c51; got 'dqm'"),
+        (["train", "dqn", "--env", "minatar/brakout"], "did you mean 'minatar/breakout'"),
+        (["resume", "nowhere"], "nowhere is not a tdgen run directory"),
+    ],
+)
+def test_training_commands_refuse_bad_input_in_one_line(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*args, "--out", str(tmp_path / "run")] if args[0] == "train" else args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

@@ -1,4 +1,10 @@
-"""The `tdgen` command: `tdgen list`, `tdgen reproduce [NAME...] [--scale quick|paper] [--out DIR]`."""
+"""The `tdgen` command.
+
+tdgen list                                   name every experiment
+tdgen reproduce [NAME...] [--scale quick|paper] [--out DIR] [--seed N]
+tdgen train dqn|c51 --env minatar/breakout --preset minatar [--frames N --seed S ...] [--out DIR]
+tdgen resume RUN_DIR                         continue a run from its latest complete checkpoint
+"""
 
 from __future__ import annotations
 
@@ -58,7 +64,55 @@ def reproduce(
     console.print(f"report: {report} (and {report.with_suffix('.html')})")
 
 
-COMMANDS = {"list": list_experiments, "reproduce": reproduce}
+def resume(run: Annotated[Path, tyro.conf.Positional], progress: bool = True) -> None:
+    """Continue a training run from its latest complete checkpoint.
+
+    Args:
+        run: The run directory written by `tdgen train`.
+        progress: Show a progress bar.
+    """
+    from tdgen.agents import resume as resume_run
+
+    path = resume_run(run, progress=progress)
+    console.print(f"run: {path}")
+
+
+def train(args: list[str]) -> None:
+    """`tdgen train AGENT --env ENV --preset PRESET [config flags] [--out DIR]`.
+
+    The preset and environment are read first because the preset picks the network for the
+    environment; every other config field is then a flag whose default comes from that preset.
+    """
+    import argparse
+
+    from tdgen.agents import AGENTS, PRESETS
+    from tdgen.agents import train as train_run
+
+    if not args or args[0] not in AGENTS:
+        given = repr(args[0]) if args else "nothing"
+        raise ValueError(f"tdgen train needs an agent, one of {', '.join(AGENTS)}; got {given}")
+    agent, rest = args[0], args[1:]
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset", default="minatar", choices=PRESETS)
+    pre.add_argument("--env", default="minatar/breakout")
+    pre.add_argument("--out", type=Path, default=None)
+    pre.add_argument("--progress", default=True, action=argparse.BooleanOptionalAction)
+    known, rest = pre.parse_known_args(rest)
+    config_cls = AGENTS[agent].config_cls
+    default = config_cls.preset(known.preset, env=known.env)
+    config = tyro.cli(
+        config_cls,
+        default=default,
+        args=rest,
+        prog=f"tdgen train {agent} --env {known.env} --preset {known.preset} [--out DIR]",
+        description=f"Train {agent.upper()}; defaults come from the {known.preset!r} preset.",
+    )
+    out = known.out or Path("runs") / f"{agent}-{config.env.replace('/', '-')}-seed{config.seed}"
+    path = train_run(agent, config, out, progress=known.progress)
+    console.print(f"run: {path}")
+
+
+COMMANDS = {"list": list_experiments, "reproduce": reproduce, "resume": resume}
 
 
 def main(args: list[str] | None = None) -> None:
@@ -66,8 +120,17 @@ def main(args: list[str] | None = None) -> None:
 
     Bad input prints one line and exits with status 2; set TDGEN_DEBUG=1 for the traceback.
     """
+    args = sys.argv[1:] if args is None else list(args)
     try:
-        tyro.extras.subcommand_cli_from_dict(COMMANDS, prog="tdgen", args=args)
+        if args and args[0] == "train":
+            train(args[1:])
+            return
+        tyro.extras.subcommand_cli_from_dict(
+            COMMANDS,
+            prog="tdgen",
+            args=args,
+            description=__doc__ + "\nRun `tdgen train dqn --help` for the training flags.",
+        )
     except (ValueError, FileNotFoundError) as error:
         if os.environ.get("TDGEN_DEBUG"):
             raise
