@@ -10,15 +10,15 @@ or corrupt file is refused with a one-line error instead of being half-loaded.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 from flax import serialization
+
+from tdgen.runs.rundir import write_atomic
 
 FORMAT = "tdgen-checkpoint"
 VERSION = 1
@@ -27,24 +27,6 @@ _NAME = re.compile(r"^ckpt_(\d{12})\.msgpack$")
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing, incomplete, corrupt or of another kind."""
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _paths(directory: Path, step: int) -> tuple[Path, Path]:
@@ -64,8 +46,8 @@ def save_checkpoint(directory: Path, step: int, state: Any, *, kind: str, keep: 
     }
     data = serialization.msgpack_serialize(payload)
     path, marker = _paths(directory, step)
-    _write_atomic(path, data)
-    _write_atomic(marker, hashlib.sha256(data).hexdigest().encode())
+    write_atomic(path, data)
+    write_atomic(marker, hashlib.sha256(data).hexdigest().encode())
     for old in complete_checkpoints(directory)[:-keep]:
         for p in _paths(directory, old):
             p.unlink(missing_ok=True)

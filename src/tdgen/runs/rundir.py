@@ -14,19 +14,30 @@ from pathlib import Path
 from typing import Any
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write bytes through a temporary file, fsync and rename, so a reader never sees half a file
+    and a crash leaves either the old file or the new one."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """`write_atomic` of `data` as indented JSON."""
+    write_atomic(path, json.dumps(data, indent=2).encode())
 
 
 @dataclass(frozen=True)
