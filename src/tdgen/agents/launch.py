@@ -72,6 +72,10 @@ def train(agent: str, config: ValueBasedConfig, out: Path, progress: bool = True
     """
     built = build_agent(agent, config)  # unknown environments fail before anything is written
     run = RunDir.create(Path(out), agent, config.to_dict())
+    if config.env.startswith("atari/"):  # envpool on the host: tdgen.agents.host_loop
+        from tdgen.agents.host_loop import train_host
+
+        return train_host(built, run, progress)
     state = built.init()
     with MetricsLogger(run.path) as logger:
         return _run(built, run, state, logger, progress)
@@ -86,6 +90,10 @@ def resume(run_dir: Path, progress: bool = True) -> Path:
     kind = agent_type(run.kind)
     config = kind.config_cls.from_dict(run.config)
     built = build_agent(run.kind, config)
+    if config.env.startswith("atari/"):  # not bit-exact: see tdgen.agents.host_loop
+        from tdgen.agents.host_loop import resume_host
+
+        return resume_host(built, run, progress)
     state = built.init()
     frames = 0
     path = latest_checkpoint(run.checkpoints)

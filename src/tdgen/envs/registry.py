@@ -1,7 +1,8 @@
 """`make_env(name)`: environment names, their parsing, and errors that suggest the fix.
 
 Names are ``minatar/<game>`` (gymnax, fully jittable), ``atari/<Game>`` and ``procgen/<game>``
-(envpool, stepped on the host; optional extras, backends not implemented yet).
+(envpool, stepped on the host; optional extras). ``atari/<Game>`` gives an `AtariSpec`
+(`tdgen.envs.atari`) that carries its reward mode; the ProcGen backend is not implemented yet.
 """
 
 from __future__ import annotations
@@ -114,6 +115,10 @@ def make_env(
         if task not in tasks:
             games = tuple(f"atari/{t[:-3]}" for t in tasks if t.endswith("-v5"))
             raise _unknown(name, games if suite == "atari" else KNOWN_NAMES)
+        if suite == "atari":  # host-stepped: an AtariSpec, not a jittable EnvSpec
+            from tdgen.envs.atari import make_atari
+
+            return make_atari(game, reward=reward, keep_prob=keep_prob)
         raise NotImplementedError(
             f"{name!r}: the envpool {suite} backend is not implemented yet (see notes/envs.md)"
         )

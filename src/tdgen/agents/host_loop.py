@@ -1,0 +1,434 @@
+"""The host-stepping training loop for envpool Atari: envpool on the host, a jitted update.
+
+The same agent as the gymnax loop (`tdgen.agents.value_based.Agent`: its network, per-transition
+loss vmapped by `Agent.batch_loss`, optimiser, epsilon-greedy `Agent.act`, target period, probes,
+metric names, atomic checkpoints), with the environment stepped by envpool and the replay kept on
+the host in uint8. One iteration, identical with and without overlap:
+
+1. act on the current observations (jitted epsilon-greedy; the acting key lives in the state);
+2. start the environment step: ``send`` (overlap) or nothing yet;
+3. the updates due (one per ``train_every`` agent steps once past ``learning_starts``), each on a
+   batch gathered on the host, dispatched asynchronously; then the target copy if due;
+4. finish the step: ``recv`` (overlap; the emulators ran on envpool's threads meanwhile) or wait
+   for the updates, then ``step`` (no overlap);
+5. write one replay row.
+
+So overlap changes only timing, never a number. Updates sample from the replay as it was before
+this iteration's row.
+
+Counting: a *frame* in the config (``frames``, ``learning_starts``, ``train_every``,
+``target_period``, ``epsilon_decay_frames``, ``probe_every``, ...) is one agent step of one
+environment, as in the gymnax loop, so the Atari presets' numbers (Nature DQN's "update every 4",
+which are agent steps) mean what their sources mean. One agent step is 4 emulator frames
+(frame skip 4); metrics log ``charts/emulator_frames`` = 4 x frames. envpool's auto-reset step
+(after an episode ends, one step whose action is ignored) counts as a frame, as in CleanRL.
+
+Replay: [rows, num_envs] like `tdgen.agents.replay`, holding only the observation an action was
+taken at; the next observation is the next row of the same column, because envpool returns an
+episode's final observation at its last step and the reset observation one step later. The
+transition of an auto-reset step (final -> reset observation) is marked invalid and never sampled,
+nor is the newest row (its next observation is not stored yet). 28 KB per transition: a 1M buffer
+(the Nature preset) needs 28 GB; use ``buffer_size`` <= ~400k on a 16 GB machine.
+
+Resume: parameters, target parameters, optimiser state, replay, acting key, counters and
+accumulators are restored exactly. envpool's emulator state cannot be saved, so a resumed run
+starts new episodes from a reset with the envpool seed derived from (seed, frames), and the
+replay's newest transition before the checkpoint is invalidated (its next observation would be the
+reset). An Atari resume is therefore NOT bit-exact with an uninterrupted run (the gymnax loop is);
+it continues the same learner on a freshly reset environment.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from tdgen.agents import replay as replay_lib
+from tdgen.agents.launch import _progress_bar
+from tdgen.agents.probes import ProbeResult, make_probe
+from tdgen.agents.value_based import Agent, TrainState, epsilon_at
+from tdgen.envs.atari import emulator_frames
+from tdgen.runs import (
+    CheckpointError,
+    MetricsLogger,
+    RunDir,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+_SAMPLE_STREAM, _PROBE_STREAM, _ENV_STREAM = 0x53414D50, 0x50524F42, 0x454E56
+
+
+def is_host_env(name: str) -> bool:
+    """Whether ``name`` is stepped on the host (envpool) rather than in a jitted scan."""
+    return name.startswith("atari/")
+
+
+@struct.dataclass
+class HostReplay:
+    """Host (numpy) ring of ``rows`` x ``num_envs`` transitions; see the module docstring.
+
+    obs [rows, n, 84, 84, 4] uint8: the observation each action was taken at; action [rows, n]
+    int32; reward [rows, n] float32 (clipped); terminated [rows, n] bool; valid [rows, n] bool
+    (false for auto-reset steps and across a resume); position: next row; filled: rows written.
+    """
+
+    obs: np.ndarray
+    action: np.ndarray
+    reward: np.ndarray
+    terminated: np.ndarray
+    valid: np.ndarray
+    position: np.ndarray
+    filled: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return self.obs.shape[0]
+
+    @property
+    def num_envs(self) -> int:
+        return self.obs.shape[1]
+
+
+def init_host_replay(size: int, num_envs: int, obs_shape: tuple[int, ...]) -> HostReplay:
+    rows = size // num_envs
+    return HostReplay(
+        obs=np.zeros((rows, num_envs, *obs_shape), np.uint8),
+        action=np.zeros((rows, num_envs), np.int32),
+        reward=np.zeros((rows, num_envs), np.float32),
+        terminated=np.zeros((rows, num_envs), np.bool_),
+        valid=np.zeros((rows, num_envs), np.bool_),
+        position=np.int32(0),
+        filled=np.int32(0),
+    )
+
+
+def write_row(replay: HostReplay, obs, action, reward, terminated, valid) -> HostReplay:
+    """Write one vectorised step in place; returns the replay with its counters advanced."""
+    row = int(replay.position)
+    replay.obs[row] = obs
+    replay.action[row] = action
+    replay.reward[row] = reward
+    replay.terminated[row] = terminated
+    replay.valid[row] = valid
+    return replay.replace(
+        position=np.int32((row + 1) % replay.rows),
+        filled=np.int32(min(int(replay.filled) + 1, replay.rows)),
+    )
+
+
+def _candidate_rows(replay: HostReplay) -> tuple[int, int]:
+    """(first row, count) of the rows whose next observation is stored, oldest first."""
+    full = int(replay.filled) == replay.rows
+    return (int(replay.position) if full else 0), max(int(replay.filled) - 1, 0)
+
+
+def sample_indices(replay: HostReplay, rng: np.random.Generator, n: int) -> tuple[np.ndarray, ...]:
+    """``n`` (row, col) pairs drawn uniformly with replacement from the valid transitions."""
+    first, count = _candidate_rows(replay)
+    rows, cols = np.empty(n, np.int64), np.empty(n, np.int64)
+    missing = np.arange(n)
+    while missing.size:  # rejection of invalid transitions (about one per episode)
+        r = (first + rng.integers(0, count, missing.size)) % replay.rows
+        c = rng.integers(0, replay.num_envs, missing.size)
+        rows[missing], cols[missing] = r, c
+        missing = missing[~replay.valid[r, c]]
+    return rows, cols
+
+
+def valid_flat_indices(replay: HostReplay) -> np.ndarray:
+    """Flat indices row * num_envs + col of every sampleable transition."""
+    first, count = _candidate_rows(replay)
+    rows = (first + np.arange(count)) % replay.rows
+    ok = replay.valid[rows]
+    return (rows[:, None] * replay.num_envs + np.arange(replay.num_envs))[ok]
+
+
+def gather(replay: HostReplay, rows: np.ndarray, cols: np.ndarray) -> dict[str, np.ndarray]:
+    """Transitions at (rows[i], cols[i]) in the layout of `tdgen.agents.replay.gather`."""
+    return {
+        "obs": replay.obs[rows, cols],
+        "action": replay.action[rows, cols],
+        "reward": replay.reward[rows, cols],
+        "next_obs": replay.obs[(rows + 1) % replay.rows, cols],
+        "terminated": replay.terminated[rows, cols],
+    }
+
+
+@struct.dataclass
+class Learner:
+    """The device side: parameters, target, optimiser state, loss accumulators since the last log."""
+
+    params: Any
+    target_params: Any
+    opt_state: Any
+    loss_sum: jax.Array
+    loss_count: jax.Array
+    diverged: jax.Array
+
+
+@struct.dataclass
+class HostTrainState:
+    """Everything a host run checkpoints: learner, host replay, acting key and counters."""
+
+    learner: Learner
+    replay: HostReplay
+    key: jax.Array
+    frames: np.ndarray
+    updates: np.ndarray
+    return_sum: np.ndarray
+    episodes: np.ndarray
+
+
+def init_state(agent: Agent, seed: int | None = None) -> HostTrainState:
+    """The state at frame 0 (the same parameter initialisation as `Agent.init`)."""
+    config = agent.config
+    key = jax.random.PRNGKey(config.seed if seed is None else seed)
+    key, key_params, _ = jax.random.split(key, 3)
+    params = agent.init_params(key_params)
+    learner = Learner(
+        params=params,
+        target_params=jax.tree.map(jnp.copy, params),
+        opt_state=agent.optimizer.init(params),
+        loss_sum=jnp.float32(0.0),
+        loss_count=jnp.int32(0),
+        diverged=jnp.bool_(False),
+    )
+    replay = init_host_replay(config.buffer_size, config.num_envs, agent.env.observation_shape)
+    return HostTrainState(learner, replay, key, np.int32(0), np.int32(0), np.float32(0.0),
+                          np.int32(0))  # fmt: skip
+
+
+class HostFunctions:
+    """The jitted pieces: epsilon-greedy acting, one update, the target copy."""
+
+    def __init__(self, agent: Agent):
+        config = agent.config
+
+        def act(params, obs, key, frames):
+            key, key_act = jax.random.split(key)
+            return agent.act(params, obs, key_act, epsilon_at(config, frames)), key
+
+        def update(learner: Learner, batch) -> Learner:
+            loss, grads = jax.value_and_grad(agent.batch_loss)(
+                learner.params, learner.target_params, batch
+            )
+            updates, opt_state = agent.optimizer.update(grads, learner.opt_state, learner.params)
+            return learner.replace(
+                params=optax.apply_updates(learner.params, updates),
+                opt_state=opt_state,
+                loss_sum=learner.loss_sum + loss,
+                loss_count=learner.loss_count + 1,
+                diverged=learner.diverged | ~jnp.isfinite(loss),
+            )
+
+        self.act = jax.jit(act)
+        self.update = jax.jit(update, donate_argnums=0)
+        self.copy_target = jax.jit(lambda lr: lr.replace(target_params=lr.params))
+
+
+def env_seed(seed: int, frames: int) -> int:
+    """envpool's seed for a (re)start at ``frames``: fresh episodes after every resume."""
+    return int(np.random.SeedSequence([seed, _ENV_STREAM, frames]).generate_state(1)[0] >> 2)
+
+
+def train_segment(agent, fns, state, env, obs, prev_done, iterations, overlap: bool):
+    """``iterations`` vectorised steps (see the module docstring); returns the state, obs, done."""
+    config = agent.config
+    n = config.num_envs
+    learner, replay, key = state.learner, state.replay, state.key
+    frames, updates = int(state.frames), int(state.updates)
+    return_sum, episodes = float(state.return_sum), int(state.episodes)
+    per_iteration = max(n // config.train_every, 1)
+    for _ in range(iterations):
+        actions, key = fns.act(learner.params, obs, key, jnp.int32(frames))
+        actions = np.asarray(actions)
+        if overlap:
+            env.send(actions)
+        after = frames + n
+        if after > config.learning_starts and (
+            config.train_every < n or after % config.train_every == 0
+        ):
+            for _ in range(per_iteration):
+                rng = np.random.default_rng([config.seed, _SAMPLE_STREAM, updates])
+                batch = gather(replay, *sample_indices(replay, rng, config.batch_size))
+                learner = fns.update(learner, batch)
+                updates += 1
+        if after % config.target_period == 0:
+            learner = fns.copy_target(learner)
+        if overlap:
+            next_obs, reward, terminated, truncated, info = env.recv()
+        else:
+            jax.block_until_ready(learner)
+            next_obs, reward, terminated, truncated, info = env.step(actions)
+        replay = write_row(replay, obs, actions, np.clip(reward, -1.0, 1.0), terminated,
+                           ~prev_done)  # fmt: skip
+        done = terminated | truncated
+        return_sum += float(np.sum(info["episode_return"][done]))
+        episodes += int(np.sum(done))
+        obs, prev_done, frames = next_obs, done, after
+    state = state.replace(
+        learner=learner, replay=replay, key=key, frames=np.int32(frames),
+        updates=np.int32(updates), return_sum=np.float32(return_sum), episodes=np.int32(episodes),
+    )  # fmt: skip
+    return state, obs, prev_done
+
+
+def make_host_probe(agent: Agent):
+    """`probe(state) -> ProbeResult | None`: the gymnax loop's probe on host-drawn transitions.
+
+    ``probe_k * probe_draws`` distinct valid transitions (fewer if the replay holds fewer) are
+    drawn on the host from (seed, frames) and handed to `make_probe` as a [m, 1] replay; its
+    draws pick k of them each, and the saved indices are mapped back to this replay's flat ones.
+    """
+    config = agent.config
+    probe = make_probe(agent)
+
+    def host_probe(state: HostTrainState) -> ProbeResult | None:
+        valid = valid_flat_indices(state.replay)
+        if valid.size < config.probe_k:
+            return None
+        rng = np.random.default_rng([config.seed, _PROBE_STREAM, int(state.frames)])
+        chosen = np.sort(rng.choice(valid, min(valid.size, config.probe_k * config.probe_draws),
+                                    replace=False))  # fmt: skip
+        batch = gather(state.replay, *np.divmod(chosen, state.replay.num_envs))
+        device_replay = replay_lib.Replay(
+            **{k: jnp.asarray(v)[:, None] for k, v in batch.items()},
+            position=jnp.int32(0), filled=jnp.int32(chosen.size),
+        )  # fmt: skip
+        lr = state.learner
+        view = TrainState(
+            params=lr.params, target_params=lr.target_params, opt_state=lr.opt_state,
+            replay=device_replay, env_state=None, obs=None, key=state.key,
+            frames=jnp.int32(state.frames), updates=jnp.int32(state.updates),
+            return_sum=lr.loss_sum, episodes=jnp.int32(0), loss_sum=lr.loss_sum,
+            loss_count=lr.loss_count, diverged=lr.diverged,
+        )  # fmt: skip
+        # make_probe checks filled * config.num_envs >= k; our [m, 1] replay holds m >= k.
+        result = probe(view)
+        return None if result is None else _remap(result, chosen)
+
+    return host_probe
+
+
+def _remap(result: ProbeResult, chosen: np.ndarray) -> ProbeResult:
+    import dataclasses
+
+    return dataclasses.replace(result, indices=chosen[result.indices])
+
+
+def _log_values(config, state: HostTrainState, frames: int, seconds: float):
+    """The gymnax loop's metric names, plus ``charts/emulator_frames``; accumulators reset."""
+    lr = state.learner
+    loss_sum, loss_count, diverged = jax.device_get((lr.loss_sum, lr.loss_count, lr.diverged))
+    values: dict[str, Any] = {"charts/epsilon": float(epsilon_at(config, jnp.int32(state.frames)))}
+    if state.episodes > 0:
+        values["charts/episodic_return"] = float(state.return_sum / state.episodes)
+        values["charts/episodes"] = int(state.episodes)
+    if loss_count > 0:
+        values["losses/td_loss"] = float(loss_sum / loss_count)
+    values["charts/updates"] = int(state.updates)
+    values["charts/emulator_frames"] = emulator_frames(int(state.frames))
+    if diverged:
+        values["charts/diverged"] = 1
+    values["charts/SPS"] = frames / seconds if seconds > 0 else 0.0
+    state = state.replace(
+        learner=lr.replace(loss_sum=jnp.zeros_like(lr.loss_sum),
+                           loss_count=jnp.zeros_like(lr.loss_count)),
+        return_sum=np.float32(0.0), episodes=np.int32(0),
+    )  # fmt: skip
+    return values, state
+
+
+def train_host(agent: Agent, run: RunDir, progress: bool = True, overlap: bool = True) -> Path:
+    """Train from frame 0 into the (new) run directory ``run``."""
+    with MetricsLogger(run.path) as logger:
+        return _run(agent, run, init_state(agent), logger, progress, overlap)
+
+
+def resume_host(agent: Agent, run: RunDir, progress: bool = True, overlap: bool = True) -> Path:
+    """Continue ``run`` from its latest complete checkpoint (not bit-exact: see the module doc)."""
+    state, frames = load_host_state(agent, run.checkpoints, run.kind)
+    with MetricsLogger(run.path, resume_step=frames) as logger:
+        return _run(agent, run, state, logger, progress, overlap)
+
+
+def load_host_state(agent: Agent, directory: Path, kind: str) -> tuple[HostTrainState, int]:
+    """The latest complete checkpoint in ``directory`` as a HostTrainState (frame 0 if none)."""
+    state = init_state(agent)
+    path = latest_checkpoint(directory)
+    if path is None:
+        return state, 0
+    frames, restored = load_checkpoint(path, state, kind=kind)
+    if int(restored.frames) != frames:
+        raise CheckpointError(
+            f"checkpoint {path} is named for frame {frames} but holds frame {int(restored.frames)}"
+        )
+    host = jax.tree.map(lambda x: np.array(x), (restored.replay, restored.frames, restored.updates,
+                                               restored.return_sum, restored.episodes))  # fmt: skip
+    replay, frames_, updates, return_sum, episodes = host
+    state = restored.replace(replay=replay, frames=frames_, updates=updates,
+                             return_sum=return_sum, episodes=episodes)  # fmt: skip
+    return state, frames
+
+
+def _run(agent: Agent, run: RunDir, state: HostTrainState, logger, progress: bool, overlap: bool):
+    config = agent.config
+    kind = agent.algorithm.kind
+    fns = HostFunctions(agent)
+    probe = make_host_probe(agent) if config.probe_every else None
+    frames = int(state.frames)
+    if frames > 0 and int(state.replay.filled) > 0:  # the pre-checkpoint newest row: next is gone
+        state.replay.valid[(int(state.replay.position) - 1) % state.replay.rows] = False
+    env = agent.env.vector(config.num_envs, env_seed(config.seed, frames))
+    obs, prev_done = env.reset(), np.zeros(config.num_envs, np.bool_)
+    iterations = config.segment_frames // config.num_envs
+    diverged, last_return = bool(state.learner.diverged), "-"
+    try:
+        with _progress_bar(progress, config.frames, frames) as bar:
+            interval_start, train_seconds = frames, 0.0
+            while frames < config.frames and not diverged:
+                tick = time.perf_counter()
+                state, obs, prev_done = train_segment(
+                    agent, fns, state, env, obs, prev_done, iterations, overlap
+                )
+                diverged = bool(state.learner.diverged)  # waits for the last update
+                frames = int(state.frames)
+                train_seconds += time.perf_counter() - tick
+                last = frames >= config.frames
+                values: dict[str, Any] = {}
+                if frames % config.log_every == 0 or last or diverged:
+                    values, state = _log_values(
+                        config, state, frames - interval_start, train_seconds
+                    )
+                    interval_start, train_seconds = frames, 0.0
+                    if "charts/episodic_return" in values:
+                        last_return = f"{values['charts/episodic_return']:.2f}"
+                if probe is not None and frames % config.probe_every == 0 and not diverged:
+                    tick = time.perf_counter()
+                    result = probe(state)
+                    if result is not None:
+                        result.save(run.probes)
+                        values.update(result.metrics())
+                        values["perf/probe_seconds"] = time.perf_counter() - tick
+                if values:
+                    logger.log(frames, values)
+                if (config.checkpoint_every and frames % config.checkpoint_every == 0) or last \
+                        or diverged:  # fmt: skip
+                    save_checkpoint(run.checkpoints, frames, state, kind=kind,
+                                    keep=config.keep_checkpoints)  # fmt: skip
+                if bar is not None:
+                    sps = values.get("charts/SPS")
+                    bar.update(bar.task_ids[0], completed=frames, ret=last_return,
+                               sps="-" if sps is None else f"{sps:,.0f}")  # fmt: skip
+    finally:
+        env.close()
+    return run.path
