@@ -19,6 +19,8 @@ REGISTRY: dict[str, str] = {
         "thm41_td_error_bound",
         "fig2_high_frequency_pretraining",
         "obs42_second_order_dynamics",
+        "fig3_value_update_rank",
+        "fig12_update_matrices",
         "fig9_kernel_td",
         "fig10_smooth_kernel_regression",
     )

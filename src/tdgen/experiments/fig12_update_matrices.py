@@ -1,0 +1,249 @@
+"""Figure 12 (Appendix D.2): update matrices of DQN and C51 over training on four games.
+
+Heatmaps of the update matrices A[i, j] = v_{theta_i}(x_j) - v_theta(x_j) (Eq. 21) that the agents'
+probes save (`probes/step_<frames>.npz`, first draw of k transitions sampled uniformly from the
+replay buffer), at several training iterations, on games of differing reward density (MinAtar:
+breakout, asterix, freeway, space_invaders; the paper: Atari). Rows and columns are ordered by
+clustering (`tdgen.interference.plot_update_matrix`), as in the paper "to improve readability".
+
+The training settings are those of Figure 3 (`fig3_value_update_rank.agent_config`), so a Figure 3
+run of the same agent, game and seed in ``reuse_from`` (a sibling folder by default) is read instead
+of trained again when its config matches on every field that shapes the trajectory and it holds
+the probes shown. Otherwise the run is trained into ``out_dir/runs``.
+
+Figure 12 is a visual figure; its one checked claim is that the heatmaps show what was measured:
+the update rank recomputed from every saved matrix equals the rank the run logged. Descriptive
+numbers (update rank, the diagonal's share of the squared mass) are in the summary.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tdgen import plots
+from tdgen.agents import AGENTS
+from tdgen.experiments.base import Claim, Experiment, Outcome
+from tdgen.experiments.fig3_value_update_rank import (
+    agent_config,
+    ensure_run,
+    is_complete,
+    read_curve,
+    run_name,
+)
+from tdgen.interference import plot_update_matrix, update_rank
+from tdgen.runs import RunDir
+
+# Fields that change neither the trajectory nor a probe at a given frame (probe keys derive from
+# the training state alone), so a run differing only in these can stand in for ours.
+SCHEDULE_ONLY = ("frames", "probe_every", "log_every", "checkpoint_every", "keep_checkpoints")
+EPS = 0.1  # update-rank threshold of Appendix B.1, as the agents' probes use
+
+
+@dataclass(frozen=True)
+class Config:
+    """Figure 12 settings; training fields as in Figure 3 (None keeps the preset's value)."""
+
+    games: tuple[str, ...] = (
+        "minatar/breakout",
+        "minatar/asterix",
+        "minatar/freeway",
+        "minatar/space_invaders",
+    )  # games of differing reward density, heatmap rows
+    agents: tuple[str, ...] = ("dqn", "c51")  # one figure per agent
+    show_frames: tuple[int, ...] = (20_000, 40_000, 60_000)  # probes shown, heatmap columns
+    preset: str = "tandem"  # agent preset (Tandem DQN, centred RMSProp)
+    encoder: str | None = None  # network torso (None: the preset's, MinAtar or Nature CNN)
+    frames: int = 60_000  # training frames per run (at least the last shown frame)
+    learning_starts: int = 20_000  # frames before the first update
+    target_period: int | None = 1_000  # frames between target copies (None: the preset's)
+    epsilon_decay_frames: int | None = 50_000  # epsilon decay length (None: the preset's)
+    probe_every: int = 20_000  # frames between probes
+    probe_k: int = 128  # transitions per update matrix (k x k)
+    probe_draws: int = 2  # draws per probe (the heatmap shows the first; ranks use all)
+    log_every: int = 10_000  # frames between metric lines
+    checkpoint_every: int = 0  # frames between checkpoints (0: only the last)
+    keep_checkpoints: int = 1  # newest complete checkpoints kept per run
+    reuse_from: str = "../fig3_value_update_rank/runs"  # runs to reuse, relative to out_dir
+    rank_tolerance: float = 1e-6  # recomputed vs logged update rank (both means over draws)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.agents) - set(AGENTS))
+        if unknown:
+            raise ValueError(f"agents {unknown} unknown: choose from {', '.join(AGENTS)}")
+        bad = [f for f in self.show_frames if f % self.probe_every or not 0 < f <= self.frames]
+        if bad or not self.show_frames:
+            raise ValueError(
+                f"show_frames {bad or '()'} must be non-empty multiples of probe_every "
+                f"({self.probe_every}) within frames ({self.frames})"
+            )
+
+    @classmethod
+    def quick(cls) -> Config:
+        """MinAtar, 60k frames, probes at initialisation (20k), 40k and 60k; Figure 3's settings,
+        so its breakout runs are reused when present."""
+        return cls()
+
+    @classmethod
+    def paper(cls) -> Config:
+        """Atari, the first 7M frames as in Figure 12 (iterations of 1e5 frames), the settings of
+        Figure 3's paper preset."""
+        return cls(
+            games=("atari/Pong", "atari/Boxing", "atari/Seaquest", "atari/MontezumaRevenge"),
+            show_frames=(100_000, 500_000, 1_000_000, 2_000_000, 4_000_000, 7_000_000),
+            frames=7_000_000,
+            learning_starts=100_000,
+            target_period=None,
+            epsilon_decay_frames=None,
+            probe_every=100_000,
+            log_every=100_000,
+            checkpoint_every=1_000_000,
+            keep_checkpoints=10,
+        )
+
+
+def probe_path(run_dir: Path, frames: int) -> Path:
+    return Path(run_dir) / "probes" / f"step_{frames:012d}.npz"
+
+
+def reusable(run_dir: Path, agent: str, wanted: dict[str, Any], show: tuple[int, ...]) -> bool:
+    """True when ``run_dir`` is a complete run of ``agent`` matching ``wanted`` on every field
+    but the schedule-only ones, and holds a probe at every frame of ``show``."""
+    if not (Path(run_dir) / "config.json").exists():
+        return False
+    stored = RunDir.open(run_dir)
+    same = all(stored.config.get(k) == v for k, v in wanted.items() if k not in SCHEDULE_ONLY)
+    return (
+        stored.kind == agent
+        and same
+        and is_complete(run_dir, stored.config["frames"])
+        and all(probe_path(run_dir, f).exists() for f in show)
+    )
+
+
+def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
+    """Per agent/game: the shown matrices, logged and recomputed ranks, diagonal shares, returns."""
+    out_dir = Path(out_dir)
+    panels: dict[str, Any] = {}
+    for agent in config.agents:
+        for game in config.games:
+            cfg = agent_config(config, agent, game, "dense", seed)
+            name = run_name(agent, game, "dense", seed)
+            # normpath: out_dir/../x must resolve even before out_dir exists
+            candidate = Path(os.path.normpath(out_dir / config.reuse_from / name))
+            if reusable(candidate, agent, cfg.to_dict(), config.show_frames):
+                run_dir, reused = candidate, True
+            else:
+                run_dir, reused = ensure_run(agent, cfg, out_dir / "runs" / name), False
+            curve = read_curve(run_dir)
+            logged = dict(zip(curve["frames"], curve["update_rank"], strict=True))
+            matrices, ranks, recomputed, diagonal = [], [], [], []
+            for frames in config.show_frames:
+                with np.load(probe_path(run_dir, frames)) as probe:
+                    draws = probe["update_matrix"]
+                matrices.append(draws[0])
+                ranks.append(logged[frames])
+                recomputed.append(float(np.mean([int(update_rank(a, EPS)) for a in draws])))
+                diagonal.append(float(np.mean([diagonal_share(a) for a in draws])))
+            returns = curve["episodic_return"]
+            panels[f"{agent}/{game}"] = {
+                "run": str(run_dir),
+                "reused": reused,
+                "frames": list(config.show_frames),
+                "matrices": matrices,
+                "update_rank_logged": ranks,
+                "update_rank_recomputed": recomputed,
+                "diagonal_share": diagonal,
+                "return_last_log": returns[-1] if returns else float("nan"),
+            }
+    return {"panels": panels}
+
+
+def diagonal_share(A: np.ndarray) -> float:
+    """sum_i A_ii^2 / sum_ij A_ij^2: 1 for a tabular (diagonal) update matrix, ~1/k for rank one
+    with equal entries."""
+    A = np.asarray(A, dtype=np.float64)
+    total = float(np.sum(A**2))
+    return float(np.sum(np.diag(A) ** 2) / total) if total > 0 else float("nan")
+
+
+def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
+    """The figure shows what was measured: recomputed ranks equal the logged ones, every panel."""
+    evidence, holds = {}, True
+    for key, p in measurements["panels"].items():
+        logged = np.asarray(p["update_rank_logged"], dtype=float)
+        recomputed = np.asarray(p["update_rank_recomputed"], dtype=float)
+        gap = float(np.max(np.abs(logged - recomputed)))
+        holds &= gap <= config.rank_tolerance
+        evidence[key] = {"logged": logged, "recomputed": recomputed, "max_difference": gap}
+    return [
+        Claim(
+            "saved_matrices_match_logged_rank",
+            f"For every agent, game and shown iteration, the update rank recomputed from the saved "
+            f"update matrices (eps={EPS:g}, mean over draws) equals the rank the run logged "
+            f"(|difference| <= {config.rank_tolerance:g}).",
+            holds,
+            evidence,
+        )
+    ]
+
+
+def plot(measurements: dict[str, Any], config: Config, out_dir: Path) -> list[str]:
+    """One figure per agent: rows games, columns iterations, clustered heatmaps."""
+    names = []
+    rows, cols = len(config.games), len(config.show_frames)
+    with plots.style():
+        for agent in config.agents:
+            fig, axes = plots.figure(rows, cols, width=3.3, height=2.7)
+            for i, game in enumerate(config.games):
+                p = measurements["panels"][f"{agent}/{game}"]
+                for j, frames in enumerate(config.show_frames):
+                    ax = axes[i, j]
+                    plot_update_matrix(p["matrices"][j], ax=ax)
+                    ax.grid(False)
+                    ax.set_title(
+                        f"{game.split('/')[-1]}, {frames / 1e3:g}k frames: "
+                        f"rank {p['update_rank_logged'][j]:g}",
+                        fontsize=8,
+                    )
+                    if j:
+                        ax.set_ylabel("")
+                    if i < rows - 1:
+                        ax.set_xlabel("")
+            fig.suptitle(
+                f"{agent.upper()} update matrices (k={config.probe_k}, clustered order; "
+                f"first probe at {config.learning_starts / 1e3:g}k frames = initialisation)",
+                fontsize=9,
+            )
+            names.append(plots.save(fig, Path(out_dir) / f"fig12_update_matrices_{agent}.png"))
+    return names
+
+
+def run(config: Config, seed: int, out_dir: Path) -> Outcome:
+    """Train (or reuse) one seed per agent and game, plot the heatmaps, check the claim."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    measurements = measure(config, seed, out_dir)
+    figures = plot(measurements, config, out_dir)
+    claims = check_claims(measurements, config)
+    summary = {
+        key: {k: v for k, v in p.items() if k != "matrices"}
+        for key, p in measurements["panels"].items()
+    }
+    return Outcome(claims, figures, summary)
+
+
+EXPERIMENT = Experiment(
+    name="fig12_update_matrices",
+    paper_ref="Figure 12, Appendix D.2",
+    description="Update matrices of DQN and C51 over training on four games of differing reward "
+    "density, states ordered by clustering",
+    config_type=Config,
+    run=run,
+)
+
+__all__ = ["EXPERIMENT", "Config", "check_claims", "diagonal_share", "measure", "run"]

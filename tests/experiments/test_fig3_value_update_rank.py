@@ -1,0 +1,111 @@
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from tdgen.experiments import fig3_value_update_rank as fig3
+
+
+def tiny_config(**changes):
+    """One DQN (MLP torso) on breakout, dense and zero reward, 1.5k frames: compiles in seconds."""
+    values = dict(
+        agents=("dqn",), num_seeds=1, frames=1_500, learning_starts=1_000, target_period=200,
+        epsilon_decay_frames=500, probe_every=500, probe_k=16, probe_draws=2, log_every=500,
+        late_probes=1, encoder="mlp",
+    )  # fmt: skip
+    return dataclasses.replace(fig3.Config.quick(), **{**values, **changes})
+
+
+def _curve(ranks, random=3.0):
+    """Two seeds with the given per-probe ranks (the second offset by +-0.5), random at `random`."""
+    ranks = np.asarray(ranks, dtype=float)
+    return {
+        "frames": [20_000 * (i + 1) for i in range(len(ranks))],
+        "update_rank": [list(ranks - 0.5), list(ranks + 0.5)],
+        "update_rank_random": [[random] * len(ranks)] * 2,
+        "return_frames": [10_000, 20_000],
+        "episodic_return": [[0.4, 3.0], [0.5, 4.0]],
+    }
+
+
+def _measurements(dense, zero):
+    config = fig3.Config.quick()
+    curves = {}
+    for agent in config.agents:
+        for game in config.games:
+            curves[fig3.curve_key(agent, game, "dense")] = _curve(dense)
+            curves[fig3.curve_key(agent, game, "zero")] = _curve(zero)
+    return {"curves": curves}
+
+
+RISING = [3.0, 4.0, 6.0, 8.0, 9.0]  # the issue's measurement: 3 at initialisation, ~6.5-13 later
+FLAT = [3.0, 3.5, 4.0, 4.0, 4.5]  # zeroed reward: ~4 against ~3 for random parameters
+
+
+def test_claims_hold_with_the_effect():
+    claims = fig3.check_claims(_measurements(RISING, FLAT), fig3.Config.quick())
+    assert [c.holds for c in claims] == [True, True, True]
+    rise = claims[0].evidence["dqn/minatar/breakout"]
+    assert rise["rank_at_initialisation"] == pytest.approx(3.0)
+    assert rise["rank_late"] == pytest.approx(8.5)  # mean of the last 2 probes over 2 seeds
+
+
+def test_claims_fail_without_the_effect():
+    config = fig3.Config.quick()
+    # The dense run replaced by the zero-reward run: no rise, no separation (control still holds).
+    claims = {c.id: c for c in fig3.check_claims(_measurements(FLAT, FLAT), config)}
+    assert not claims["dense_rank_rises_above_initialisation"].holds
+    assert not claims["dense_rank_above_zero_reward_rank"].holds
+    assert claims["zero_reward_rank_stays_near_random_parameters"].holds
+    # The zero-reward run rising like the dense one: the control fails.
+    claims = {c.id: c for c in fig3.check_claims(_measurements(RISING, RISING), config)}
+    assert not claims["zero_reward_rank_stays_near_random_parameters"].holds
+    assert not claims["dense_rank_above_zero_reward_rank"].holds
+
+
+def test_one_failing_agent_fails_the_claim():
+    m = _measurements(RISING, FLAT)
+    m["curves"]["c51/minatar/breakout/dense"] = _curve(FLAT)
+    claims = fig3.check_claims(m, fig3.Config.quick())
+    assert not claims[0].holds
+    assert claims[0].evidence["dqn/minatar/breakout"]["holds"]
+
+
+def test_config_requires_a_probe_at_initialisation():
+    with pytest.raises(ValueError, match="learning_starts"):
+        dataclasses.replace(fig3.Config.quick(), learning_starts=30_000)
+
+
+def test_paper_preset_builds_atari_tandem_configs():
+    config = fig3.Config.paper()
+    cfg = fig3.agent_config(config, "c51", config.games[0], "zero", 0)
+    assert cfg.env.startswith("atari/") and cfg.reward == "zero"
+    assert cfg.optimizer == "rmsprop" and cfg.centered and cfg.target_period == 120_000
+    assert cfg.encoder == "nature" and cfg.probe_every == 100_000
+    assert config.frames >= 50 * 100_000
+
+
+def test_end_to_end_tiny_run_and_reuse(tmp_path):
+    config = tiny_config()
+    outcome = fig3.run(config, 0, tmp_path)
+    assert [c.id for c in outcome.claims] == [
+        "dense_rank_rises_above_initialisation",
+        "zero_reward_rank_stays_near_random_parameters",
+        "dense_rank_above_zero_reward_rank",
+    ]
+    for name in outcome.figures:
+        assert (tmp_path / name).stat().st_size > 10_000
+    table = outcome.summary["table"]
+    assert table["dqn/minatar/breakout/dense"]["initialisation_probe_frames"] == 1_000
+    run = tmp_path / "runs" / "dqn_minatar-breakout_zero_s0"
+    assert json.loads((run / "config.json").read_text())["config"]["reward"] == "zero"
+    assert len(list((run / "probes").glob("step_*.npz"))) == 3
+    # A second run reuses the complete runs (metrics untouched) and gives the same numbers.
+    before = (run / "metrics.jsonl").read_text()
+    again = fig3.run(config, 0, tmp_path)
+    assert (run / "metrics.jsonl").read_text() == before
+    assert again.summary["table"] == table
+    # A different config in the same directory is refused, not overwritten.
+    with pytest.raises(ValueError, match="different run"):
+        fig3.run(dataclasses.replace(config, probe_k=8), 0, tmp_path)
