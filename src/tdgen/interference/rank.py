@@ -111,14 +111,14 @@ def gradient_gram(apply_fn, params, batch, loss_fn=None, *, inputs=None, reduce=
     check_chunk_size(chunk_size)
     k = check_batch(batch)
     inputs, actions = state_inputs(apply_fn, params, batch, inputs, reduction)
-    chunk = _chunk(chunk_size, max(k, inputs.shape[0]))
+    chunk = _chunk(chunk_size, max(k, inputs.shape[0]), "linearized")
     if loss_fn is not None:
         check_loss(loss_fn, params, batch)
     return _gram(apply_fn, loss_fn, reduction, params, batch, inputs, actions, chunk)
 
 
 def _gram_impl(apply_fn, loss_fn, reduction, params, batch, inputs, actions, chunk):
-    jac = value_jacobian(apply_fn, reduction, params, inputs, actions, min(chunk, len(inputs)))
+    jac = value_jacobian(apply_fn, reduction, params, inputs, actions, chunk)
     if loss_fn is None:
         return jac @ jac.T
 

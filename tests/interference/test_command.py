@@ -1,0 +1,43 @@
+"""`tdgen rank` end to end: a saved MLP and a saved batch give a rank and two figures."""
+
+import flax.linen as nn
+import jax
+import numpy as np
+import optax
+import pytest
+
+from tdgen.interference.command import rank_main, save_params
+
+
+class MLP(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        x = nn.relu(nn.Dense(16)(x.reshape(x.shape[0], -1)))
+        return nn.Dense(3)(x)
+
+
+def test_rank_command_writes_figures(tmp_path, capsys):
+    k = 12
+    rng = np.random.default_rng(0)
+    batch = {"obs": rng.normal(size=(k, 2, 3)).astype(np.float32),
+             "action": rng.integers(0, 3, k), "reward": rng.normal(size=k).astype(np.float32),
+             "next_obs": rng.normal(size=(k, 2, 3)).astype(np.float32),
+             "done": np.zeros(k, np.float32)}
+    np.savez(tmp_path / "batch.npz", **batch)
+    variables = MLP().init(jax.random.PRNGKey(0), batch["obs"][:1])
+    opt = optax.adam(1e-3)
+    state = opt.update(jax.tree.map(np.ones_like, variables), opt.init(variables), variables)[1]
+    save_params(tmp_path / "params.msgpack", variables, state)
+
+    metrics = rank_main(tmp_path / "params.msgpack", tmp_path / "batch.npz",
+                        out_dir=tmp_path / "out", lr=1e-3, center="drift")
+    assert 1 <= metrics["update_rank"] <= k
+    assert "update rank (eps=0.1)" in capsys.readouterr().out
+    for key in ("heatmap", "spectrum"):
+        assert (tmp_path / "out" / metrics[key].split("/")[-1]).stat().st_size > 1000
+
+    np.savez(tmp_path / "bad.npz", obs=batch["obs"], action=batch["action"])
+    with pytest.raises(ValueError, match="batch file lacks done, next_obs, reward"):
+        rank_main(tmp_path / "params.msgpack", tmp_path / "bad.npz", out_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown model 'cnn'"):
+        rank_main(tmp_path / "params.msgpack", tmp_path / "batch.npz", model="cnn")
