@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 import tyro
 from rich.console import Console
 
@@ -112,7 +113,62 @@ def train(args: list[str]) -> None:
     console.print(f"run: {path}")
 
 
-COMMANDS = {"list": list_experiments, "reproduce": reproduce, "resume": resume}
+def rank(
+    source: Annotated[Path, tyro.conf.Positional],
+    batch: Annotated[Path | None, tyro.conf.Positional] = None,
+    checkpoint: int | None = None,
+    out: Path | None = None,
+    reduce: str = "max",
+    center: Literal["none", "drift"] = "none",
+    method: Literal["exact", "linearized"] = "exact",
+    optimizer: Literal["adam", "sgd", "rmsprop"] = "adam",
+    lr: float = 1e-4,
+    eps: float = 0.1,
+) -> None:
+    """Update rank and update-matrix heatmaps, from a run's checkpoint or from saved files.
+
+    `tdgen rank runs/NAME [--checkpoint FRAMES]` recomputes the probe of a training run from a
+    checkpoint (the newest by default). `tdgen rank PARAMS.msgpack BATCH.npz` measures a saved MLP
+    on a saved batch (file formats: `tdgen.interference.command`).
+
+    Args:
+        source: A run directory, or a params file (.msgpack).
+        batch: With a params file: the batch of transitions (.npz).
+        checkpoint: With a run: the frame of the checkpoint to probe (default: the newest).
+        out: Where heatmaps go (default: RUN/rank or the current folder).
+        reduce: With files: output reduction (max, mean, action, index, none, ...).
+        center: With files: "drift" removes the optimiser's zero-gradient step (momentum).
+        method: With files: "exact" (the definition) or "linearized" (first order in the step).
+        optimizer: With files: the optimiser taking the single-transition steps.
+        lr: With files: its learning rate.
+        eps: Singular values above eps times the largest count towards the rank.
+    """
+    from tdgen.interference import plot_singular_values, plot_update_matrix, update_rank
+
+    if source.is_dir():
+        from tdgen.agents import probe_checkpoint
+
+        result = probe_checkpoint(source, checkpoint)
+        out = out or source / "rank"
+        out.mkdir(parents=True, exist_ok=True)
+        for label, matrices in (("trained", result.matrices), ("random", result.matrices_random)):
+            A = np.asarray(matrices[0])
+            console.print(f"{label} parameters: update rank {update_rank(A, eps=eps)} (k={len(A)})")
+            title = f"{label} parameters, frame {result.frames}"
+            plot_update_matrix(A, title=title).savefig(out / f"update_matrix_{label}.png")
+            plot_singular_values(A, eps=eps).savefig(out / f"singular_values_{label}.png")
+        result.save(out)
+        console.print(f"wrote {out}")
+        return
+    if batch is None:
+        raise ValueError(f"{source} is not a run directory; with a params file, give a batch .npz")
+    from tdgen.interference.command import rank_main
+
+    rank_main(source, batch, out_dir=out or Path("."), optimizer=optimizer, lr=lr, reduce=reduce,
+              center=center, method=method, eps=eps)  # fmt: skip
+
+
+COMMANDS = {"list": list_experiments, "reproduce": reproduce, "resume": resume, "rank": rank}
 
 
 def main(args: list[str] | None = None) -> None:

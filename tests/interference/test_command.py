@@ -19,18 +19,26 @@ class MLP(nn.Module):
 def test_rank_command_writes_figures(tmp_path, capsys):
     k = 12
     rng = np.random.default_rng(0)
-    batch = {"obs": rng.normal(size=(k, 2, 3)).astype(np.float32),
-             "action": rng.integers(0, 3, k), "reward": rng.normal(size=k).astype(np.float32),
-             "next_obs": rng.normal(size=(k, 2, 3)).astype(np.float32),
-             "done": np.zeros(k, np.float32)}
+    batch = {
+        "obs": rng.normal(size=(k, 2, 3)).astype(np.float32),
+        "action": rng.integers(0, 3, k),
+        "reward": rng.normal(size=k).astype(np.float32),
+        "next_obs": rng.normal(size=(k, 2, 3)).astype(np.float32),
+        "done": np.zeros(k, np.float32),
+    }
     np.savez(tmp_path / "batch.npz", **batch)
     variables = MLP().init(jax.random.PRNGKey(0), batch["obs"][:1])
     opt = optax.adam(1e-3)
     state = opt.update(jax.tree.map(np.ones_like, variables), opt.init(variables), variables)[1]
     save_params(tmp_path / "params.msgpack", variables, state)
 
-    metrics = rank_main(tmp_path / "params.msgpack", tmp_path / "batch.npz",
-                        out_dir=tmp_path / "out", lr=1e-3, center="drift")
+    metrics = rank_main(
+        tmp_path / "params.msgpack",
+        tmp_path / "batch.npz",
+        out_dir=tmp_path / "out",
+        lr=1e-3,
+        center="drift",
+    )
     assert 1 <= metrics["update_rank"] <= k
     assert "update rank (eps=0.1)" in capsys.readouterr().out
     for key in ("heatmap", "spectrum"):

@@ -24,8 +24,9 @@ def test_conv_as_matmul_matches_convolution(dims, strides, padding, dilation):
     x, w = jax.random.normal(kx, x_shape), jax.random.normal(kw, w_shape)
 
     def net(w, x):
-        y = lax.conv_general_dilated(x, w, strides, padding, rhs_dilation=dilation,
-                                     dimension_numbers=dims)
+        y = lax.conv_general_dilated(
+            x, w, strides, padding, rhs_dilation=dilation, dimension_numbers=dims
+        )
         return jnp.tanh(y).sum() + jax.jit(jnp.sin)(y).mean()
 
     def value_and_grad(fn):

@@ -14,10 +14,15 @@ K, ACTIONS = 6, 3
 def make_net(kind):
     torch.manual_seed(0)
     if kind == "mlp":
-        return torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(),
-                                   torch.nn.Linear(16, ACTIONS)), (4,)
-    return torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
-                               torch.nn.Linear(4 * 3 * 3, ACTIONS)), (2, 5, 5)
+        return torch.nn.Sequential(
+            torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, ACTIONS)
+        ), (4,)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(2, 4, 3),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 3 * 3, ACTIONS),
+    ), (2, 5, 5)
 
 
 def loss_fn(module, t):
@@ -36,9 +41,11 @@ OPTIMIZERS = {
 def setup(kind, opt_name):
     net, shape = make_net(kind)
     g = torch.Generator().manual_seed(1)
-    batch = {"obs": torch.randn(K, *shape, generator=g),
-             "action": torch.randint(0, ACTIONS, (K,), generator=g),
-             "target": torch.randn(K, generator=g)}
+    batch = {
+        "obs": torch.randn(K, *shape, generator=g),
+        "action": torch.randint(0, ACTIONS, (K,), generator=g),
+        "target": torch.randn(K, generator=g),
+    }
     opt = OPTIMIZERS[opt_name](net.parameters())
     for _ in range(3):  # warm state
         opt.zero_grad()
@@ -65,8 +72,9 @@ def reference(net, opt, batch, make_opt, drift=False):
                 p.grad = torch.zeros_like(p)
             zero_opt.step()
             with torch.no_grad():
-                for p, z, p0 in zip(twin.parameters(), zero.parameters(), net.parameters(),
-                                    strict=True):
+                for p, z, p0 in zip(
+                    twin.parameters(), zero.parameters(), net.parameters(), strict=True
+                ):
                     p.sub_(z - p0)
         with torch.no_grad():
             rows.append((twin(batch["obs"]).max(-1).values - base).numpy())
@@ -90,8 +98,12 @@ def test_matches_deepcopy_loop(kind, opt_name):
     assert str(opt.state_dict()) == str(state_before)
     if opt_name == "adam":
         centred = tdtorch.update_matrix(net, opt, loss_fn, batch, center="drift")
-        np.testing.assert_allclose(centred, reference(net, opt, batch, OPTIMIZERS[opt_name], drift=True), atol=1e-6,
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            centred,
+            reference(net, opt, batch, OPTIMIZERS[opt_name], drift=True),
+            atol=1e-6,
+            rtol=1e-5,
+        )
 
 
 def test_reductions_agree_with_jax_definitions():

@@ -123,8 +123,18 @@ def test_matches_reference_loop(opt_name, reduce):
     opt = OPTIMIZERS[opt_name]
     state = warm(opt, params)
     center = "drift" if opt_name in ("adam", "momentum") else "none"
-    A = update_matrix(apply, params, loss_fn, batch, opt, state, reduce=reduce, center=center,
-                      chunk_size=None, **EXTRA.get(reduce, {}))
+    A = update_matrix(
+        apply,
+        params,
+        loss_fn,
+        batch,
+        opt,
+        state,
+        reduce=reduce,
+        center=center,
+        chunk_size=None,
+        **EXTRA.get(reduce, {}),
+    )
     want = reference_matrix(apply, params, loss_fn, batch, opt, state, reduce, center)
     assert A.shape == (K, K)
     np.testing.assert_allclose(A, want, atol=1e-5, rtol=1e-4)
@@ -138,8 +148,9 @@ def test_chunked_equals_unchunked_and_reference(reduce):
     state = warm(opt, params)
     full = update_matrix(apply, params, loss_fn, batch, opt, state, reduce=reduce, chunk_size=7)
     for chunk in (1, 3, None):  # 3 leaves a remainder of 1
-        A = update_matrix(apply, params, loss_fn, batch, opt, state, reduce=reduce,
-                          chunk_size=chunk)
+        A = update_matrix(
+            apply, params, loss_fn, batch, opt, state, reduce=reduce, chunk_size=chunk
+        )
         np.testing.assert_allclose(A, full, atol=1e-6)
     want = reference_matrix(apply, params, loss_fn, batch, opt, state, reduce)
     np.testing.assert_allclose(full, want, atol=1e-5, rtol=1e-4)
@@ -148,8 +159,9 @@ def test_chunked_equals_unchunked_and_reference(reduce):
 def test_inputs_other_than_the_batch():
     apply, params, loss_fn, batch = problem("max")
     held_out = jax.random.normal(jax.random.PRNGKey(9), (3, OBS))
-    A = update_matrix(apply, params, loss_fn, batch, optax.sgd(0.1), optax.sgd(0.1).init(params),
-                      inputs=held_out)
+    A = update_matrix(
+        apply, params, loss_fn, batch, optax.sgd(0.1), optax.sgd(0.1).init(params), inputs=held_out
+    )
     assert A.shape == (K, 3)
 
 
@@ -161,8 +173,9 @@ def test_linearized_agrees_with_exact(reduce):
     kw = dict(reduce=reduce, center="drift", **EXTRA.get(reduce, {}))
     exact = update_matrix(apply, params, loss_fn, batch, opt, state, **kw)
     linear = update_matrix(apply, params, loss_fn, batch, opt, state, method="linearized", **kw)
-    chunked = update_matrix(apply, params, loss_fn, batch, opt, state, method="linearized",
-                            chunk_size=5, **kw)
+    chunked = update_matrix(
+        apply, params, loss_fn, batch, opt, state, method="linearized", chunk_size=5, **kw
+    )
     np.testing.assert_allclose(chunked, linear, atol=1e-6)
     error = np.linalg.norm(linear - exact) / np.linalg.norm(exact)
     assert error < 0.05, error
@@ -172,8 +185,9 @@ def test_linearized_agrees_with_exact(reduce):
 def test_sgd_small_step_is_lr_times_gradient_gram():
     apply, params, loss_fn, batch = problem("max", k=10)
     lr = 1e-4
-    A = update_matrix(apply, params, loss_fn, batch, optax.sgd(lr), optax.sgd(lr).init(params),
-                      chunk_size=None)
+    A = update_matrix(
+        apply, params, loss_fn, batch, optax.sgd(lr), optax.sgd(lr).init(params), chunk_size=None
+    )
     G = gradient_gram(apply, params, batch, loss_fn)
     error = np.linalg.norm(A - lr * G) / np.linalg.norm(lr * G)
     assert error < 1e-2, error
@@ -189,8 +203,10 @@ def linear_problem(features, k, seed=0):
     """v(x) = w . phi(x) regressed onto targets +-[1, 2]; phi given as the observations."""
     keys = jax.random.split(jax.random.PRNGKey(seed), 2)
     sign = jnp.where(jnp.arange(k) % 2 == 0, 1.0, -1.0)
-    batch = {"obs": features, "target": sign * jax.random.uniform(keys[1], (k,), minval=1.0,
-                                                                  maxval=2.0)}
+    batch = {
+        "obs": features,
+        "target": sign * jax.random.uniform(keys[1], (k,), minval=1.0, maxval=2.0),
+    }
 
     def apply(w, obs):
         return obs @ w
@@ -205,8 +221,9 @@ def test_tabular_model_gives_diagonal_full_rank():
     k = 12
     apply, loss_fn, batch = linear_problem(jnp.eye(k), k)
     w = jnp.zeros(k)
-    A = update_matrix(apply, w, loss_fn, batch, optax.sgd(0.5), optax.sgd(0.5).init(w),
-                      reduce="none")
+    A = update_matrix(
+        apply, w, loss_fn, batch, optax.sgd(0.5), optax.sgd(0.5).init(w), reduce="none"
+    )
     off_diagonal = np.asarray(A) - np.diag(np.diag(A))
     assert np.abs(off_diagonal).max() == 0.0
     assert np.all(np.abs(np.diag(A)) > 0)
@@ -262,8 +279,14 @@ def test_bad_input_messages():
     state = opt.init(params)
 
     def call(**kw):
-        args = dict(apply_fn=apply, params=params, loss_fn=loss_fn, batch=batch, optimizer=opt,
-                    opt_state=state)
+        args = dict(
+            apply_fn=apply,
+            params=params,
+            loss_fn=loss_fn,
+            batch=batch,
+            optimizer=opt,
+            opt_state=state,
+        )
         args.update(kw)
         return update_matrix(**args)
 

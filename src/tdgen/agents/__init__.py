@@ -6,7 +6,7 @@ update-rank probes, metrics and checkpoints in a run directory; `resume(run_dir)
 
 from tdgen.agents.c51 import C51Config, categorical_projection, categorical_q_learning_loss
 from tdgen.agents.dqn import DQNConfig, q_learning_loss
-from tdgen.agents.launch import AGENTS, build_agent, resume, train
+from tdgen.agents.launch import AGENTS, build_agent, probe_checkpoint, resume, train
 from tdgen.agents.probes import ProbeResult, make_probe
 from tdgen.agents.value_based import (
     PRESETS,
@@ -34,6 +34,7 @@ __all__ = [
     "epsilon_at",
     "evaluate_returns",
     "make_probe",
+    "probe_checkpoint",
     "q_learning_loss",
     "resume",
     "train",

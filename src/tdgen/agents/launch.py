@@ -19,7 +19,7 @@ from typing import Any
 import jax
 
 from tdgen.agents import c51, dqn
-from tdgen.agents.probes import make_probe
+from tdgen.agents.probes import ProbeResult, make_probe
 from tdgen.agents.value_based import (
     Agent,
     Algorithm,
@@ -28,7 +28,15 @@ from tdgen.agents.value_based import (
     epsilon_at,
     reset_accumulators,
 )
-from tdgen.runs import MetricsLogger, RunDir, latest_checkpoint, load_checkpoint, save_checkpoint
+from tdgen.runs import (
+    CheckpointError,
+    MetricsLogger,
+    RunDir,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from tdgen.runs.checkpoint import complete_checkpoints
 
 # Fields that measure the machine, not the run: excluded when comparing runs for equality.
 WALL_CLOCK_FIELDS = ("charts/SPS", "perf/probe_seconds", "perf/checkpoint_seconds")
@@ -98,15 +106,47 @@ def resume(run_dir: Path, progress: bool = True) -> Path:
     frames = 0
     path = latest_checkpoint(run.checkpoints)
     if path is not None:
-        frames, state = load_checkpoint(path, state, kind=run.kind)
-        if int(state.frames) != frames:
-            from tdgen.runs import CheckpointError
-
-            raise CheckpointError(
-                f"checkpoint {path} is named for frame {frames} but holds frame {int(state.frames)}"
-            )
+        frames, state = _load_state(built, run, path)
     with MetricsLogger(run.path, resume_step=frames) as logger:
         return _run(built, run, state, logger, progress)
+
+
+def _load_state(built: Agent, run: RunDir, path: Path) -> tuple[int, TrainState]:
+    frames, state = load_checkpoint(path, built.init(), kind=run.kind)
+    if int(state.frames) != frames:
+        raise CheckpointError(
+            f"checkpoint {path} is named for frame {frames} but holds frame {int(state.frames)}"
+        )
+    return frames, state
+
+
+def probe_checkpoint(run_dir: Path, frames: int | None = None) -> ProbeResult:
+    """Recompute the update-rank probe of a MinAtar run from its checkpoint at ``frames``.
+
+    The newest complete checkpoint when ``frames`` is None. The probe draws the same transitions
+    the run's own probe drew at that frame (its key derives from the saved state).
+    """
+    run = RunDir.open(Path(run_dir))
+    config = agent_type(run.kind).config_cls.from_dict(run.config)
+    if config.env.startswith("atari/"):
+        raise ValueError("probing a checkpoint is implemented for minatar/ runs only")
+    available = complete_checkpoints(run.checkpoints)
+    if not available:
+        raise CheckpointError(f"{run.path} has no complete checkpoint")
+    if frames is None:
+        frames = available[-1]
+    if frames not in available:
+        raise CheckpointError(
+            f"{run.path} has no complete checkpoint at frame {frames}; it has {available}"
+        )
+    built = build_agent(run.kind, config)
+    _, state = _load_state(built, run, run.checkpoints / f"ckpt_{frames:012d}.msgpack")
+    result = make_probe(built)(state)
+    if result is None:
+        raise ValueError(
+            f"the replay at frame {frames} holds fewer than k={config.probe_k} transitions"
+        )
+    return result
 
 
 def _progress_bar(enabled: bool, total: int, start: int):

@@ -54,9 +54,23 @@ def mlp_apply(params, obs):
     return x
 
 
-def rank_main(params_path, batch_path, *, out_dir=".", model="mlp", apply_fn=None,
-              optimizer="adam", lr=1e-4, gamma=0.99, reduce="max", action_index=None,
-              center="none", method="exact", eps=0.1, chunk_size=None) -> dict:
+def rank_main(
+    params_path,
+    batch_path,
+    *,
+    out_dir=".",
+    model="mlp",
+    apply_fn=None,
+    optimizer="adam",
+    lr=1e-4,
+    gamma=0.99,
+    reduce="max",
+    action_index=None,
+    center="none",
+    method="exact",
+    eps=0.1,
+    chunk_size=None,
+) -> dict:
     """Print the update rank of the saved network on the saved batch; write heatmap + spectrum.
 
     Returns the metrics (also printed): update_rank, srank, effective_dimension (entropy),
@@ -70,8 +84,10 @@ def rank_main(params_path, batch_path, *, out_dir=".", model="mlp", apply_fn=Non
         raise unknown_name("optimizer", optimizer, tuple(OPTIMIZERS))
     raw = flax.serialization.msgpack_restore(Path(params_path).read_bytes())
     if not isinstance(raw, dict) or "params" not in raw:
-        raise ValueError(f"{params_path}: expected a msgpack dict with a 'params' entry "
-                         "(write it with tdgen.interference.command.save_params)")
+        raise ValueError(
+            f"{params_path}: expected a msgpack dict with a 'params' entry "
+            "(write it with tdgen.interference.command.save_params)"
+        )
     params = jax.tree.map(jnp.asarray, raw["params"])
     opt = OPTIMIZERS[optimizer](lr)
     opt_state = opt.init(params)
@@ -79,9 +95,19 @@ def rank_main(params_path, batch_path, *, out_dir=".", model="mlp", apply_fn=Non
         opt_state = flax.serialization.from_state_dict(opt_state, raw["opt_state"])
     with np.load(batch_path) as data:
         batch = {key: jnp.asarray(data[key]) for key in data.files}
-    A = update_matrix(apply_fn, params, td_loss(apply_fn, gamma, batch), batch, opt, opt_state,
-                      reduce=reduce, action_index=action_index, center=center, method=method,
-                      chunk_size=chunk_size)
+    A = update_matrix(
+        apply_fn,
+        params,
+        td_loss(apply_fn, gamma, batch),
+        batch,
+        opt,
+        opt_state,
+        reduce=reduce,
+        action_index=action_index,
+        center=center,
+        method=method,
+        chunk_size=chunk_size,
+    )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = {
@@ -105,12 +131,15 @@ def rank_main(params_path, batch_path, *, out_dir=".", model="mlp", apply_fn=Non
 
 def td_loss(apply_fn, gamma, batch):
     """Squared error of Q(obs, action) to `target`, or to the one-step TD target."""
-    needed = {"obs", "action"} | ({"target"} if "target" in batch
-                                  else {"reward", "next_obs", "done"})
+    needed = {"obs", "action"} | (
+        {"target"} if "target" in batch else {"reward", "next_obs", "done"}
+    )
     missing = sorted(needed - set(batch))
     if missing:
-        raise ValueError(f"batch file lacks {', '.join(missing)}: it needs obs, action and "
-                         "either target or reward, next_obs, done")
+        raise ValueError(
+            f"batch file lacks {', '.join(missing)}: it needs obs, action and "
+            "either target or reward, next_obs, done"
+        )
 
     def loss_fn(params, t):
         q = apply_fn(params, t["obs"][None])[0, t["action"].astype(jnp.int32)]

@@ -66,13 +66,24 @@ def _supported(params) -> bool:
     )
 
 
-def _conv_matmul(lhs, rhs, *, window_strides, padding, rhs_dilation, dimension_numbers,
-                 precision, preferred_element_type, **_):
+def _conv_matmul(
+    lhs,
+    rhs,
+    *,
+    window_strides,
+    padding,
+    rhs_dilation,
+    dimension_numbers,
+    precision,
+    preferred_element_type,
+    **_,
+):
     lhs_spec, rhs_spec, out_spec = dimension_numbers
     x = jnp.transpose(lhs, (lhs_spec[0], *lhs_spec[2:], lhs_spec[1]))  # N, spatial..., C
     w = jnp.transpose(rhs, (*rhs_spec[2:], rhs_spec[1], rhs_spec[0]))  # spatial..., C, O
-    x = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), *((lo, hi, 0) for lo, hi in padding),
-                                            (0, 0, 0)])
+    x = lax.pad(
+        x, jnp.zeros((), x.dtype), [(0, 0, 0), *((lo, hi, 0) for lo, hi in padding), (0, 0, 0)]
+    )
     kernel = w.shape[:-2]
     out_size = [
         (x.shape[1 + d] - (kernel[d] - 1) * rhs_dilation[d] - 1) // window_strides[d] + 1
@@ -81,14 +92,21 @@ def _conv_matmul(lhs, rhs, *, window_strides, padding, rhs_dilation, dimension_n
     columns = []
     for offset in itertools.product(*(range(size) for size in kernel)):
         start = [o * r for o, r in zip(offset, rhs_dilation, strict=True)]
-        limit = [s + stride * (n - 1) + 1
-                 for s, stride, n in zip(start, window_strides, out_size, strict=True)]
-        columns.append(lax.slice(x, (0, *start, 0), (x.shape[0], *limit, x.shape[-1]),
-                                 (1, *window_strides, 1)))
+        limit = [
+            s + stride * (n - 1) + 1
+            for s, stride, n in zip(start, window_strides, out_size, strict=True)
+        ]
+        columns.append(
+            lax.slice(x, (0, *start, 0), (x.shape[0], *limit, x.shape[-1]), (1, *window_strides, 1))
+        )
     patches = jnp.concatenate(columns, axis=-1)  # [N, out..., prod(kernel) * C]
-    out = lax.dot_general(patches, w.reshape(-1, w.shape[-1]),
-                          (((patches.ndim - 1,), (0,)), ((), ())),
-                          precision=precision, preferred_element_type=preferred_element_type)
+    out = lax.dot_general(
+        patches,
+        w.reshape(-1, w.shape[-1]),
+        (((patches.ndim - 1,), (0,)), ((), ())),
+        precision=precision,
+        preferred_element_type=preferred_element_type,
+    )
     perm = [0] * out.ndim
     perm[out_spec[0]], perm[out_spec[1]] = 0, out.ndim - 1
     for d in range(len(kernel)):

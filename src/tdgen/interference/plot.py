@@ -67,8 +67,13 @@ def plot_singular_values(A, eps: float = 0.1, *, title: str | None = None, ax=No
     fig, ax = _figure(ax, (4.2, 3.2))
     index = np.arange(1, len(s) + 1)
     ax.semilogy(index, np.maximum(s, 1e-12), "k.-", markersize=3, linewidth=1)
-    ax.axhline(eps, color="0.4", linestyle="--", linewidth=1,
-               label=rf"threshold $\epsilon$ = {eps:g}: update rank {rank}")
+    ax.axhline(
+        eps,
+        color="0.4",
+        linestyle="--",
+        linewidth=1,
+        label=rf"threshold $\epsilon$ = {eps:g}: update rank {rank}",
+    )
     ax.set_xlabel("index i (largest first)")
     ax.set_ylabel(r"singular value $\sigma_i / \sigma_1$")
     ax.legend(loc="upper right", fontsize="small")

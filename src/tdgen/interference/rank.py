@@ -94,8 +94,18 @@ def identity_distance(A) -> jax.Array:
     return jnp.linalg.norm(scaled - eye)
 
 
-def gradient_gram(apply_fn, params, batch, loss_fn=None, *, inputs=None, reduce="max",
-                  action_index=None, support=None, chunk_size=None) -> jax.Array:
+def gradient_gram(
+    apply_fn,
+    params,
+    batch,
+    loss_fn=None,
+    *,
+    inputs=None,
+    reduce="max",
+    action_index=None,
+    support=None,
+    chunk_size=None,
+) -> jax.Array:
     """The gradient dot-product matrix that A reduces to for plain SGD at first order.
 
     With loss_fn: G[i, j] = -<grad loss_i(params), grad v(params, x_j)>, so that one SGD step of

@@ -106,8 +106,13 @@ class _Scratch:
             raise ValueError(
                 f"the optimiser holds {len(missing)} tensors that are not parameters of the module"
             )
-        groups = [{**{key: v for key, v in g.items() if key != "params"},
-                   "params": [twin[p] for p in g["params"]]} for g in optimizer.param_groups]
+        groups = [
+            {
+                **{key: v for key, v in g.items() if key != "params"},
+                "params": [twin[p] for p in g["params"]],
+            }
+            for g in optimizer.param_groups
+        ]
         self.optimizer = type(optimizer)(groups)
         self.params = [twin[p] for g in optimizer.param_groups for p in g["params"]]
         self.values = [p.detach().clone() for p in self.params]
@@ -153,8 +158,8 @@ class _Scratch:
             if vectorize:
                 stacked = {name: torch.stack([c[name] for c in copies]) for name in copies[0]}
                 return torch.func.vmap(
-                    lambda p: torch.func.functional_call(self.module, p, (inputs,)))(
-                        stacked).numpy()
+                    lambda p: torch.func.functional_call(self.module, p, (inputs,))
+                )(stacked).numpy()
             outs = []
             for c in copies:
                 for name, p in self.module.named_parameters():

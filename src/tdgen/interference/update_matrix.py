@@ -84,8 +84,16 @@ def update_matrix(
     `make_update_matrix` instead.
     """
     fn = make_update_matrix(
-        apply_fn, loss_fn, optimizer, reduce=reduce, action_index=action_index,
-        support=support, center=center, method=method, chunk_size=chunk_size, conv=conv,
+        apply_fn,
+        loss_fn,
+        optimizer,
+        reduce=reduce,
+        action_index=action_index,
+        support=support,
+        center=center,
+        method=method,
+        chunk_size=chunk_size,
+        conv=conv,
     )
     return fn(params, opt_state, batch, inputs)
 
@@ -165,8 +173,9 @@ def optimizer_step(loss_fn, optimizer, params, opt_state, drift: bool):
     return step
 
 
-def _exact(apply_fn, loss_fn, optimizer, reduction, drift, params, opt_state, batch, inputs,
-           actions, chunk):
+def _exact(
+    apply_fn, loss_fn, optimizer, reduction, drift, params, opt_state, batch, inputs, actions, chunk
+):
     step = optimizer_step(loss_fn, optimizer, params, opt_state, drift)
     base = reduction.values(apply_fn(params, inputs), actions)
 
@@ -177,8 +186,9 @@ def _exact(apply_fn, loss_fn, optimizer, reduction, drift, params, opt_state, ba
     return jax.lax.map(row, batch, batch_size=chunk)
 
 
-def _linearized(apply_fn, loss_fn, optimizer, reduction, drift, params, opt_state, batch, inputs,
-                actions, chunk):
+def _linearized(
+    apply_fn, loss_fn, optimizer, reduction, drift, params, opt_state, batch, inputs, actions, chunk
+):
     step = optimizer_step(loss_fn, optimizer, params, opt_state, drift)
     jac = value_jacobian(apply_fn, reduction, params, inputs, actions, chunk)
 
@@ -199,8 +209,9 @@ def value_jacobian(apply_fn, reduction, params, inputs, actions, chunk):
         return reduction.values(out, a[None])[0]
 
     grad = jax.jacrev(value) if reduction.is_vector else jax.grad(value)
-    return jax.lax.map(lambda xa: grad(flat, *xa), (inputs, actions),
-                        batch_size=min(chunk, inputs.shape[0]))
+    return jax.lax.map(
+        lambda xa: grad(flat, *xa), (inputs, actions), batch_size=min(chunk, inputs.shape[0])
+    )
 
 
 def _map_chunks(fn, xs, chunk):
@@ -211,7 +222,7 @@ def _map_chunks(fn, xs, chunk):
     out = jax.lax.map(fn, head)
     out = out.reshape(whole * chunk, *out.shape[2:])
     if rest:
-        out = jnp.concatenate([out, fn(jax.tree.map(lambda x: x[whole * chunk:], xs))])
+        out = jnp.concatenate([out, fn(jax.tree.map(lambda x: x[whole * chunk :], xs))])
     return out
 
 
@@ -294,8 +305,9 @@ def action_indices(batch, reduction: Reduction, m: int) -> jax.Array:
 
 
 def check_loss(loss_fn, params, batch) -> None:
-    transition = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(np.shape(leaf)[1:],
-                                                                jnp.result_type(leaf)), batch)
+    transition = jax.tree.map(
+        lambda leaf: jax.ShapeDtypeStruct(np.shape(leaf)[1:], jnp.result_type(leaf)), batch
+    )
     try:
         out = jax.eval_shape(loss_fn, params, transition)
     except Exception as err:

@@ -2,6 +2,7 @@
 
 from tdgen.runs.checkpoint import (
     CheckpointError,
+    complete_checkpoints,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
@@ -12,6 +13,7 @@ from tdgen.runs.rundir import RunDir
 __all__ = [
     "CheckpointError",
     "MetricsLogger",
+    "complete_checkpoints",
     "RunDir",
     "latest_checkpoint",
     "load_checkpoint",
