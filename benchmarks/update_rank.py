@@ -61,9 +61,11 @@ NETS = {"nature": (NatureQ(), (84, 84, 4)), "minatar": (MinAtarQ(), (10, 10, 4))
 def problem(name, k, seed=0):
     net, shape = NETS[name]
     keys = jax.random.split(jax.random.PRNGKey(seed), 3)
-    batch = {"obs": jax.random.uniform(keys[0], (k, *shape)),
-             "action": jax.random.randint(keys[1], (k,), 0, net.actions),
-             "target": jax.random.normal(keys[2], (k,))}
+    batch = {
+        "obs": jax.random.uniform(keys[0], (k, *shape)),
+        "action": jax.random.randint(keys[1], (k,), 0, net.actions),
+        "target": jax.random.normal(keys[2], (k,)),
+    }
     params = net.init(keys[0], batch["obs"][:1])
 
     def loss_fn(p, t):
@@ -109,6 +111,7 @@ def exact_and_loop(name, k, repeats, with_loop=True):
     out["exact_rank"] = int(update_rank(A))
     out["gflops"] = k * k * forward_flops(net, params, batch["obs"]) / out["exact_s"] / 1e9
     if with_loop:
+
         @jax.jit
         def row(params, state, transition, obs):
             updates = opt.update(jax.grad(loss_fn)(params, transition), state, params)[0]
@@ -146,13 +149,26 @@ def torch_nets(name):
     torch.manual_seed(0)
     if name == "nature":
         net = torch.nn.Sequential(
-            torch.nn.Conv2d(4, 32, 8, 4), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 4, 2),
-            torch.nn.ReLU(), torch.nn.Conv2d(64, 64, 3, 1), torch.nn.ReLU(), torch.nn.Flatten(),
-            torch.nn.Linear(3136, 512), torch.nn.ReLU(), torch.nn.Linear(512, 18))
+            torch.nn.Conv2d(4, 32, 8, 4),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(32, 64, 4, 2),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(64, 64, 3, 1),
+            torch.nn.ReLU(),
+            torch.nn.Flatten(),
+            torch.nn.Linear(3136, 512),
+            torch.nn.ReLU(),
+            torch.nn.Linear(512, 18),
+        )
         return net, (4, 84, 84), 18
-    net = torch.nn.Sequential(torch.nn.Conv2d(4, 16, 3), torch.nn.ReLU(), torch.nn.Flatten(),
-                              torch.nn.Linear(16 * 8 * 8, 128), torch.nn.ReLU(),
-                              torch.nn.Linear(128, 6))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(4, 16, 3),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(16 * 8 * 8, 128),
+        torch.nn.ReLU(),
+        torch.nn.Linear(128, 6),
+    )
     return net, (4, 10, 10), 6
 
 
@@ -164,9 +180,11 @@ def torch_compare(name, k, repeats):
 
     net, shape, actions = torch_nets(name)
     g = torch.Generator().manual_seed(0)
-    batch = {"obs": torch.rand(k, *shape, generator=g),
-             "action": torch.randint(0, actions, (k,), generator=g),
-             "target": torch.randn(k, generator=g)}
+    batch = {
+        "obs": torch.rand(k, *shape, generator=g),
+        "action": torch.randint(0, actions, (k,), generator=g),
+        "target": torch.randn(k, generator=g),
+    }
 
     def loss_fn(module, t):
         return 0.5 * (module(t["obs"][None])[0, t["action"]] - t["target"]) ** 2
@@ -206,8 +224,9 @@ def torch_compare(name, k, repeats):
         return 0.5 * (q - target) ** 2
 
     def func_matrix():
-        grads = vmap(grad(func_loss), (None, 0, 0, 0))(params, batch["obs"], batch["action"],
-                                                       batch["target"])
+        grads = vmap(grad(func_loss), (None, 0, 0, 0))(
+            params, batch["obs"], batch["action"], batch["target"]
+        )
         copies = {n: params[n] - 1e-4 * grads[n] for n in params}
         with torch.no_grad():
             base = net(batch["obs"]).max(-1).values
@@ -229,28 +248,50 @@ def probe(name, k, method):
     rank = int(update_rank(A))
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
-    print(json.dumps({"net": name, "k": k, "method": method, "rank": rank,
-                      "seconds_with_compile": seconds, "peak_rss_gib": peak}))
+    print(
+        json.dumps(
+            {
+                "net": name,
+                "k": k,
+                "method": method,
+                "rank": rank,
+                "seconds_with_compile": seconds,
+                "peak_rss_gib": peak,
+            }
+        )
+    )
 
 
 def memory(name, k, method):
-    result = subprocess.run([sys.executable, __file__, "--probe", name, str(k), method],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, __file__, "--probe", name, str(k), method],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small k only (~3 minutes)")
-    parser.add_argument("--sections", nargs="+", default=["jax", "torch", "memory"],
-                        choices=["jax", "torch", "memory"], help="which tables to measure")
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        default=["jax", "torch", "memory"],
+        choices=["jax", "torch", "memory"],
+        help="which tables to measure",
+    )
     parser.add_argument("--probe", nargs=3, metavar=("NET", "K", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
         probe(args.probe[0], int(args.probe[1]), args.probe[2])
         return
-    ks = {"nature": (32,), "minatar": (32, 128)} if args.quick else {
-        "nature": (32, 128, 512), "minatar": (32, 128, 512)}
+    ks = (
+        {"nature": (32,), "minatar": (32, 128)}
+        if args.quick
+        else {"nature": (32, 128, 512), "minatar": (32, 128, 512)}
+    )
     repeats = 2
     peak = matmul_rate()
     print(f"devices: {jax.devices()}; float32 2048^2 matmul: {peak:.1f} GFLOP/s", flush=True)
@@ -263,18 +304,23 @@ def main():
 
 
 def jax_table(ks, repeats, peak):
-    print("| net | k | exact s | loop s | loop/exact | exact GFLOP/s | /matmul | compile s "
-          "(exact, loop) | linearized s | exact/lin | lin rel err | rank exact/lin |")
+    print(
+        "| net | k | exact s | loop s | loop/exact | exact GFLOP/s | /matmul | compile s "
+        "(exact, loop) | linearized s | exact/lin | lin rel err | rank exact/lin |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, sizes in ks.items():
         for k in sizes:
             r = exact_and_loop(name, k, 1 if k >= 128 else repeats)
-            print(f"| {name} | {k} | {r['exact_s']:.2f} | {r['loop_s']:.2f} | "
-                  f"{r['loop_s'] / r['exact_s']:.2f} | {r['gflops']:.1f} | "
-                  f"{r['gflops'] / peak:.2f} | {r['exact_compile_s']:.1f}, "
-                  f"{r['loop_compile_s']:.1f} | {r['lin_s']:.2f} | "
-                  f"{r['exact_s'] / r['lin_s']:.2f} | {r['lin_rel_error']:.3f} | "
-                  f"{r['exact_rank']}/{r['lin_rank']} |", flush=True)
+            print(
+                f"| {name} | {k} | {r['exact_s']:.2f} | {r['loop_s']:.2f} | "
+                f"{r['loop_s'] / r['exact_s']:.2f} | {r['gflops']:.1f} | "
+                f"{r['gflops'] / peak:.2f} | {r['exact_compile_s']:.1f}, "
+                f"{r['loop_compile_s']:.1f} | {r['lin_s']:.2f} | "
+                f"{r['exact_s'] / r['lin_s']:.2f} | {r['lin_rel_error']:.3f} | "
+                f"{r['exact_rank']}/{r['lin_rank']} |",
+                flush=True,
+            )
             assert r["loop_max_abs_diff"] < 1e-3, r
 
 
@@ -284,28 +330,42 @@ def torch_table(quick, repeats):
     except ImportError:
         print("torch not installed: torch rows skipped")
     else:
-        print("\n| net | k | adapter s | deepcopy loop s | loop/adapter | torch.func vmap s "
-              "(SGD) | max abs diff |")
+        print(
+            "\n| net | k | adapter s | deepcopy loop s | loop/adapter | torch.func vmap s "
+            "(SGD) | max abs diff |"
+        )
         print("|---|---|---|---|---|---|---|")
-        sizes = {"nature": (32,), "minatar": (32,)} if quick else {
-            "nature": (32, 128), "minatar": (32, 128)}
+        sizes = (
+            {"nature": (32,), "minatar": (32,)}
+            if quick
+            else {"nature": (32, 128), "minatar": (32, 128)}
+        )
         for name, ks_torch in sizes.items():
             for k in ks_torch:
                 r = torch_compare(name, k, 1 if k >= 128 else repeats)
-                print(f"| {name} | {k} | {r['torch_s']:.2f} | {r['deepcopy_s']:.2f} | "
-                      f"{r['deepcopy_s'] / r['torch_s']:.2f} | {r['torch_func_vmap_s']:.2f} | "
-                      f"{r['torch_max_abs_diff']:.1e} |", flush=True)
+                print(
+                    f"| {name} | {k} | {r['torch_s']:.2f} | {r['deepcopy_s']:.2f} | "
+                    f"{r['deepcopy_s'] / r['torch_s']:.2f} | {r['torch_func_vmap_s']:.2f} | "
+                    f"{r['torch_max_abs_diff']:.1e} |",
+                    flush=True,
+                )
 
 
 def memory_table(quick):
     print("\n| net | k | method | peak RSS GiB | seconds (with compile) | rank |")
     print("|---|---|---|---|---|---|")
-    probes = [("nature", 128, "exact"), ("nature", 128, "linearized")] if quick else [
-        ("nature", 512, "linearized"), ("nature", 1024, "exact")]
+    probes = (
+        [("nature", 128, "exact"), ("nature", 128, "linearized")]
+        if quick
+        else [("nature", 512, "linearized"), ("nature", 1024, "exact")]
+    )
     for name, k, method in probes:
         r = memory(name, k, method)
-        print(f"| {name} | {k} | {method} | {r['peak_rss_gib']:.2f} | "
-              f"{r['seconds_with_compile']:.1f} | {r['rank']} |", flush=True)
+        print(
+            f"| {name} | {k} | {method} | {r['peak_rss_gib']:.2f} | "
+            f"{r['seconds_with_compile']:.1f} | {r['rank']} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
