@@ -23,7 +23,9 @@ def test_rank_from_checkpoint_matches_the_logged_probe(tmp_path, make_config, ca
     )
     saved = np.load(run / "probes" / "step_000000000400.npz")
     recomputed = np.load(run / "rank" / "step_000000000400.npz")
-    np.testing.assert_allclose(recomputed["update_matrix"], saved["update_matrix"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        recomputed["update_matrix"], saved["update_matrix"], rtol=1e-5, atol=1e-7
+    )
     assert (run / "rank" / "update_matrix_trained.png").stat().st_size > 0
     with pytest.raises(SystemExit):
         cli.main(["rank", str(run), "--checkpoint", "300"])

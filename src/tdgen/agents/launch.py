@@ -106,12 +106,13 @@ def resume(run_dir: Path, progress: bool = True) -> Path:
     frames = 0
     path = latest_checkpoint(run.checkpoints)
     if path is not None:
-        frames, state = _load_state(built, run, path)
+        frames, state = load_run_state(built, run, path)
     with MetricsLogger(run.path, resume_step=frames) as logger:
         return _run(built, run, state, logger, progress)
 
 
-def _load_state(built: Agent, run: RunDir, path: Path) -> tuple[int, TrainState]:
+def load_run_state(built: Agent, run: RunDir, path: Path) -> tuple[int, TrainState]:
+    """`(frames, state)` of the checkpoint at `path` of a MinAtar run, checked against its name."""
     frames, state = load_checkpoint(path, built.init(), kind=run.kind)
     if int(state.frames) != frames:
         raise CheckpointError(
@@ -140,7 +141,7 @@ def probe_checkpoint(run_dir: Path, frames: int | None = None) -> ProbeResult:
             f"{run.path} has no complete checkpoint at frame {frames}; it has {available}"
         )
     built = build_agent(run.kind, config)
-    _, state = _load_state(built, run, run.checkpoints / f"ckpt_{frames:012d}.msgpack")
+    _, state = load_run_state(built, run, run.checkpoints / f"ckpt_{frames:012d}.msgpack")
     result = make_probe(built)(state)
     if result is None:
         raise ValueError(

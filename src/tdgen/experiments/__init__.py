@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
         "obs42_second_order_dynamics",
         "fig3_value_update_rank",
         "fig12_update_matrices",
+        "fig8_value_fourier",
         "fig9_kernel_td",
         "fig10_smooth_kernel_regression",
     )

@@ -54,6 +54,9 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
             f"{r['seed']}, {r['seconds']:.1f} s). {r.get('description', '')}",
             "",
         ]
+        note = r.get("summary", {}).get("note")
+        if note:
+            lines += [f"Note: {note}", ""]
         for c in r["claims"]:
             lines.append(f"- **{_verdict(c['holds'])}**: {c['statement']}  ")
             lines.append(f"  evidence: `{_evidence_text(c['evidence'])}`")
@@ -83,10 +86,12 @@ def render_html(results: list[dict[str, Any]]) -> str:
             f"<img src='{esc(r['experiment'])}/{esc(fig)}' alt='{esc(fig)}'>"
             for fig in r["figures"]
         )
+        note = r.get("summary", {}).get("note")
+        note_html = f"<p>Note: {esc(note)}</p>" if note else ""
         sections.append(
             f"<h2>{esc(r['experiment'])}</h2><p><i>{esc(r['paper_ref'])}</i> ({esc(r['scale'])} scale, "
             f"seed {r['seed']}, {r['seconds']:.1f} s). {esc(r.get('description', ''))}</p>"
-            f"<ul>{items}</ul>{figures}"
+            f"{note_html}<ul>{items}</ul>{figures}"
         )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>tdgen reproduction report</title>

@@ -1,0 +1,326 @@
+"""Figure 8 (Appendix C.1): Fourier spectra of a trained DQN's value as a function of time.
+
+From the final replay buffer of a trained DQN we take windows of k consecutive transitions of one
+environment column (the replay is laid out [rows, num_envs]; consecutive rows of a column are
+consecutive steps of one environment), evaluate Q(x_t, a=0) on each (the paper: "fixing an
+arbitrary action") to get V: {1..k} -> R, and take the magnitudes of its discrete Fourier
+coefficients (`tdgen.theory.spectral.fourier_spectrum`, frequencies 0..k/2). The rewards r_t of
+the same transitions give the reward spectrum shown beside it.
+
+A window never crosses an episode boundary or the ring buffer's write position: every step t in
+it but the last must be continued by the next row, i.e. not terminated and next_obs[t] == obs[t+1]
+(this also catches time-limit truncations and the wrap of the ring). Windows whose rewards are all
+equal (zero variance, e.g. no reward at all: no non-constant reward energy to compare with) are
+skipped, and their count is reported.
+
+The claim's rule: the share of non-constant spectral energy (|F_j|^2, j = 1..k/2) in the lowest
+``low_fraction`` of those frequencies, averaged over ``num_windows`` windows, is higher for the
+value than for the reward in a strict majority of the games that have windows.
+
+Runs: a DQN run of each game with the game's reward and this seed is reused from a sibling folder
+(Figure 3's and Figure 12's runs, newest complete checkpoint) whatever its length; otherwise a
+short run (Figure 3's Tandem settings, shortened) is trained into ``out_dir/runs``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from tdgen import plots
+from tdgen.agents import AGENTS
+from tdgen.agents.launch import build_agent, load_run_state
+from tdgen.experiments.base import Claim, Experiment, Outcome
+from tdgen.experiments.fig3_value_update_rank import agent_config, ensure_run, run_name
+from tdgen.runs import RunDir
+from tdgen.runs.checkpoint import complete_checkpoints
+from tdgen.theory.spectral import fourier_spectrum
+
+
+@dataclass(frozen=True)
+class Config:
+    """Figure 8 settings; training fields are used only when no run can be reused."""
+
+    games: tuple[str, ...] = (
+        "minatar/breakout",
+        "minatar/asterix",
+        "minatar/space_invaders",
+        "minatar/freeway",
+    )  # figure rows
+    agent: str = "dqn"  # value-based agent whose Q(x, action) is decomposed
+    action: int = 0  # the fixed ("arbitrary") action
+    k: int = 64  # consecutive states per window (MinAtar breakout episodes last <= ~80 steps)
+    num_windows: int = 16  # windows per game, non-overlapping, drawn at random
+    low_fraction: float = 0.1  # "low frequencies": the lowest share of the k/2 non-constant ones
+    show_frequencies: int = 50  # frequencies 0..50 shown, as the paper's top row
+    reuse_from: tuple[str, ...] = (
+        "../fig3_value_update_rank/runs",
+        "../fig12_update_matrices/runs",
+    )  # run folders to reuse, relative to out_dir
+    preset: str = "tandem"  # agent preset of a run trained here
+    encoder: str | None = None  # network torso (None: the preset's)
+    frames: int = 50_000  # training frames of a run trained here
+    learning_starts: int = 10_000  # frames before the first update
+    target_period: int | None = 1_000  # frames between target copies (Dopamine's MinAtar)
+    epsilon_decay_frames: int | None = 25_000  # epsilon decay length
+    probe_every: int = 0  # no update-rank probes needed here
+    probe_k: int = 128
+    probe_draws: int = 1
+    log_every: int = 10_000
+    checkpoint_every: int = 0  # only the final checkpoint
+    keep_checkpoints: int = 1
+
+    def __post_init__(self) -> None:
+        if self.agent != "dqn":
+            raise ValueError(f"agent must be 'dqn' (Q-values per action), got {self.agent!r}")
+        if self.k < 8 or self.k % 2:
+            raise ValueError(f"k must be even and at least 8, got {self.k}")
+        if not 0 < self.low_fraction < 1:
+            raise ValueError(f"low_fraction must lie in (0, 1), got {self.low_fraction}")
+        if self.num_windows < 1:
+            raise ValueError(f"num_windows must be positive, got {self.num_windows}")
+
+    @classmethod
+    def quick(cls) -> Config:
+        """MinAtar, four games; reuses Figure 3/12 quick runs (100k / 60k frames) when present,
+        else trains 50k frames per game (learning_starts 10k, epsilon decay 25k)."""
+        return cls()
+
+    @classmethod
+    def paper(cls) -> Config:
+        """Atari games of Figure 3's paper preset (configs only, not run here: the Atari replay
+        lives in the host loop's checkpoint and is untested with this module)."""
+        return cls(
+            games=("atari/Pong", "atari/Boxing", "atari/Seaquest"),
+            reuse_from=("../fig3_value_update_rank/runs",),
+            frames=7_000_000,
+            learning_starts=100_000,
+            target_period=None,
+            epsilon_decay_frames=None,
+            log_every=100_000,
+        )
+
+
+def low_frequency_share(spectrum: np.ndarray, low_fraction: float) -> np.ndarray:
+    """Share of non-constant energy sum_{j=1..m} |F_j|^2 / sum_{j>=1} |F_j|^2, m = ceil(low_fraction
+    * (number of non-constant frequencies)). spectrum [..., k/2 + 1] magnitudes; NaN if no energy."""
+    power = np.asarray(spectrum, dtype=np.float64)[..., 1:] ** 2
+    m = max(1, math.ceil(low_fraction * power.shape[-1]))
+    total = power.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, power[..., :m].sum(axis=-1) / total, np.nan)
+
+
+def contiguous_windows(replay, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start (row, column) of every k-step window of one column holding one stretch of an episode.
+
+    Rows are taken in write order (oldest first once the ring is full). Returns time-ordered row
+    indices [rows_filled] and the starts as an int array [n, 2] of (position in time order, column).
+    """
+    filled, rows = int(replay.filled), replay.obs.shape[0]
+    order = np.arange(filled) if filled < rows else (int(replay.position) + np.arange(rows)) % rows
+    obs, next_obs = np.asarray(replay.obs)[order], np.asarray(replay.next_obs)[order]
+    terminated = np.asarray(replay.terminated)[order]
+    same = np.all((next_obs[:-1] == obs[1:]).reshape(len(order) - 1, obs.shape[1], -1), axis=-1)
+    continued = same & ~terminated[:-1]  # [T-1, num_envs]: step t is followed by step t+1
+    # A start s is valid when continued[s .. s+k-2] all hold: a sliding sum over k-1 steps.
+    sums = np.cumsum(np.vstack([np.zeros((1, continued.shape[1]), int), continued]), axis=0)
+    ok = (sums[k - 1 :] - sums[: -(k - 1)]) == k - 1  # [T-k+1, num_envs]
+    starts = np.argwhere(ok)
+    return order, starts
+
+
+def value_and_reward_windows(agent, state, config: Config, seed: int) -> dict[str, Any]:
+    """``num_windows`` non-overlapping windows with non-constant reward: Q(x_t, action), r_t."""
+    replay = state.replay
+    order, starts = contiguous_windows(replay, config.k)
+    rewards = np.asarray(replay.reward)[order]  # [T, num_envs]
+    offsets = np.arange(config.k)
+    varied = [s for s in starts if np.ptp(rewards[s[0] + offsets, s[1]]) > 0]
+    rng = np.random.default_rng(seed)
+    chosen, taken = [], {}
+    for i in rng.permutation(len(varied)):
+        t, col = varied[i]
+        if any(abs(t - u) < config.k for u in taken.get(col, [])):
+            continue
+        taken.setdefault(col, []).append(t)
+        chosen.append((int(t), int(col)))
+        if len(chosen) == config.num_windows:
+            break
+    apply = jax.jit(lambda params, obs: agent.algorithm.greedy_values(agent.apply(params, obs)))
+    values, reward_windows = [], []
+    for t, col in chosen:
+        rows = order[t + offsets]
+        q = np.asarray(apply(state.params, np.asarray(replay.obs)[rows, col]))
+        values.append(q[:, config.action])
+        reward_windows.append(rewards[t + offsets, col])
+    return {
+        "windows": chosen,
+        "values": np.asarray(values).reshape(len(chosen), config.k),
+        "rewards": np.asarray(reward_windows).reshape(len(chosen), config.k),
+        "contiguous_windows": len(starts),
+        "zero_reward_variance_windows": len(starts) - len(varied),
+    }
+
+
+def _spectra(windows: np.ndarray, k: int) -> np.ndarray:
+    """Fourier magnitudes of each window, [n, k/2 + 1] (also for n = 0)."""
+    return np.asarray([fourier_spectrum(w) for w in windows]).reshape(len(windows), k // 2 + 1)
+
+
+def find_run(config: Config, game: str, seed: int, out_dir: Path) -> tuple[Path, bool]:
+    """A complete dense-reward run of the agent on ``game`` with ``seed``: reused or trained."""
+    name = run_name(config.agent, game, "dense", seed)
+    for folder in config.reuse_from:
+        candidate = Path(os.path.normpath(Path(out_dir) / folder / name))
+        if not (candidate / "config.json").exists():
+            continue
+        stored = RunDir.open(candidate)
+        c = stored.config
+        if (
+            stored.kind == config.agent
+            and (c.get("env"), c.get("reward"), c.get("seed")) == (game, "dense", seed)
+            and complete_checkpoints(stored.checkpoints)
+        ):
+            return candidate, True
+    cfg = agent_config(config, config.agent, game, "dense", seed)
+    return ensure_run(config.agent, cfg, Path(out_dir) / "runs" / name), False
+
+
+def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
+    """Per game: value and reward windows and their spectra from the newest complete checkpoint."""
+    games = {}
+    for game in config.games:
+        run_dir, reused = find_run(config, game, seed, out_dir)
+        run = RunDir.open(run_dir)
+        agent = build_agent(run.kind, AGENTS[run.kind].config_cls.from_dict(run.config))
+        frames = complete_checkpoints(run.checkpoints)[-1]
+        _, state = load_run_state(agent, run, run.checkpoints / f"ckpt_{frames:012d}.msgpack")
+        w = value_and_reward_windows(agent, state, config, seed)
+        games[game] = {
+            **w,
+            "value_spectrum": _spectra(w["values"], config.k),
+            "reward_spectrum": _spectra(w["rewards"], config.k),
+            "run": str(run_dir),
+            "reused": reused,
+            "checkpoint_frames": frames,
+        }
+    return {"games": games}
+
+
+def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
+    """The value's spectrum concentrates at low frequencies more than the reward's (rule above)."""
+    evidence, wins, counted = {}, 0, 0
+    for game, g in measurements["games"].items():
+        width = config.k // 2 + 1
+        value_spectrum = np.asarray(g["value_spectrum"], dtype=float).reshape(-1, width)
+        reward_spectrum = np.asarray(g["reward_spectrum"], dtype=float).reshape(-1, width)
+        value = low_frequency_share(value_spectrum, config.low_fraction)
+        reward = low_frequency_share(reward_spectrum, config.low_fraction)
+        n = len(value)
+        entry = {"windows": n}
+        if n:
+            v, r = float(np.nanmean(value)), float(np.nanmean(reward))
+            counted += 1
+            wins += v > r
+            entry.update(value_low_share=v, reward_low_share=r, value_more_concentrated=v > r)
+        evidence[game] = entry
+    holds = counted > 0 and wins > counted / 2
+    k_half = config.k // 2
+    m = max(1, math.ceil(config.low_fraction * k_half))
+    return [
+        Claim(
+            "value_spectrum_decays_faster_than_reward",
+            f"Along k={config.k} consecutive replay states (Q(x, a={config.action}) of the final "
+            f"DQN, windows with non-constant reward), the share of non-constant spectral energy "
+            f"in the lowest {m} of {k_half} frequencies, averaged over up to {config.num_windows} "
+            f"windows, is higher for the value than for the reward in a strict majority of games "
+            f"({wins} of {counted} games with windows).",
+            holds,
+            {**evidence, "games_value_more_concentrated": wins, "games_with_windows": counted},
+        )
+    ]
+
+
+def plot(measurements: dict[str, Any], config: Config, out_dir: Path) -> list[str]:
+    """Rows: games. Columns: mean |F_j| for j = 0..50 (with the constant), then j >= 1 normalised
+    to unit sum so that the decay of value and reward compare on one axis."""
+    games = measurements["games"]
+    show = min(config.show_frequencies, config.k // 2)
+    with plots.style():
+        fig, axes = plots.figure(len(games), 2, width=3.8, height=2.4)
+        for i, (game, g) in enumerate(games.items()):
+            name = game.split("/")[-1]
+            if not len(g["values"]):
+                for ax in axes[i]:
+                    ax.text(0.5, 0.5, "no window with reward", ha="center", transform=ax.transAxes)
+                    ax.set_title(name)
+                continue
+            spectra = {
+                f"value Q(x, a={config.action})": np.mean(g["value_spectrum"], axis=0),
+                "reward": np.mean(g["reward_spectrum"], axis=0),
+            }
+            for (label, s), color, style, marker in zip(
+                spectra.items(), plots.COLORS, ("-", "--"), ("o", "s"), strict=False
+            ):
+                j = np.arange(show + 1)
+                axes[i, 0].plot(j, s[: show + 1], linestyle=style, color=color, label=label,
+                                marker=marker, markersize=2)  # fmt: skip
+                rest = s[1 : show + 1] / s[1:].sum()
+                axes[i, 1].plot(j[1:], rest, linestyle=style, color=color, label=label,
+                                marker=marker, markersize=2)  # fmt: skip
+            n = len(g["values"])
+            axes[i, 0].set_title(f"{name}: with k=0 ({n} windows)")
+            axes[i, 1].set_title(f"{name}: without k=0")
+            axes[i, 0].set_ylabel("mean |Fourier coefficient|")
+            axes[i, 1].set_ylabel("|coefficient| / sum over j>=1")
+            for ax in axes[i]:
+                ax.set_xlabel("frequency index j (cycles per window)")
+        axes[0, 0].legend(loc="upper right")
+        fig.suptitle(
+            f"Spectra along k={config.k} consecutive replay states (final DQN checkpoint)",
+            fontsize=9,
+        )
+        return [plots.save(fig, Path(out_dir) / "fig8_value_fourier.png")]
+
+
+def run(config: Config, seed: int, out_dir: Path) -> Outcome:
+    """Reuse (or train) one DQN per game, decompose value and reward windows, check the claim."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    measurements = measure(config, seed, out_dir)
+    figures = plot(measurements, config, out_dir)
+    claims = check_claims(measurements, config)
+    summary = {
+        game: {
+            key: g[key]
+            for key in (
+                "run",
+                "reused",
+                "checkpoint_frames",
+                "windows",
+                "contiguous_windows",
+                "zero_reward_variance_windows",
+            )  # fmt: skip
+        }
+        for game, g in measurements["games"].items()
+    }
+    return Outcome(claims, figures, summary)
+
+
+EXPERIMENT = Experiment(
+    name="fig8_value_fourier",
+    paper_ref="Figure 8, Appendix C.1",
+    description="Fourier spectra of a trained DQN's value and of the reward along consecutive "
+    "replay states, with and without the constant term",
+    config_type=Config,
+    run=run,
+)
+
+__all__ = ["EXPERIMENT", "Config", "check_claims", "low_frequency_share", "measure", "run"]
