@@ -40,7 +40,6 @@ it continues the same learner on a freshly reset environment.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,7 @@ import optax
 from flax import struct
 
 from tdgen.agents import replay as replay_lib
-from tdgen.agents.launch import _progress_bar
+from tdgen.agents.launch import run_segments
 from tdgen.agents.probes import ProbeResult, make_probe
 from tdgen.agents.value_based import Agent, TrainState, epsilon_at
 from tdgen.envs.atari import emulator_frames
@@ -61,7 +60,6 @@ from tdgen.runs import (
     RunDir,
     latest_checkpoint,
     load_checkpoint,
-    save_checkpoint,
 )
 
 _SAMPLE_STREAM, _PROBE_STREAM, _ENV_STREAM = 0x53414D50, 0x50524F42, 0x454E56
@@ -382,53 +380,31 @@ def load_host_state(agent: Agent, directory: Path, kind: str) -> tuple[HostTrain
 
 def _run(agent: Agent, run: RunDir, state: HostTrainState, logger, progress: bool, overlap: bool):
     config = agent.config
-    kind = agent.algorithm.kind
-    fns = HostFunctions(agent)
-    probe = make_host_probe(agent) if config.probe_every else None
     frames = int(state.frames)
     if frames > 0 and int(state.replay.filled) > 0:  # the pre-checkpoint newest row: next is gone
         state.replay.valid[(int(state.replay.position) - 1) % state.replay.rows] = False
     env = agent.env.vector(config.num_envs, env_seed(config.seed, frames))
-    obs, prev_done = env.reset(), np.zeros(config.num_envs, np.bool_)
+    fns = HostFunctions(agent)
     iterations = config.segment_frames // config.num_envs
-    diverged, last_return = bool(state.learner.diverged), "-"
+    stepping = {"obs": env.reset(), "prev_done": np.zeros(config.num_envs, np.bool_)}
+
+    def advance(state: HostTrainState) -> HostTrainState:
+        state, stepping["obs"], stepping["prev_done"] = train_segment(
+            agent, fns, state, env, stepping["obs"], stepping["prev_done"], iterations, overlap
+        )
+        return state
+
     try:
-        with _progress_bar(progress, config.frames, frames) as bar:
-            interval_start, train_seconds = frames, 0.0
-            while frames < config.frames and not diverged:
-                tick = time.perf_counter()
-                state, obs, prev_done = train_segment(
-                    agent, fns, state, env, obs, prev_done, iterations, overlap
-                )
-                diverged = bool(state.learner.diverged)  # waits for the last update
-                frames = int(state.frames)
-                train_seconds += time.perf_counter() - tick
-                last = frames >= config.frames
-                values: dict[str, Any] = {}
-                if frames % config.log_every == 0 or last or diverged:
-                    values, state = _log_values(
-                        config, state, frames - interval_start, train_seconds
-                    )
-                    interval_start, train_seconds = frames, 0.0
-                    if "charts/episodic_return" in values:
-                        last_return = f"{values['charts/episodic_return']:.2f}"
-                if probe is not None and frames % config.probe_every == 0 and not diverged:
-                    tick = time.perf_counter()
-                    result = probe(state)
-                    if result is not None:
-                        result.save(run.probes)
-                        values.update(result.metrics())
-                        values["perf/probe_seconds"] = time.perf_counter() - tick
-                if values:
-                    logger.log(frames, values)
-                if (config.checkpoint_every and frames % config.checkpoint_every == 0) or last \
-                        or diverged:  # fmt: skip
-                    save_checkpoint(run.checkpoints, frames, state, kind=kind,
-                                    keep=config.keep_checkpoints)  # fmt: skip
-                if bar is not None:
-                    sps = values.get("charts/SPS")
-                    bar.update(bar.task_ids[0], completed=frames, ret=last_return,
-                               sps="-" if sps is None else f"{sps:,.0f}")  # fmt: skip
+        return run_segments(
+            agent,
+            run,
+            state,
+            logger,
+            progress,
+            advance=advance,
+            diverged=lambda s: bool(s.learner.diverged),
+            log_values=_log_values,
+            probe=make_host_probe(agent) if config.probe_every else None,
+        )
     finally:
         env.close()
-    return run.path

@@ -168,29 +168,58 @@ def _progress_bar(enabled: bool, total: int, start: int):
 
 
 def _run(agent: Agent, run: RunDir, state: TrainState, logger: MetricsLogger, progress: bool):
-    config = agent.config
-    kind = agent.algorithm.kind
     segment = agent.jit_segment()
-    probe = make_probe(agent) if config.probe_every else None
+    return run_segments(
+        agent,
+        run,
+        state,
+        logger,
+        progress,
+        advance=segment,
+        diverged=lambda s: bool(s.diverged),
+        log_values=_log_values,
+        probe=make_probe(agent) if agent.config.probe_every else None,
+    )
+
+
+def run_segments(
+    agent: Agent,
+    run: RunDir,
+    state: Any,
+    logger: MetricsLogger,
+    progress: bool,
+    *,
+    advance: Callable[[Any], Any],
+    diverged: Callable[[Any], bool],
+    log_values: Callable[[ValueBasedConfig, Any, int, float], tuple[dict[str, Any], Any]],
+    probe: Callable[[Any], ProbeResult | None] | None,
+) -> Path:
+    """The host side of every training loop: advance one segment, then the events on its boundary.
+
+    `advance(state)` trains one segment (jitted scan on gymnax, host stepping on envpool); the
+    events follow in a fixed order: a log line (`log_values` returns the line and the state with
+    its accumulators reset), a probe, a checkpoint. Stops at `config.frames` or on divergence.
+    """
+    config = agent.config
     frames = int(state.frames)
-    diverged = bool(state.diverged)
+    is_diverged = diverged(state)
     last_return = "-"
     with _progress_bar(progress, config.frames, frames) as bar:
         interval_start, train_seconds = frames, 0.0
-        while frames < config.frames and not diverged:
+        while frames < config.frames and not is_diverged:
             tick = time.perf_counter()
-            state = segment(state)
-            frames = int(state.frames)  # waits for the segment
+            state = advance(state)
+            is_diverged = diverged(state)  # waits for the segment
+            frames = int(state.frames)
             train_seconds += time.perf_counter() - tick
-            diverged = bool(state.diverged)
             last = frames >= config.frames
             values: dict[str, Any] = {}
-            if frames % config.log_every == 0 or last or diverged:
-                values, state = _log_values(config, state, frames - interval_start, train_seconds)
+            if frames % config.log_every == 0 or last or is_diverged:
+                values, state = log_values(config, state, frames - interval_start, train_seconds)
                 interval_start, train_seconds = frames, 0.0
                 if "charts/episodic_return" in values:
                     last_return = f"{values['charts/episodic_return']:.2f}"
-            if probe is not None and frames % config.probe_every == 0 and not diverged:
+            if probe is not None and frames % config.probe_every == 0 and not is_diverged:
                 tick = time.perf_counter()
                 result = probe(state)
                 if result is not None:
@@ -199,13 +228,14 @@ def _run(agent: Agent, run: RunDir, state: TrainState, logger: MetricsLogger, pr
                     values["perf/probe_seconds"] = time.perf_counter() - tick
             if values:
                 logger.log(frames, values)
-            if (
-                (config.checkpoint_every and frames % config.checkpoint_every == 0)
-                or last
-                or diverged
-            ):
+            checkpoint_due = config.checkpoint_every and frames % config.checkpoint_every == 0
+            if checkpoint_due or last or is_diverged:
                 save_checkpoint(
-                    run.checkpoints, frames, state, kind=kind, keep=config.keep_checkpoints
+                    run.checkpoints,
+                    frames,
+                    state,
+                    kind=agent.algorithm.kind,
+                    keep=config.keep_checkpoints,
                 )
             if bar is not None:
                 sps = values.get("charts/SPS")
