@@ -5,18 +5,11 @@ update-rank probes, metrics and checkpoints in a run directory; `resume(run_dir)
 """
 
 from tdgen.agents.c51 import C51Config, categorical_projection, categorical_q_learning_loss
+from tdgen.agents.config import PRESETS, ValueBasedConfig, epsilon_at
 from tdgen.agents.dqn import DQNConfig, q_learning_loss
 from tdgen.agents.launch import AGENTS, build_agent, probe_checkpoint, resume, train
 from tdgen.agents.probes import ProbeResult, make_probe
-from tdgen.agents.value_based import (
-    PRESETS,
-    Agent,
-    Algorithm,
-    TrainState,
-    ValueBasedConfig,
-    epsilon_at,
-    evaluate_returns,
-)
+from tdgen.agents.value_based import Agent, Algorithm, TrainState, evaluate_returns
 
 __all__ = [
     "AGENTS",

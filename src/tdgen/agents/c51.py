@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tdgen.agents.value_based import Algorithm, ValueBasedConfig
+from tdgen.agents.config import ValueBasedConfig
+from tdgen.agents.value_based import Algorithm
 
 
 def categorical_projection(

@@ -14,7 +14,8 @@ from typing import Any, ClassVar, Literal
 import jax
 import jax.numpy as jnp
 
-from tdgen.agents.value_based import Algorithm, ValueBasedConfig
+from tdgen.agents.config import ValueBasedConfig
+from tdgen.agents.value_based import Algorithm
 
 LOSSES = ("huber", "mse")
 

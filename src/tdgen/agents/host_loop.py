@@ -50,9 +50,10 @@ import optax
 from flax import struct
 
 from tdgen.agents import replay as replay_lib
+from tdgen.agents.config import epsilon_at
 from tdgen.agents.launch import run_segments
 from tdgen.agents.probes import ProbeResult, make_probe
-from tdgen.agents.value_based import Agent, TrainState, epsilon_at
+from tdgen.agents.value_based import Agent, TrainState
 from tdgen.envs.atari import emulator_frames
 from tdgen.runs import (
     CheckpointError,

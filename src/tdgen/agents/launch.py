@@ -19,15 +19,9 @@ from typing import Any
 import jax
 
 from tdgen.agents import c51, dqn
+from tdgen.agents.config import ValueBasedConfig, epsilon_at
 from tdgen.agents.probes import ProbeResult, make_probe
-from tdgen.agents.value_based import (
-    Agent,
-    Algorithm,
-    TrainState,
-    ValueBasedConfig,
-    epsilon_at,
-    reset_accumulators,
-)
+from tdgen.agents.value_based import Agent, Algorithm, TrainState, reset_accumulators
 from tdgen.runs import (
     CheckpointError,
     MetricsLogger,

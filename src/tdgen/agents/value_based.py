@@ -1,4 +1,4 @@
-"""The training loop shared by DQN and C51: config, training state and a jitted segment.
+"""The training loop shared by DQN and C51: training state and a jitted segment (config: config.py).
 
 PureJaxRL style: the whole training state is one pytree (`TrainState`), and training advances in
 segments, each one jitted `lax.scan` over vectorised environment steps (epsilon-greedy acting, a
@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,234 +24,17 @@ import optax
 from flax import struct
 
 from tdgen.agents import replay as replay_lib
+from tdgen.agents.config import (
+    ValueBasedConfig,
+    epsilon_at,
+    make_optimizer,
+)
 from tdgen.envs import EnvSpec, make_env
-from tdgen.nets import ENCODERS, make_network
+from tdgen.nets import make_network
 
 # Loss on one transition: (outputs at x [A, ...], action, reward, discount, target outputs at x'
 # [A, ...]) -> scalar. The same function trains the agent (vmapped) and defines the probe's loss.
 TransitionLoss = Callable[[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
-
-
-@dataclasses.dataclass(frozen=True)
-class ValueBasedConfig:
-    """Settings shared by DQN and C51; presets live on the subclasses."""
-
-    env: str = "minatar/breakout"
-    """Environment name, `minatar/<game>` (gymnax, jitted loop)."""
-    reward: Literal["dense", "zero", "sparse"] = "dense"
-    """Reward mode: the game's reward, zero (the paper's no-reward control) or sparsified."""
-    num_envs: int = 4
-    """Environments stepped in parallel (one scan iteration = num_envs frames)."""
-    frames: int = 100_000
-    """Training length in frames (environment steps summed over environments)."""
-    buffer_size: int = 100_000
-    """Replay capacity in transitions (a multiple of num_envs)."""
-    batch_size: int = 32
-    """Transitions per gradient update."""
-    learning_starts: int = 1_000
-    """Frames collected before the first update (Dopamine's min_replay_history)."""
-    train_every: int = 4
-    """Frames between gradient updates (Dopamine's update_period)."""
-    target_period: int = 1_000
-    """Frames between target-network copies; the copy happens when frames is a multiple."""
-    gamma: float = 0.99
-    """Discount factor."""
-    optimizer: Literal["adam", "rmsprop"] = "adam"
-    """Optimiser: adam or rmsprop (no momentum)."""
-    lr: float = 2.5e-4
-    """Learning rate."""
-    eps: float = 3.125e-4
-    """Optimiser epsilon (Adam's eps; RMSProp's eps, added inside the square root)."""
-    centered: bool = False
-    """RMSProp only: centred (divide by the variance rather than the second moment)."""
-    decay: float = 0.95
-    """RMSProp only: decay of the squared-gradient average."""
-    epsilon_start: float = 1.0
-    """Exploration epsilon while learning has not started."""
-    epsilon_end: float = 0.01
-    """Exploration epsilon after the decay."""
-    epsilon_decay_frames: int = 250_000
-    """Frames over which epsilon decays linearly, counted from learning_starts (Dopamine)."""
-    eval_epsilon: float = 0.001
-    """Epsilon of the greedy policy when evaluated (`evaluate_returns`)."""
-    encoder: str = "minatar"
-    """Network torso: mlp, minatar, nature or impala (tdgen.nets)."""
-    conv_impl: Literal["xla", "im2col"] = "im2col"
-    """Convolution lowering of the encoder: the same numbers; im2col trained 2.4x faster on CPU."""
-    probe_every: int = 100_000
-    """Frames between interference probes (the paper: 1e5); 0 disables probes."""
-    probe_k: int = 128
-    """Transitions in one update matrix (k x k)."""
-    probe_center: Literal["none", "drift"] = "none"
-    """Update-matrix centring: none for RMSProp without momentum; drift removes Adam's shared
-    momentum step from every row (tdgen.interference)."""
-    probe_draws: int = 1
-    """Independent draws of k transitions per probe; their update ranks are averaged."""
-    checkpoint_every: int = 100_000
-    """Frames between checkpoints (a last one is always written at the end); 0: only the last."""
-    keep_checkpoints: int = 3
-    """Complete checkpoints kept on disk (the newest)."""
-    log_every: int = 10_000
-    """Frames between metric lines."""
-    seed: int = 0
-    """Seed of every random draw of the run (initialisation, acting, replay, probes)."""
-
-    def __post_init__(self):
-        positive = ("num_envs", "frames", "buffer_size", "batch_size", "train_every",
-                    "target_period", "log_every", "probe_k", "probe_draws", "keep_checkpoints")  # fmt: skip
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("learning_starts", "epsilon_decay_frames", "probe_every", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        n = self.num_envs
-        for name in ("frames", "buffer_size", "target_period", "log_every", "probe_every",
-                     "checkpoint_every", "learning_starts"):  # fmt: skip
-            if getattr(self, name) % n:
-                raise ValueError(
-                    f"{name} ({getattr(self, name)}) must be a multiple of num_envs ({n})"
-                )
-        if self.train_every % n and n % self.train_every:
-            raise ValueError(
-                f"train_every ({self.train_every}) must divide or be a multiple of num_envs ({n})"
-            )
-        if self.buffer_size < self.batch_size:
-            raise ValueError(f"buffer_size {self.buffer_size} < batch_size {self.batch_size}")
-        if self.probe_every and self.probe_k > self.buffer_size:
-            raise ValueError(f"probe_k {self.probe_k} exceeds buffer_size {self.buffer_size}")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma must lie in [0, 1], got {self.gamma}")
-        for name in ("epsilon_start", "epsilon_end", "eval_epsilon"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
-        if self.lr <= 0 or self.eps < 0:
-            raise ValueError(f"lr must be > 0 and eps >= 0, got lr={self.lr}, eps={self.eps}")
-        if not 0.0 <= self.decay < 1.0:
-            raise ValueError(f"decay must lie in [0, 1), got {self.decay}")
-        choices = {
-            "reward": ("dense", "zero", "sparse"),
-            "optimizer": ("adam", "rmsprop"),
-            "encoder": tuple(ENCODERS),
-            "conv_impl": ("xla", "im2col"),
-            "probe_center": ("none", "drift"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
-                )
-
-    # Per-algorithm changes to a preset, by preset name (e.g. DQN's loss, C51's vmax).
-    preset_extras: ClassVar[dict[str, dict[str, Any]]] = {}
-
-    @classmethod
-    def preset(cls, name: str, env: str | None = None, **overrides):
-        """The preset ``name`` (one of PRESETS) for ``env``, with field overrides."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
-        return getattr(cls, name)(**({} if env is None else {"env": env}), **overrides)
-
-    @classmethod
-    def _build(cls, name: str, env: str, overrides: dict[str, Any]):
-        values = {**_PRESETS[name], **cls.preset_extras.get(name, {})}
-        if name == "tandem" and env.startswith("minatar/"):
-            values["buffer_size"] = 100_000
-        encoder = encoder_for(env)
-        # im2col ran 2.4x faster than XLA's convolution for the MinAtar CNN, 1.7x slower for the
-        # Nature CNN (measured on 2 CPU cores; benchmarks/agents.py, benchmarks/agents_atari.py).
-        conv_impl = "xla" if encoder == "nature" else "im2col"
-        return cls(
-            **{**values, "env": env, "encoder": encoder, "conv_impl": conv_impl, **overrides}
-        )
-
-    @classmethod
-    def minatar(cls, env: str = "minatar/breakout", **overrides):
-        """Dopamine's MinAtar settings (dopamine/jax/agents/*/configs/*_minatar*.gin; Young & Tian
-        2019): MinAtar CNN, replay 100k, batch 32, Adam 2.5e-4 / eps 3.125e-4, 1000 steps before
-        learning, update every 4, target period 1000, epsilon 1 -> 0.01 over 250k steps, eval
-        epsilon 0.001; DQN mse loss, C51 vmax 100."""
-        return cls._build("minatar", env, overrides)
-
-    @classmethod
-    def nature(cls, env: str = "atari/Breakout", **overrides):
-        """Nature DQN (Mnih et al. 2015, Extended Data Table 1; the RMSProp of Dopamine's
-        dqn_nature.gin: lr 2.5e-4, decay 0.95, eps 1e-5, centred): replay 1M, batch 32, 50k steps
-        before learning, update every 4, target period 10k updates = 40k steps, epsilon 1 -> 0.1
-        over 1M steps, eval 0.05, Huber loss. C51 keeps its paper's Adam (Bellemare et al. 2017:
-        lr 2.5e-4, eps 0.01 / 32) and vmax 10. The table's "frames" are agent steps; gymnax
-        MinAtar steps are single frames."""
-        return cls._build("nature", env, overrides)
-
-    @classmethod
-    def dopamine(cls, env: str = "atari/Breakout", **overrides):
-        """Dopamine's JAX agents (dqn.gin / c51.gin, Castro et al. 2018): Adam 6.25e-5 / eps 1.5e-4
-        (C51: 2.5e-4 / 3.125e-4, vmax 10), replay 1M, 20k steps before learning, update every 4,
-        target period 8000, epsilon 1 -> 0.01 over 250k steps, eval 0.001, Huber. Dopamine's
-        Atari uses sticky actions (p = 0.25); gymnax MinAtar has none, so this preset runs
-        without them there."""
-        return cls._build("dopamine", env, overrides)
-
-    @classmethod
-    def tandem(cls, env: str = "minatar/breakout", **overrides):
-        """The paper's base agent, Tandem DQN (Ostrovski et al. 2021, on DQN Zoo's settings):
-        centred RMSProp 2.5e-4, decay 0.95, eps 0.01 / 32**2, replay 1M (100k on MinAtar), 20k
-        frames before learning, update every 4 frames, target period 120k frames, epsilon 1 ->
-        0.01 over 1M frames, eval 0.001, Huber; C51 vmax 10."""
-        return cls._build("tandem", env, overrides)
-
-    @property
-    def segment_frames(self) -> int:
-        """Frames per jitted segment: every event (log, probe, checkpoint, the end) on a boundary."""
-        periods = [self.log_every, self.frames, self.probe_every, self.checkpoint_every]
-        return math.gcd(*[p for p in periods if p])
-
-    def replace(self, **changes) -> ValueBasedConfig:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ValueBasedConfig:
-        """The config stored in a run's config.json; unknown fields are an error."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"config has fields {cls.__name__} does not know: {unknown}")
-        return cls(**values)
-
-
-PRESETS = ("minatar", "nature", "dopamine", "tandem")
-_PRESETS: dict[str, dict[str, Any]] = {
-    "minatar": dict(
-        buffer_size=100_000, batch_size=32, learning_starts=1_000, train_every=4,
-        target_period=1_000, gamma=0.99, optimizer="adam", lr=2.5e-4, eps=3.125e-4,
-        epsilon_start=1.0, epsilon_end=0.01, epsilon_decay_frames=250_000, eval_epsilon=0.001,
-    ),
-    "nature": dict(
-        buffer_size=1_000_000, batch_size=32, learning_starts=50_000, train_every=4,
-        target_period=40_000, gamma=0.99, optimizer="rmsprop", lr=2.5e-4, eps=1e-5, decay=0.95,
-        centered=True, epsilon_start=1.0, epsilon_end=0.1, epsilon_decay_frames=1_000_000,
-        eval_epsilon=0.05,
-    ),
-    "dopamine": dict(
-        buffer_size=1_000_000, batch_size=32, learning_starts=20_000, train_every=4,
-        target_period=8_000, gamma=0.99, optimizer="adam", lr=6.25e-5, eps=1.5e-4,
-        epsilon_start=1.0, epsilon_end=0.01, epsilon_decay_frames=250_000, eval_epsilon=0.001,
-    ),
-    "tandem": dict(
-        buffer_size=1_000_000, batch_size=32, learning_starts=20_000, train_every=4,
-        target_period=120_000, gamma=0.99, optimizer="rmsprop", lr=2.5e-4, eps=0.01 / 32**2,
-        decay=0.95, centered=True, epsilon_start=1.0, epsilon_end=0.01,
-        epsilon_decay_frames=1_000_000, eval_epsilon=0.001,
-    ),
-}  # fmt: skip
-
-
-def encoder_for(env: str) -> str:
-    """The encoder a preset uses for an environment: MinAtar CNN on MinAtar, Nature CNN on Atari."""
-    return "minatar" if env.startswith("minatar/") else "nature"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,26 +52,6 @@ class Algorithm:
     greedy_values: Callable[[jax.Array], jax.Array]
     probe_reduce: str
     probe_support: tuple[float, ...] | None = None
-
-
-def make_optimizer(config: ValueBasedConfig) -> optax.GradientTransformation:
-    """Adam (eps outside the root, as Dopamine) or momentum-free RMSProp (eps inside the root)."""
-    if config.optimizer == "adam":
-        return optax.adam(config.lr, eps=config.eps)
-    return optax.rmsprop(
-        config.lr, decay=config.decay, eps=config.eps, centered=config.centered, eps_in_sqrt=True
-    )
-
-
-def epsilon_at(config: ValueBasedConfig, frames: jax.Array) -> jax.Array:
-    """Dopamine's linearly decaying epsilon: start until learning_starts, then linear to end."""
-    if config.epsilon_decay_frames == 0:
-        fraction = (frames >= config.learning_starts).astype(jnp.float32)
-    else:
-        fraction = jnp.clip(
-            (frames - config.learning_starts) / config.epsilon_decay_frames, 0.0, 1.0
-        )
-    return config.epsilon_start + fraction * (config.epsilon_end - config.epsilon_start)
 
 
 @struct.dataclass
