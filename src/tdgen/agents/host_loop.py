@@ -51,7 +51,7 @@ from flax import struct
 
 from tdgen.agents import replay as replay_lib
 from tdgen.agents.config import epsilon_at
-from tdgen.agents.launch import run_segments
+from tdgen.agents.events import probe_event, run_segments
 from tdgen.agents.probes import ProbeResult, make_probe
 from tdgen.agents.value_based import Agent, TrainState
 from tdgen.envs.atari import emulator_frames
@@ -396,8 +396,12 @@ def _run(agent: Agent, run: RunDir, state: HostTrainState, logger, progress: boo
         return state
 
     try:
+        events = []
+        if config.probe_every:
+            events.append(probe_event(config.probe_every, make_host_probe(agent), run.probes))
         return run_segments(
-            agent,
+            config,
+            agent.algorithm.kind,
             run,
             state,
             logger,
@@ -405,7 +409,7 @@ def _run(agent: Agent, run: RunDir, state: HostTrainState, logger, progress: boo
             advance=advance,
             diverged=lambda s: bool(s.learner.diverged),
             log_values=_log_values,
-            probe=make_host_probe(agent) if config.probe_every else None,
+            events=events,
         )
     finally:
         env.close()

@@ -1,17 +1,14 @@
-"""Run a value-based agent: `train(agent, config, out)` and `resume(run_dir)`.
+"""Run any agent by name: `train(agent, config, out)` and `resume(run_dir)`.
 
-The host loop alternates jitted training segments (`Agent.jit_segment`) with the events that land
-on segment boundaries, in a fixed order: log line, probe, checkpoint. A checkpoint is written after
-the events of its frame, so resuming from it (metrics truncated after that frame) replays exactly
-what an uninterrupted run does next. Wall-clock values (`charts/SPS`, `perf/*`) are the only
-fields that differ between the two.
+dqn and c51 run here (jitted segments on gymnax, `tdgen.agents.host_loop` on envpool Atari); ppo
+and daac in `tdgen.agents.actor_critic_launch`. Every loop shares the host event loop of
+`tdgen.agents.events` (log line, evaluations and probes, checkpoint, in that order), so a resumed
+gymnax run replays exactly what an uninterrupted one does next.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,10 @@ from typing import Any
 import jax
 
 from tdgen.agents import c51, dqn
+from tdgen.agents.actor_critic_config import DAACConfig, PPOConfig
+from tdgen.agents.actor_critic_launch import resume_actor_critic, train_actor_critic
 from tdgen.agents.config import ValueBasedConfig, epsilon_at
+from tdgen.agents.events import probe_event, run_segments
 from tdgen.agents.probes import ProbeResult, make_probe
 from tdgen.agents.value_based import Agent, Algorithm, TrainState, reset_accumulators
 from tdgen.runs import (
@@ -28,12 +28,8 @@ from tdgen.runs import (
     RunDir,
     latest_checkpoint,
     load_checkpoint,
-    save_checkpoint,
 )
 from tdgen.runs.checkpoint import complete_checkpoints
-
-# Fields that measure the machine, not the run: excluded when comparing runs for equality.
-WALL_CLOCK_FIELDS = ("charts/SPS", "perf/probe_seconds", "perf/checkpoint_seconds")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +44,9 @@ AGENTS: dict[str, AgentType] = {
     "dqn": AgentType(dqn.DQNConfig, dqn.algorithm),
     "c51": AgentType(c51.C51Config, c51.algorithm),
 }
+
+
+ACTOR_CRITIC_AGENTS: dict[str, type[PPOConfig]] = {"ppo": PPOConfig, "daac": DAACConfig}
 
 
 def agent_type(name: str) -> AgentType:
@@ -66,12 +65,29 @@ def build_agent(name: str, config: ValueBasedConfig) -> Agent:
     return Agent.build(config, kind.algorithm(config))
 
 
-def train(agent: str, config: ValueBasedConfig, out: Path, progress: bool = True) -> Path:
+def config_class(agent: str) -> type:
+    """The config class of ``agent`` (dqn, c51, ppo or daac)."""
+    if agent in ACTOR_CRITIC_AGENTS:
+        return ACTOR_CRITIC_AGENTS[agent]
+    if agent not in AGENTS:
+        names = ", ".join([*AGENTS, *ACTOR_CRITIC_AGENTS])
+        raise ValueError(f"unknown agent {agent!r}: choose one of {names}")
+    return AGENTS[agent].config_cls
+
+
+def train(agent: str, config: Any, out: Path, progress: bool = True) -> Path:
     """Train ``agent`` with ``config`` into a new run directory ``out``; returns its path.
 
     Refuses an existing run (continue it with `resume`). A diverging run (non-finite loss) stops
     cleanly with `charts/diverged` = 1 in its last metrics line; it is a result, not an error.
     """
+    if agent in ACTOR_CRITIC_AGENTS:
+        if type(config) is not ACTOR_CRITIC_AGENTS[agent]:
+            raise ValueError(
+                f"agent {agent!r} needs a {ACTOR_CRITIC_AGENTS[agent].__name__}, "
+                f"got {type(config).__name__}"
+            )
+        return train_actor_critic(config, out, progress)
     built = build_agent(agent, config)  # unknown environments fail before anything is written
     run = RunDir.create(Path(out), agent, config.to_dict())
     if config.env.startswith("atari/"):  # envpool on the host: tdgen.agents.host_loop
@@ -89,6 +105,10 @@ def resume(run_dir: Path, progress: bool = True) -> Path:
     A corrupt, foreign or mismatched checkpoint raises CheckpointError before anything is changed.
     """
     run = RunDir.open(Path(run_dir))
+    if run.kind in ACTOR_CRITIC_AGENTS:
+        return resume_actor_critic(
+            run, ACTOR_CRITIC_AGENTS[run.kind].from_dict(run.config), progress
+        )
     kind = agent_type(run.kind)
     config = kind.config_cls.from_dict(run.config)
     built = build_agent(run.kind, config)
@@ -144,100 +164,23 @@ def probe_checkpoint(run_dir: Path, frames: int | None = None) -> ProbeResult:
     return result
 
 
-def _progress_bar(enabled: bool, total: int, start: int):
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f} frames"),
-        TextColumn("return {task.fields[ret]}"),
-        TextColumn("{task.fields[sps]} SPS"),
-        TimeRemainingColumn(),
-    )
-    bar.add_task("train", total=total, completed=start, ret="-", sps="-")
-    return bar
-
-
 def _run(agent: Agent, run: RunDir, state: TrainState, logger: MetricsLogger, progress: bool):
-    segment = agent.jit_segment()
+    config = agent.config
+    events = []
+    if config.probe_every:
+        events.append(probe_event(config.probe_every, make_probe(agent), run.probes))
     return run_segments(
-        agent,
+        config,
+        agent.algorithm.kind,
         run,
         state,
         logger,
         progress,
-        advance=segment,
+        advance=agent.jit_segment(),
         diverged=lambda s: bool(s.diverged),
         log_values=_log_values,
-        probe=make_probe(agent) if agent.config.probe_every else None,
+        events=events,
     )
-
-
-def run_segments(
-    agent: Agent,
-    run: RunDir,
-    state: Any,
-    logger: MetricsLogger,
-    progress: bool,
-    *,
-    advance: Callable[[Any], Any],
-    diverged: Callable[[Any], bool],
-    log_values: Callable[[ValueBasedConfig, Any, int, float], tuple[dict[str, Any], Any]],
-    probe: Callable[[Any], ProbeResult | None] | None,
-) -> Path:
-    """The host side of every training loop: advance one segment, then the events on its boundary.
-
-    `advance(state)` trains one segment (jitted scan on gymnax, host stepping on envpool); the
-    events follow in a fixed order: a log line (`log_values` returns the line and the state with
-    its accumulators reset), a probe, a checkpoint. Stops at `config.frames` or on divergence.
-    """
-    config = agent.config
-    frames = int(state.frames)
-    is_diverged = diverged(state)
-    last_return = "-"
-    with _progress_bar(progress, config.frames, frames) as bar:
-        interval_start, train_seconds = frames, 0.0
-        while frames < config.frames and not is_diverged:
-            tick = time.perf_counter()
-            state = advance(state)
-            is_diverged = diverged(state)  # waits for the segment
-            frames = int(state.frames)
-            train_seconds += time.perf_counter() - tick
-            last = frames >= config.frames
-            values: dict[str, Any] = {}
-            if frames % config.log_every == 0 or last or is_diverged:
-                values, state = log_values(config, state, frames - interval_start, train_seconds)
-                interval_start, train_seconds = frames, 0.0
-                if "charts/episodic_return" in values:
-                    last_return = f"{values['charts/episodic_return']:.2f}"
-            if probe is not None and frames % config.probe_every == 0 and not is_diverged:
-                tick = time.perf_counter()
-                result = probe(state)
-                if result is not None:
-                    result.save(run.probes)
-                    values.update(result.metrics())
-                    values["perf/probe_seconds"] = time.perf_counter() - tick
-            if values:
-                logger.log(frames, values)
-            checkpoint_due = config.checkpoint_every and frames % config.checkpoint_every == 0
-            if checkpoint_due or last or is_diverged:
-                save_checkpoint(
-                    run.checkpoints,
-                    frames,
-                    state,
-                    kind=agent.algorithm.kind,
-                    keep=config.keep_checkpoints,
-                )
-            if bar is not None:
-                sps = values.get("charts/SPS")
-                bar.update(
-                    bar.task_ids[0], completed=frames, ret=last_return,
-                    sps="-" if sps is None else f"{sps:,.0f}",
-                )  # fmt: skip
-    return run.path
 
 
 def _log_values(config: ValueBasedConfig, state: TrainState, frames: int, seconds: float):

@@ -1,0 +1,280 @@
+"""The training loop shared by PPO and DAAC: rollouts, GAE, updates, evaluation on held-out levels.
+
+PureJaxRL style on gymnax: the whole training state is one pytree (`ACState`) and training
+advances in jitted segments, each a `lax.scan` over iterations (a rollout of ``num_steps`` vectorised
+steps with actions sampled from the policy, GAE, then the algorithm's update). On envpool ProcGen
+the same `learn` step follows rollouts stepped on the host (`tdgen.agents.actor_critic_host`).
+An algorithm (`tdgen.agents.ppo.PPO`, `tdgen.agents.daac.DAAC`) contributes its networks, its
+update and its probe targets; everything else lives here.
+
+Advantages are normalised over the whole rollout (as the IDAAC code; DAAC's advantage head
+regresses onto the normalised values). A time-limit truncation bootstraps: the reward of the
+truncating step gains gamma * V(final observation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from tdgen.agents.actor_critic_config import DAACConfig, PPOConfig
+from tdgen.agents.daac import DAAC
+from tdgen.agents.ppo import PPO, gae, log_prob
+from tdgen.envs import EnvSpec, make_env
+from tdgen.envs.levels import test_levels as held_out_levels
+
+_EVAL_STREAM = 0x4556414C  # fold_in tag of evaluation draws
+
+
+@struct.dataclass
+class ACState:
+    """Everything a run needs to continue bit for bit: the checkpointed pytree.
+
+    frames: frames so far; iterations: updates so far; key: PRNG key driving every draw;
+    return_sum/episodes: finished training episodes since the last log line; loss_sums/
+    loss_counts: per-statistic sums of finite values since the last log line; diverged: a
+    non-finite loss was seen. env_state and obs are () on host-stepped environments.
+    """
+
+    params: Any
+    opt_state: Any
+    env_state: Any
+    obs: Any
+    key: jax.Array
+    frames: jax.Array
+    iterations: jax.Array
+    return_sum: jax.Array
+    episodes: jax.Array
+    loss_sums: dict[str, jax.Array]
+    loss_counts: dict[str, jax.Array]
+    diverged: jax.Array
+
+
+@struct.dataclass
+class Rollout:
+    """One iteration's data, arrays [T, N, ...]: observations, actions, their log-probabilities and
+    values under the acting parameters, rewards (with truncation bootstraps) and episode ends;
+    after `learn`, also advantages (normalised) and returns."""
+
+    obs: jax.Array
+    action: jax.Array
+    logprob: jax.Array
+    value: jax.Array
+    reward: jax.Array
+    done: jax.Array
+    advantage: jax.Array | None = None
+    returns: jax.Array | None = None
+
+
+ALGORITHMS = {"ppo": (PPOConfig, PPO), "daac": (DAACConfig, DAAC)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorCriticAgent:
+    """A config, its algorithm, training and evaluation environments, with the pure functions."""
+
+    config: PPOConfig
+    algorithm: PPO | DAAC
+    env: Any  # EnvSpec (gymnax) or ProcgenSpec (envpool, host-stepped)
+    test_env: Any
+
+    @classmethod
+    def build(cls, config: PPOConfig) -> ActorCriticAgent:
+        kind = config.kind
+        if kind not in ALGORITHMS or type(config) is not ALGORITHMS[kind][0]:
+            raise ValueError(f"no actor-critic algorithm for {type(config).__name__}")
+        env, test_env = make_level_envs(config)
+        algorithm = ALGORITHMS[kind][1].build(config, env.observation_shape, env.num_actions)
+        return cls(config, algorithm, env, test_env)
+
+    @property
+    def host_stepped(self) -> bool:
+        return not isinstance(self.env, EnvSpec)
+
+    def dummy_obs(self) -> jax.Array:
+        return jnp.zeros((1, *self.env.observation_shape), self.env.observation_dtype)
+
+    def init(self, seed: int | None = None) -> ACState:
+        """The state at frame 0 for ``seed`` (the config's seed when None)."""
+        key = jax.random.PRNGKey(self.config.seed if seed is None else seed)
+        return self._jit_init(key)
+
+    @functools.cached_property
+    def _jit_init(self) -> Callable[[jax.Array], ACState]:
+        return jax.jit(self._init)
+
+    def _init(self, key: jax.Array) -> ACState:
+        key, key_params, key_env = jax.random.split(key, 3)
+        params, opt_state = self.algorithm.init(key_params, self.dummy_obs())
+        if self.host_stepped:
+            obs, env_state = (), ()
+        else:
+            obs, env_state = self.env.reset_batch(key_env, self.config.num_envs)
+        names = self.algorithm.loss_names
+        return ACState(
+            params=params, opt_state=opt_state, env_state=env_state, obs=obs, key=key,
+            frames=jnp.int32(0), iterations=jnp.int32(0), return_sum=jnp.float32(0.0),
+            episodes=jnp.int32(0), loss_sums={n: jnp.float32(0.0) for n in names},
+            loss_counts={n: jnp.int32(0) for n in names}, diverged=jnp.bool_(False),
+        )  # fmt: skip
+
+    def act(self, params, obs: jax.Array, key: jax.Array):
+        """Sampled actions [n] with their log-probabilities and values."""
+        logits, value = self.algorithm.policy_value(params, obs)
+        action = jax.random.categorical(key, logits).astype(jnp.int32)
+        return action, log_prob(logits, action), value
+
+    def learn(self, state: ACState, rollout: Rollout, last_value: jax.Array, key: jax.Array):
+        """GAE on ``rollout``, then the algorithm's update; returns (state, rollout with targets)."""
+        c = self.config
+        advantage, returns = gae(rollout.reward, rollout.value, rollout.done, last_value,
+                                 c.gamma, c.gae_lambda)  # fmt: skip
+        if c.norm_adv:
+            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+        rollout = rollout.replace(advantage=advantage, returns=returns)
+        params, opt_state, stats = self.algorithm.update(
+            state.params, state.opt_state, flat_batch(rollout), key, state.iterations
+        )
+        finite = {name: jnp.isfinite(value) for name, value in stats.items()}
+        return state.replace(
+            params=params,
+            opt_state=opt_state,
+            iterations=state.iterations + 1,
+            loss_sums={n: state.loss_sums[n] + jnp.where(finite[n], stats[n], 0.0)
+                       for n in state.loss_sums},
+            loss_counts={n: state.loss_counts[n] + finite[n].astype(jnp.int32)
+                         for n in state.loss_counts},
+            diverged=state.diverged | ~finite["loss"],
+        ), rollout  # fmt: skip
+
+    # --- the jitted loop on gymnax environments ------------------------------------------------
+
+    def _env_step(self, carry, key):
+        state_params, env_state, obs = carry
+        key_act, key_env = jax.random.split(key)
+        action, logp, value = self.act(state_params, obs, key_act)
+        next_obs, env_state, reward, done, info = self.env.step_batch(key_env, env_state, action)
+        truncated = info["truncated"] & ~info["terminated"]
+        # Bootstrap a truncated episode from its final observation; skipped when none truncates.
+        final_value = jax.lax.cond(
+            jnp.any(truncated),
+            lambda: self.algorithm.policy_value(state_params, info["final_observation"])[1],
+            lambda: jnp.zeros_like(value),
+        )
+        reward = reward + self.config.gamma * jnp.where(truncated, final_value, 0.0)
+        step = (obs, action, logp, value, reward, done,
+                jnp.where(done, info["episode_return"], 0.0))  # fmt: skip
+        return (state_params, env_state, next_obs), step
+
+    def iteration(self, state: ACState) -> tuple[ACState, Rollout]:
+        """One rollout of num_steps vectorised steps and one update (pure)."""
+        c = self.config
+        key, key_rollout, key_update = jax.random.split(state.key, 3)
+        (_, env_state, obs), steps = jax.lax.scan(
+            self._env_step, (state.params, state.env_state, state.obs),
+            jax.random.split(key_rollout, c.num_steps),
+        )  # fmt: skip
+        obs_t, action, logp, value, reward, done, finished_return = steps
+        _, last_value = self.algorithm.policy_value(state.params, obs)
+        rollout = Rollout(obs_t, action, logp, value, reward, done)
+        state = state.replace(
+            env_state=env_state, obs=obs, key=key, frames=state.frames + c.batch_frames,
+            return_sum=state.return_sum + jnp.sum(finished_return),
+            episodes=state.episodes + jnp.sum(done).astype(jnp.int32),
+        )  # fmt: skip
+        return self.learn(state, rollout, last_value, key_update)
+
+    def segment(self, state: ACState, iterations: int) -> tuple[ACState, Rollout]:
+        """``iterations`` iterations (pure; jit with iterations static); returns the last rollout
+        (the earlier ones are not kept: the probes read the latest)."""
+        if iterations > 1:
+            state, _ = jax.lax.scan(
+                lambda s, _: (self.iteration(s)[0], None), state, None, iterations - 1
+            )
+        return self.iteration(state)
+
+    def jit_segment(self) -> Callable[[ACState], tuple[ACState, Rollout]]:
+        """The compiled segment of ``config.segment_frames`` frames, donating the old state."""
+        iterations = self.config.segment_frames // self.config.batch_frames
+        return jax.jit(lambda state: self.segment(state, iterations), donate_argnums=0)
+
+    def evaluate(self, params, key: jax.Array) -> dict[str, jax.Array]:
+        """Mean return of the episodes finished by ``eval_envs`` environments in ``eval_steps``
+        steps of the stochastic policy, on training levels and on held-out levels (nan if none)."""
+        key_train, key_test = jax.random.split(key)
+        return {
+            "charts/train_return": episode_returns(self, params, self.env, key_train),
+            "charts/test_return": episode_returns(self, params, self.test_env, key_test),
+        }
+
+
+def episode_returns(agent: ActorCriticAgent, params, env: EnvSpec, key: jax.Array) -> jax.Array:
+    """Mean return of the episodes that finish in ``eval_steps`` steps of ``eval_envs`` envs."""
+    c = agent.config
+    key, key_reset = jax.random.split(key)
+    obs, env_state = env.reset_batch(key_reset, c.eval_envs)
+
+    def step(carry, key):
+        obs, env_state, total, count = carry
+        key_act, key_env = jax.random.split(key)
+        action, _, _ = agent.act(params, obs, key_act)
+        obs, env_state, _, done, info = env.step_batch(key_env, env_state, action)
+        total = total + jnp.sum(jnp.where(done, info["episode_return"], 0.0))
+        return (obs, env_state, total, count + jnp.sum(done)), None
+
+    init = (obs, env_state, jnp.float32(0.0), jnp.int32(0))
+    (_, _, total, count), _ = jax.lax.scan(step, init, jax.random.split(key, c.eval_steps))
+    return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
+
+
+def eval_key(state: ACState) -> jax.Array:
+    """The evaluation's key: a function of the state's key, so a resumed run evaluates the same."""
+    return jax.random.fold_in(state.key, _EVAL_STREAM)
+
+
+def flat_batch(rollout: Rollout) -> dict[str, jax.Array]:
+    """The rollout as flat samples [T * N, ...] under the names the losses read."""
+
+    def flat(x):
+        return x.reshape((-1,) + x.shape[2:])
+
+    return {
+        "obs": flat(rollout.obs), "action": flat(rollout.action),
+        "logprob": flat(rollout.logprob), "value": flat(rollout.value),
+        "advantage": flat(rollout.advantage), "return": flat(rollout.returns),
+    }  # fmt: skip
+
+
+def make_level_envs(config: PPOConfig) -> tuple[Any, Any]:
+    """(training environment, held-out environment) for the config's level split.
+
+    On MinAtar, num_levels 0 is the plain game (its own random stream: the full distribution).
+    """
+    start, count = held_out_levels(config.num_levels, config.start_level, config.test_num_levels)
+    common: dict[str, Any] = {"reward": config.reward}
+    if config.env.startswith("procgen/"):
+        common["distribution_mode"] = config.distribution_mode
+        train = make_env(config.env, num_levels=config.num_levels,
+                         start_level=config.start_level, **common)  # fmt: skip
+        test = make_env(config.env, num_levels=count, start_level=start, **common)
+        return train, test
+    if not config.env.startswith("minatar/"):
+        raise ValueError(
+            f"actor-critic agents run on minatar/<game> or procgen/<game>, not {config.env!r}"
+        )
+    train_levels = config.num_levels or None
+    train = make_env(config.env, num_levels=train_levels, start_level=config.start_level,
+                     **common)  # fmt: skip
+    if train_levels is None and count == 0:
+        return train, train
+    test = make_env(config.env, num_levels=count, start_level=start, **common)
+    return train, test
+
+
+__all__ = ["ALGORITHMS", "ACState", "ActorCriticAgent", "Rollout", "eval_key", "flat_batch"]
