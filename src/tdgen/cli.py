@@ -3,6 +3,7 @@
 tdgen list                                   name every experiment
 tdgen reproduce [NAME...] [--scale quick|paper] [--out DIR] [--seed N]
 tdgen train dqn|c51 --env minatar/breakout --preset minatar [--frames N --seed S ...] [--out DIR]
+tdgen train ppo|daac --env procgen/bigfish --preset procgen [--num-levels 10 ...] [--out DIR]
 tdgen resume RUN_DIR                         continue a run from its latest complete checkpoint
 """
 
@@ -86,20 +87,22 @@ def train(args: list[str]) -> None:
     """
     import argparse
 
-    from tdgen.agents import AGENTS, PRESETS
+    from tdgen.agents import AC_PRESETS, ACTOR_CRITIC_AGENTS, AGENTS, PRESETS, config_class
     from tdgen.agents import train as train_run
 
-    if not args or args[0] not in AGENTS:
+    names = [*AGENTS, *ACTOR_CRITIC_AGENTS]
+    if not args or args[0] not in names:
         given = repr(args[0]) if args else "nothing"
-        raise ValueError(f"tdgen train needs an agent, one of {', '.join(AGENTS)}; got {given}")
+        raise ValueError(f"tdgen train needs an agent, one of {', '.join(names)}; got {given}")
     agent, rest = args[0], args[1:]
+    presets = AC_PRESETS if agent in ACTOR_CRITIC_AGENTS else PRESETS
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--preset", default="minatar", choices=PRESETS)
+    pre.add_argument("--preset", default="minatar", choices=presets)
     pre.add_argument("--env", default="minatar/breakout")
     pre.add_argument("--out", type=Path, default=None)
     pre.add_argument("--progress", default=True, action=argparse.BooleanOptionalAction)
     known, rest = pre.parse_known_args(rest)
-    config_cls = AGENTS[agent].config_cls
+    config_cls = config_class(agent)
     default = config_cls.preset(known.preset, env=known.env)
     config = tyro.cli(
         config_cls,
