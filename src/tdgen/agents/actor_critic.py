@@ -26,8 +26,7 @@ from flax import struct
 from tdgen.agents.actor_critic_config import DAACConfig, PPOConfig
 from tdgen.agents.daac import DAAC
 from tdgen.agents.ppo import PPO, gae, log_prob
-from tdgen.envs import EnvSpec, make_env
-from tdgen.envs.levels import test_levels as held_out_levels
+from tdgen.envs import EnvSpec, held_out_levels, make_env
 
 _EVAL_STREAM = 0x4556414C  # fold_in tag of evaluation draws
 
@@ -268,11 +267,13 @@ def make_level_envs(config: PPOConfig) -> tuple[Any, Any]:
         raise ValueError(
             f"actor-critic agents run on minatar/<game> or procgen/<game>, not {config.env!r}"
         )
-    train_levels = config.num_levels or None
-    train = make_env(config.env, num_levels=train_levels, start_level=config.start_level,
-                     **common)  # fmt: skip
-    if train_levels is None and count == 0:
-        return train, train
+    if config.num_levels == 0:  # the plain game: its own random stream is the full distribution
+        train = make_env(config.env, **common)
+        if count == 0:
+            return train, train
+    else:
+        train = make_env(config.env, num_levels=config.num_levels,
+                         start_level=config.start_level, **common)  # fmt: skip
     test = make_env(config.env, num_levels=count, start_level=start, **common)
     return train, test
 

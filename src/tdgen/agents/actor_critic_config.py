@@ -8,7 +8,7 @@ must be a multiple of the rollout size, so events land on iteration boundaries.
 Levels: ``num_levels`` training levels from ``start_level`` (0 = the full distribution; ProcGen's
 level seeds, or on MinAtar the seeds of `tdgen.envs.levels`); evaluation on held-out levels
 ``test_num_levels`` (0 = the full distribution, the convention of Cobbe et al. 2020; > 0 = the
-disjoint range right after the training levels, `tdgen.envs.test_levels`).
+disjoint range right after the training levels, `tdgen.envs.held_out_levels`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Environments behind one functional interface (`EnvSpec`), made by name with `make_env`."""
 
+from tdgen.envs.levels import LevelState, held_out_levels, with_levels
 from tdgen.envs.minatar import MINATAR_GAMES, make_minatar
 from tdgen.envs.registry import (
     ATARI_GAMES,
@@ -23,12 +24,15 @@ __all__ = [
     "PROCGEN_GAMES",
     "EnvSpec",
     "EpisodeStatisticsState",
+    "LevelState",
     "make_env",
     "make_minatar",
     "parse_env_name",
     "random_actions",
     "record_episode_statistics",
     "sparsify_rewards",
+    "held_out_levels",
+    "with_levels",
     "with_step",
     "zero_rewards",
 ]

@@ -2,14 +2,18 @@
 
 Names are ``minatar/<game>`` (gymnax, fully jittable), ``atari/<Game>`` and ``procgen/<game>``
 (envpool, stepped on the host; optional extras). ``atari/<Game>`` gives an `AtariSpec`
-(`tdgen.envs.atari`) that carries its reward mode; the ProcGen backend is not implemented yet.
+(`tdgen.envs.atari`) and ``procgen/<game>`` a `ProcgenSpec` (`tdgen.envs.procgen`), each carrying
+its reward mode (and levels). MinAtar gets ProcGen-like levels from `tdgen.envs.levels` when
+``num_levels`` is given.
 """
 
 from __future__ import annotations
 
 import difflib
 
+from tdgen.envs.levels import with_levels
 from tdgen.envs.minatar import MINATAR_GAMES, make_minatar
+from tdgen.envs.procgen import DISTRIBUTION_MODES, make_procgen
 from tdgen.envs.spec import EnvSpec
 from tdgen.envs.wrappers import record_episode_statistics, sparsify_rewards, zero_rewards
 
@@ -93,35 +97,56 @@ def make_env(
     keep_prob: float = 0.1,
     episode_statistics: bool = True,
     max_steps_in_episode: int | None = None,
+    num_levels: int | None = None,
+    start_level: int = 0,
+    distribution_mode: str = "easy",
 ) -> EnvSpec:
-    """The environment ``name`` as an `EnvSpec`.
+    """The environment ``name`` as an `EnvSpec` (`AtariSpec`, `ProcgenSpec` for envpool suites).
 
     reward: "dense" (as the game gives it), "zero" (the paper's no-reward control) or "sparse"
       (each reward kept with probability ``keep_prob``).
     episode_statistics: add ``info["episode_return"]``/``["episode_length"]``, recorded on the
       game's own rewards, before any reward wrapper.
-    max_steps_in_episode: time limit (MinAtar; gymnax's default when None).
+    max_steps_in_episode: time limit (MinAtar: gymnax's default when None; ProcGen: the game's
+      own timeout when None, and at most that).
+    num_levels, start_level: levels [start_level, start_level + num_levels), 0 = the full
+      distribution (ProcGen: None is 0; MinAtar: None is no levels at all, `with_levels`
+      otherwise, applied before the statistics and reward wrappers).
+    distribution_mode: ProcGen's "easy" or "hard" (ignored elsewhere).
     """
     if reward not in REWARD_MODES:
         raise ValueError(f"unknown reward mode {reward!r}: choose one of {', '.join(REWARD_MODES)}")
+    if distribution_mode not in DISTRIBUTION_MODES:
+        raise ValueError(
+            f"unknown distribution_mode {distribution_mode!r}: choose one of "
+            f"{', '.join(DISTRIBUTION_MODES)}"
+        )
+    for field, value in (("num_levels", num_levels), ("start_level", start_level)):
+        if value is not None and value < 0:
+            raise ValueError(f"{field} must be >= 0, got {value}")
     suite, game = parse_env_name(name)
+    if suite == "atari" and (num_levels is not None or start_level != 0):
+        raise ValueError(f"{name!r} has no levels: num_levels is for minatar/ and procgen/ games")
+    if num_levels is None and start_level != 0:
+        raise ValueError(f"start_level={start_level} needs num_levels (the levels to draw from)")
     if suite == "minatar":
         spec = make_minatar(game, max_steps_in_episode=max_steps_in_episode)
     else:
         extra = "atari" if suite == "atari" else "procgen"
         envpool = _require_envpool(name, extra)
-        task = f"{game}-v5" if suite == "atari" else f"{game.capitalize()}Easy-v0"
-        tasks = envpool.list_all_envs()
-        if task not in tasks:
-            games = tuple(f"atari/{t[:-3]}" for t in tasks if t.endswith("-v5"))
-            raise _unknown(name, games if suite == "atari" else KNOWN_NAMES)
         if suite == "atari":  # host-stepped: an AtariSpec, not a jittable EnvSpec
+            tasks = envpool.list_all_envs()
+            if f"{game}-v5" not in tasks:
+                raise _unknown(name, tuple(f"atari/{t[:-3]}" for t in tasks if t.endswith("-v5")))
             from tdgen.envs.atari import make_atari
 
             return make_atari(game, reward=reward, keep_prob=keep_prob)
-        raise NotImplementedError(
-            f"{name!r}: the envpool {suite} backend is not implemented yet (see notes/envs.md)"
-        )
+        return make_procgen(
+            game, distribution_mode, num_levels or 0, start_level, reward=reward,
+            keep_prob=keep_prob, max_episode_steps=max_steps_in_episode,
+        )  # fmt: skip
+    if num_levels is not None:
+        spec = with_levels(spec, num_levels, start_level)
     if episode_statistics:
         spec = record_episode_statistics(spec)
     if reward == "zero":
