@@ -102,8 +102,6 @@ class PPOConfig:
     kind: ClassVar[str] = "ppo"
 
     def __post_init__(self):
-        if self.log_every == 0:  # every iteration; stored so run directories say what was used
-            object.__setattr__(self, "log_every", self.num_envs * self.num_steps)
         positive = ("num_envs", "num_steps", "frames", "epochs", "num_minibatches", "eval_envs",
                     "eval_steps", "probe_k", "probe_draws", "keep_checkpoints", "hidden_size")  # fmt: skip
         for name in positive:
@@ -157,13 +155,18 @@ class PPOConfig:
         return self.num_envs * self.num_steps
 
     @property
+    def log_period(self) -> int:
+        """Frames between metric lines: log_every, or every iteration when it is 0."""
+        return self.log_every or self.batch_frames
+
+    @property
     def minibatch_size(self) -> int:
         return self.batch_frames // self.num_minibatches
 
     @property
     def segment_frames(self) -> int:
         """Frames per host segment: every event (log, eval, probe, checkpoint, end) on a boundary."""
-        periods = [self.log_every, self.frames, self.eval_every,
+        periods = [self.log_period, self.frames, self.eval_every,
                    self.probe_every, self.checkpoint_every]  # fmt: skip
         return math.gcd(*[p for p in periods if p])
 

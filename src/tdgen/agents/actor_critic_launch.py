@@ -100,6 +100,7 @@ def _run(agent: ActorCriticAgent, run: RunDir, state: ACState, logger, progress:
         return run_segments(
             config, config.kind, run, state, logger, progress, advance=advance,
             diverged=lambda s: bool(s.diverged), log_values=_log_values, events=events,
+            log_every=config.log_period,
         )  # fmt: skip
     finally:
         if env is not None:

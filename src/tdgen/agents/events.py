@@ -63,6 +63,7 @@ def run_segments(
     diverged: Callable[[Any], bool],
     log_values: Callable[[Any, Any, int, float], tuple[dict[str, Any], Any]],
     events: Sequence[Event] = (),
+    log_every: int | None = None,
 ) -> Path:
     """Advance ``state`` segment by segment to ``config.frames`` (or divergence), with events.
 
@@ -70,8 +71,9 @@ def run_segments(
     `log_values(config, state, interval_frames, seconds)` returns the log line and the state with
     its accumulators reset. Checkpoints (of kind ``kind``) every ``config.checkpoint_every``
     frames, at the end and on divergence. Reads config.frames, log_every, checkpoint_every and
-    keep_checkpoints.
+    keep_checkpoints; ``log_every`` overrides config.log_every.
     """
+    log_every = config.log_every if log_every is None else log_every
     frames = int(state.frames)
     is_diverged = diverged(state)
     last_return = "-"
@@ -85,7 +87,7 @@ def run_segments(
             train_seconds += time.perf_counter() - tick
             last = frames >= config.frames
             values: dict[str, Any] = {}
-            if frames % config.log_every == 0 or last or is_diverged:
+            if frames % log_every == 0 or last or is_diverged:
                 values, state = log_values(config, state, frames - interval_start, train_seconds)
                 interval_start, train_seconds = frames, 0.0
                 if "charts/episodic_return" in values:

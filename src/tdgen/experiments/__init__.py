@@ -22,6 +22,7 @@ REGISTRY: dict[str, str] = {
         "fig3_value_update_rank",
         "fig12_update_matrices",
         "fig8_value_fourier",
+        "fig4_actor_critic_update_rank",
         "fig9_kernel_td",
         "fig10_smooth_kernel_regression",
     )

@@ -1,0 +1,294 @@
+"""Figure 4 (Section 5.2, H2): update rank of the actor and critic networks of PPO and DAAC.
+
+PPO shares one encoder between actor and critic; DAAC keeps them apart, so its critic is trained by
+TD-style (GAE) value targets alone. H2: networks trained by TD show weaker interference, i.e. a
+higher update rank, than networks shaped by the policy gradient. The paper: the DAAC critic has the
+highest update rank early in training and the actors the lowest.
+
+Every run's own probes (`tdgen.agents.actor_critic_probes`) give, every ``probe_every`` frames,
+the update rank of the actor (one optimiser step on one sample's actor loss, read through the
+change in action probabilities, reduce="policy") and of the critic (the value loss, read through
+V), on k samples of the latest rollout, with the agent's optimiser state, uncentred
+(probe_center "none": the paper's definition, one step of the optimiser as it is; Adam's shared
+momentum step is part of it), and the same for freshly initialised networks. Actor entries are
+norms of probability changes (never negative), critic entries signed value changes: the figure
+puts them on one axis as the paper does, but the claims compare critic with critic and actor with
+actor as well as across.
+
+Quick scale: ProcGen's IMPALA CNN trains at ~10^2 frames/s on 2 CPU cores, so the quick scale
+runs the `minatar` presets on gymnax SpaceInvaders-MinAtar, where the effect was seen within
+~200k frames before this experiment was written. Paper scale: the ProcGen games the paper names
+(bigfish, heist, miner), 10 training levels, 25M frames, 4 seeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tdgen import plots
+from tdgen.agents import ACTOR_CRITIC_AGENTS
+from tdgen.experiments.base import Claim, Experiment, Outcome
+from tdgen.experiments.fig3_value_update_rank import ensure_run
+from tdgen.runs.metrics import read_metrics
+
+AGENTS = ("ppo", "daac")
+NETWORKS = ("actor", "critic")
+SERIES = tuple(f"{a}/{n}" for a in AGENTS for n in NETWORKS)  # ppo/actor, ppo/critic, ...
+
+
+@dataclass(frozen=True)
+class Config:
+    """Figure 4 settings; agent fields not listed keep the preset's values."""
+
+    games: tuple[str, ...] = ("minatar/space_invaders",)  # environments
+    preset: str = "minatar"  # actor-critic preset (tdgen.agents.actor_critic_config)
+    num_seeds: int = 2  # runs per (agent, game); seeds are seed, seed + 1, ...
+    frames: int = 196_608  # training frames per run (24 iterations of 64 x 128)
+    num_levels: int = 0  # training levels (0: the full distribution)
+    probe_every: int = 32_768  # frames between probes
+    probe_k: int = 128  # samples per update matrix (k x k)
+    probe_draws: int = 2  # independent draws of k samples per probe, ranks averaged
+    probe_center: str = "none"  # update-matrix centring used by the claims
+    eval_every: int = 0  # frames between train/test-level evaluations (0: none)
+    early_probes: int = 2  # "early in training": the first early_probes probes
+
+    def __post_init__(self) -> None:
+        if self.num_seeds < 1 or self.early_probes < 1:
+            raise ValueError("num_seeds and early_probes must be at least 1")
+        if self.frames // self.probe_every < self.early_probes:
+            raise ValueError(
+                f"frames {self.frames} hold {self.frames // self.probe_every} probes, fewer than "
+                f"early_probes ({self.early_probes})"
+            )
+        if self.probe_center not in ("none", "drift"):
+            raise ValueError(f"probe_center must be none or drift, got {self.probe_center!r}")
+
+    @classmethod
+    def quick(cls) -> Config:
+        """SpaceInvaders-MinAtar, PPO and DAAC, 2 seeds x 196k frames, a probe every 32k."""
+        return cls()
+
+    @classmethod
+    def paper(cls) -> Config:
+        """ProcGen bigfish, heist, miner (easy), 10 training levels, 25M frames, 4 seeds, a probe
+        about every 1M frames, evaluation on the full distribution every ~1.6M."""
+        batch = 64 * 256
+        return cls(
+            games=("procgen/bigfish", "procgen/heist", "procgen/miner"),
+            preset="procgen", num_seeds=4, frames=1525 * batch, num_levels=10,
+            probe_every=61 * batch, eval_every=100 * batch, early_probes=3,
+        )  # fmt: skip
+
+
+def run_name(agent: str, game: str, seed: int) -> str:
+    return f"{agent}_{game.replace('/', '-')}_s{seed}"
+
+
+def agent_config(config: Config, agent: str, game: str, seed: int):
+    """The agent config of one run: the preset for ``game`` with this experiment's fields."""
+    overrides = {
+        "frames": config.frames, "num_levels": config.num_levels,
+        "probe_every": config.probe_every, "probe_k": config.probe_k,
+        "probe_draws": config.probe_draws, "probe_center": config.probe_center,
+        "eval_every": config.eval_every, "checkpoint_every": 0, "seed": seed,
+    }  # fmt: skip
+    return ACTOR_CRITIC_AGENTS[agent].preset(config.preset, game, **overrides)
+
+
+def read_curves(run_dir: Path) -> dict[str, Any]:
+    """Probe frames and per-network ranks (trained, random) and training returns of one run."""
+    rows = read_metrics(run_dir)
+    probes = [r for r in rows if "interference/actor_update_rank" in r]
+    returns = [r for r in rows if "charts/episodic_return" in r]
+    curves: dict[str, Any] = {"frames": [r["step"] for r in probes]}
+    for network in NETWORKS:
+        curves[network] = [float(r[f"interference/{network}_update_rank"]) for r in probes]
+        curves[f"{network}_random"] = [
+            float(r[f"interference/{network}_update_rank_random"]) for r in probes
+        ]
+    curves["return_frames"] = [r["step"] for r in returns]
+    curves["episodic_return"] = [float(r["charts/episodic_return"]) for r in returns]
+    return curves
+
+
+def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
+    """Train (or reuse) every run; curves[game][agent] = list over seeds of `read_curves`."""
+    runs = Path(out_dir) / "runs"
+    curves: dict[str, Any] = {}
+    for game in config.games:
+        curves[game] = {}
+        for agent in AGENTS:
+            per_seed = []
+            for s in range(seed, seed + config.num_seeds):
+                cfg = agent_config(config, agent, game, s)
+                per_seed.append(
+                    read_curves(ensure_run(agent, cfg, runs / run_name(agent, game, s)))
+                )
+            curves[game][agent] = per_seed
+    return {"curves": curves}
+
+
+def early_ranks(measurements: dict[str, Any], config: Config, game: str) -> dict[str, Any]:
+    """Per series (ppo/actor, ...): the early ranks, [seeds, early_probes], and their mean."""
+    out = {}
+    for agent in AGENTS:
+        for network in NETWORKS:
+            values = np.array(
+                [c[network][: config.early_probes] for c in measurements["curves"][game][agent]]
+            )
+            out[f"{agent}/{network}"] = {"values": values, "mean": float(values.mean())}
+    return out
+
+
+def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
+    """Figure 4's claims on every game, early = the first ``early_probes`` probes, mean over seeds.
+
+    Paired share: over (seed, early probe) pairs, how often the DAAC critic's rank is strictly
+    the highest of the four networks (same seed index and probe frame).
+    """
+    highest, critic_vs_critic, actors_lowest, actor_vs_actor = {}, {}, {}, {}
+    for game in config.games:
+        early = early_ranks(measurements, config, game)
+        means = {name: early[name]["mean"] for name in SERIES}
+        daac_critic = early["daac/critic"]["values"]
+        others = np.stack([early[n]["values"] for n in SERIES if n != "daac/critic"])
+        paired = float(np.mean(daac_critic > others.max(axis=0)))
+        highest[game] = {
+            "early_mean_ranks": means,
+            "paired_share_daac_critic_strictly_highest": paired,
+            "holds": all(means["daac/critic"] > means[n] for n in SERIES if n != "daac/critic"),
+        }
+        critic_vs_critic[game] = {
+            "daac_critic": means["daac/critic"],
+            "ppo_critic": means["ppo/critic"],
+            "holds": means["daac/critic"] > means["ppo/critic"],
+        }
+        actors_lowest[game] = {
+            "early_mean_ranks": means,
+            "holds": max(means["ppo/actor"], means["daac/actor"])
+            < min(means["ppo/critic"], means["daac/critic"]),
+        }
+        actor_vs_actor[game] = {
+            "ppo_actor": means["ppo/actor"],
+            "daac_actor": means["daac/actor"],
+            "holds": means["daac/actor"] < means["ppo/actor"],
+        }
+    early = (
+        f"the first {config.early_probes} probes (mean over {config.num_seeds} seeds, "
+        f"{config.probe_draws} draws of k={config.probe_k}, centring {config.probe_center!r})"
+    )
+    return [
+        Claim(
+            "daac_critic_highest_early",
+            f"On every game, the DAAC critic's update rank over {early} exceeds that of each of "
+            "the other three networks (PPO actor, PPO critic, DAAC actor).",
+            all(v["holds"] for v in highest.values()),
+            highest,
+        ),
+        Claim(
+            "daac_critic_above_ppo_critic_early",
+            f"Critic against critic: on every game, over {early}, the DAAC critic (TD gradients "
+            "only) has a higher update rank than the PPO critic (shared with the actor).",
+            all(v["holds"] for v in critic_vs_critic.values()),
+            critic_vs_critic,
+        ),
+        Claim(
+            "actors_lowest_early",
+            f"On every game, over {early}, both actors have a lower update rank than both critics.",
+            all(v["holds"] for v in actors_lowest.values()),
+            actors_lowest,
+        ),
+        Claim(
+            "daac_actor_below_ppo_actor_early",
+            f"Actor against actor: on every game, over {early}, the DAAC actor (no critic "
+            "gradients in its encoder) has a lower update rank than the PPO actor (Section 5.2: "
+            "omitting the critic gradients lowers the actor's update dimension early).",
+            all(v["holds"] for v in actor_vs_actor.values()),
+            actor_vs_actor,
+        ),
+    ]
+
+
+def plot(measurements: dict[str, Any], config: Config, out_dir: Path) -> list[str]:
+    """Update rank vs frames per game: four networks, min-max over seeds, random baseline."""
+    curves = measurements["curves"]
+    styles = {"ppo/actor": (plots.COLORS[0], "-"), "ppo/critic": (plots.COLORS[0], "--"),
+              "daac/actor": (plots.COLORS[3], "-"), "daac/critic": (plots.COLORS[3], "--")}  # fmt: skip
+    names = []
+    with plots.style():
+        fig, axes = plots.figure(2, len(config.games), width=3.8, height=2.7)
+        for j, game in enumerate(config.games):
+            ax, ax_ret = axes[0, j], axes[1, j]
+            for agent in AGENTS:
+                runs = curves[game][agent]
+                x = np.asarray(runs[0]["frames"], float) / 1e3
+                for network in NETWORKS:
+                    values = np.array([c[network] for c in runs], float)
+                    color, line = styles[f"{agent}/{network}"]
+                    ax.plot(x, values.mean(0), color=color, linestyle=line,
+                            label=f"{agent.upper()} {network}")  # fmt: skip
+                    ax.fill_between(x, values.min(0), values.max(0), color=color, alpha=0.18)
+                randoms = np.array([c[f"{n}_random"] for c in runs for n in NETWORKS], float)
+                ax.plot(x, randoms.mean(0), color="0.55", linestyle=":", lw=1,
+                        label="random parameters" if agent == "ppo" else None)  # fmt: skip
+                rx = np.asarray(runs[0]["return_frames"], float) / 1e3
+                returns = np.array([c["episodic_return"] for c in runs], float)
+                color = styles[f"{agent}/actor"][0]
+                ax_ret.plot(rx, returns.mean(0), color=color, label=agent.upper())
+                ax_ret.fill_between(rx, returns.min(0), returns.max(0), color=color, alpha=0.18)
+            ax.set_title(game)
+            ax.set_ylabel(f"update rank (k={config.probe_k}, eps=0.1)")
+            ax_ret.set_ylabel("training episodic return")
+            ax_ret.set_xlabel("frames (thousands)")
+        axes[0, 0].legend(loc="best", fontsize=7)
+        axes[1, 0].legend(loc="best", fontsize=7)
+        fig.suptitle(
+            f"Mean over {config.num_seeds} seeds, shaded min-max. Actor entries are norms of "
+            "probability changes, critic entries value changes.",
+            fontsize=8,
+        )
+        names.append(plots.save(fig, Path(out_dir) / "fig4_actor_critic_update_rank.png"))
+    return names
+
+
+def run(config: Config, seed: int, out_dir: Path) -> Outcome:
+    """Train (or reuse) every run, plot Figure 4, check its claims."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    measurements = measure(config, seed, out_dir)
+    figures = plot(measurements, config, out_dir)
+    claims = check_claims(measurements, config)
+    table = {game: {name: v["mean"] for name, v in early_ranks(measurements, config, game).items()}
+             for game in config.games}  # fmt: skip
+    late = {
+        game: {
+            f"{agent}/{network}": float(np.mean([c[network][-2:] for c in runs]))
+            for agent, runs in measurements["curves"][game].items()
+            for network in NETWORKS
+        }
+        for game in config.games
+    }
+    note = "Early mean update ranks " + "; ".join(
+        f"{game}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items())
+        for game, row in table.items()
+    ) + ". Last two probes: " + "; ".join(
+        f"{game}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items()) for game, row in late.items()
+    ) + "."  # fmt: skip
+    summary = {"early_mean_ranks": table, "late_mean_ranks": late,
+               "runs_dir": str(out_dir / "runs"), "note": note}  # fmt: skip
+    return Outcome(claims, figures, summary)
+
+
+EXPERIMENT = Experiment(
+    name="fig4_actor_critic_update_rank",
+    paper_ref="Figure 4, Section 5.2",
+    description="Update rank of PPO and DAAC actors and critics over training (H2)",
+    config_type=Config,
+    run=run,
+)
+
+__all__ = ["EXPERIMENT", "Config", "check_claims", "measure", "run"]
