@@ -27,6 +27,7 @@ from tdgen.agents.actor_critic_config import DAACConfig, PPOConfig
 from tdgen.agents.daac import DAAC
 from tdgen.agents.ppo import PPO, gae, log_prob
 from tdgen.envs import EnvSpec, held_out_levels, make_env
+from tdgen.evaluate import episode_returns, sampled
 
 _EVAL_STREAM = 0x4556414C  # fold_in tag of evaluation draws
 
@@ -207,29 +208,14 @@ class ActorCriticAgent:
         """Mean return of the episodes finished by ``eval_envs`` environments in ``eval_steps``
         steps of the stochastic policy, on training levels and on held-out levels (nan if none)."""
         key_train, key_test = jax.random.split(key)
+        policy = sampled(lambda obs: self.algorithm.policy_value(params, obs)[0])
+        c = self.config
         return {
-            "charts/train_return": episode_returns(self, params, self.env, key_train),
-            "charts/test_return": episode_returns(self, params, self.test_env, key_test),
-        }
-
-
-def episode_returns(agent: ActorCriticAgent, params, env: EnvSpec, key: jax.Array) -> jax.Array:
-    """Mean return of the episodes that finish in ``eval_steps`` steps of ``eval_envs`` envs."""
-    c = agent.config
-    key, key_reset = jax.random.split(key)
-    obs, env_state = env.reset_batch(key_reset, c.eval_envs)
-
-    def step(carry, key):
-        obs, env_state, total, count = carry
-        key_act, key_env = jax.random.split(key)
-        action, _, _ = agent.act(params, obs, key_act)
-        obs, env_state, _, done, info = env.step_batch(key_env, env_state, action)
-        total = total + jnp.sum(jnp.where(done, info["episode_return"], 0.0))
-        return (obs, env_state, total, count + jnp.sum(done)), None
-
-    init = (obs, env_state, jnp.float32(0.0), jnp.int32(0))
-    (_, _, total, count), _ = jax.lax.scan(step, init, jax.random.split(key, c.eval_steps))
-    return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
+            "charts/train_return": episode_returns(policy, self.env, key_train, c.eval_envs,
+                                                   c.eval_steps),
+            "charts/test_return": episode_returns(policy, self.test_env, key_test, c.eval_envs,
+                                                  c.eval_steps),
+        }  # fmt: skip
 
 
 def eval_key(state: ACState) -> jax.Array:

@@ -21,7 +21,8 @@ from tdgen.runs import MetricsLogger, RunDir, save_checkpoint
 
 # Fields that measure the machine, not the run: excluded when comparing runs for equality.
 WALL_CLOCK_FIELDS = (
-    "charts/SPS", "perf/probe_seconds", "perf/checkpoint_seconds", "perf/eval_seconds",
+    "charts/SPS", "charts/updates_per_second", "perf/probe_seconds", "perf/checkpoint_seconds",
+    "perf/eval_seconds",
 )  # fmt: skip
 
 
@@ -64,6 +65,8 @@ def run_segments(
     log_values: Callable[[Any, Any, int, float], tuple[dict[str, Any], Any]],
     events: Sequence[Event] = (),
     log_every: int | None = None,
+    total: int | None = None,
+    position: Callable[[Any], int] | None = None,
 ) -> Path:
     """Advance ``state`` segment by segment to ``config.frames`` (or divergence), with events.
 
@@ -71,21 +74,25 @@ def run_segments(
     `log_values(config, state, interval_frames, seconds)` returns the log line and the state with
     its accumulators reset. Checkpoints (of kind ``kind``) every ``config.checkpoint_every``
     frames, at the end and on divergence. Reads config.frames, log_every, checkpoint_every and
-    keep_checkpoints; ``log_every`` overrides config.log_every.
+    keep_checkpoints; ``log_every`` overrides config.log_every. Progress is counted in frames
+    (``state.frames`` up to ``config.frames``) unless ``position(state)`` and ``total`` say
+    otherwise (distillation counts updates).
     """
     log_every = config.log_every if log_every is None else log_every
-    frames = int(state.frames)
+    total = config.frames if total is None else total
+    position = (lambda s: int(s.frames)) if position is None else position
+    frames = position(state)
     is_diverged = diverged(state)
     last_return = "-"
-    with progress_bar(progress, config.frames, frames) as bar:
+    with progress_bar(progress, total, frames) as bar:
         interval_start, train_seconds = frames, 0.0
-        while frames < config.frames and not is_diverged:
+        while frames < total and not is_diverged:
             tick = time.perf_counter()
             state = advance(state)
             is_diverged = diverged(state)  # waits for the segment
-            frames = int(state.frames)
+            frames = position(state)
             train_seconds += time.perf_counter() - tick
-            last = frames >= config.frames
+            last = frames >= total
             values: dict[str, Any] = {}
             if frames % log_every == 0 or last or is_diverged:
                 values, state = log_values(config, state, frames - interval_start, train_seconds)

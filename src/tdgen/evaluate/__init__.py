@@ -1,7 +1,7 @@
 """Evaluation of trained policies: Section 6's robustness, interpolation and generalisation gap.
 
 Generic over any policy function `logits_fn(obs [n, ...]) -> [n, num_actions]` (Q-values of a value
-agent, logits of an actor or a behaviour-cloned student) and arrays of observations or returns;
+agent, logits of an actor or a behaviour-cloned student) and arrays of observations or returns (`episode_returns` also steps a jittable environment);
 imports no agent, distillation or experiment code.
 """
 
@@ -12,6 +12,7 @@ from tdgen.evaluate.interpolation import (
     interpolation_consistency,
 )
 from tdgen.evaluate.plot import plot_interpolation, plot_robustness
+from tdgen.evaluate.returns import episode_returns, epsilon_greedy, sampled
 from tdgen.evaluate.robustness import Robustness, policy_l1, robustness
 
 __all__ = [
@@ -19,10 +20,13 @@ __all__ = [
     "InterpolationConsistency",
     "Robustness",
     "draw_pairs",
+    "episode_returns",
+    "epsilon_greedy",
     "generalization_gap",
     "interpolation_consistency",
     "plot_interpolation",
     "plot_robustness",
     "policy_l1",
     "robustness",
+    "sampled",
 ]

@@ -2,7 +2,7 @@
 
 from tdgen.nets.encoders import MLP, ImpalaCNN, MinAtarCNN, NatureCNN, ResidualBlock
 from tdgen.nets.factory import ENCODERS, HEADS, Network, make_network
-from tdgen.nets.heads import AdvantageHead, C51Head, PolicyHead, QHead, ValueHead
+from tdgen.nets.heads import AdvantageHead, C51Head, PolicyHead, QHead, QuantileHead, ValueHead
 from tdgen.nets.layers import Conv, im2col, scale_observation
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "Network",
     "PolicyHead",
     "QHead",
+    "QuantileHead",
     "ResidualBlock",
     "ValueHead",
     "im2col",

@@ -9,7 +9,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from tdgen.nets.encoders import MLP, ImpalaCNN, MinAtarCNN, NatureCNN
-from tdgen.nets.heads import AdvantageHead, C51Head, PolicyHead, QHead, ValueHead
+from tdgen.nets.heads import AdvantageHead, C51Head, PolicyHead, QHead, QuantileHead, ValueHead
 
 ENCODERS: dict[str, type[nn.Module]] = {
     "mlp": MLP,
@@ -20,6 +20,7 @@ ENCODERS: dict[str, type[nn.Module]] = {
 HEADS: dict[str, type[nn.Module]] = {
     "q": QHead,
     "c51": C51Head,
+    "qr": QuantileHead,
     "policy": PolicyHead,
     "value": ValueHead,
     "advantage": AdvantageHead,

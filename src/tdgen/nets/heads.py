@@ -33,6 +33,18 @@ class C51Head(nn.Module):
         return logits.reshape(features.shape[:-1] + (self.num_actions, self.num_atoms))
 
 
+class QuantileHead(nn.Module):
+    """Return quantiles [..., num_actions, num_quantiles] (QR-DQN, Dabney et al. 2018)."""
+
+    num_actions: int
+    num_quantiles: int = 200
+
+    @nn.compact
+    def __call__(self, features: jnp.ndarray) -> jnp.ndarray:
+        theta = nn.Dense(self.num_actions * self.num_quantiles)(features)
+        return theta.reshape(features.shape[:-1] + (self.num_actions, self.num_quantiles))
+
+
 class PolicyHead(nn.Module):
     """Categorical policy logits [..., num_actions] (Schulman et al. 2017; gain 0.01)."""
 

@@ -1,0 +1,122 @@
+"""A frozen teacher loaded from a run directory: its outputs, its data, its environments.
+
+Value teachers (dqn, c51) bring their replay buffer (the data of Section 6.1, Ostrovski et al.
+2021) and provide action values (C51: the expected return); actor-critic teachers (ppo, daac) provide
+policy logits and collect their data by acting (Section 6.2). Both can act in their training
+environment to collect more data while a student trains (Appendix B.3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from tdgen.agents import ACTOR_CRITIC_AGENTS, AGENTS, build_agent
+from tdgen.agents.actor_critic import ActorCriticAgent
+from tdgen.agents.actor_critic_launch import load_actor_critic_state
+from tdgen.agents.launch import load_run_state
+from tdgen.runs import CheckpointError, RunDir, latest_checkpoint
+from tdgen.runs.metrics import read_metrics
+
+
+@dataclasses.dataclass(frozen=True)
+class Teacher:
+    """A trained agent, frozen.
+
+    produces: "q" (action values) or "logits" (a policy); replay: the value teacher's buffer at
+    the checkpoint (None for actor-critic teachers); env/test_env: training and held-out levels
+    (the same environment when the teacher has no level split); update_rank: the teacher's last
+    logged update rank (its critic's for actor-critic agents), or None.
+    """
+
+    kind: str
+    config: Any
+    params: Any
+    agent: Any
+    produces: str
+    env: Any
+    test_env: Any
+    replay: Any
+    frames: int
+    update_rank: float | None
+
+    def outputs(self, params, obs: jax.Array) -> jax.Array:
+        """Q-values [n, A] (value teachers) or policy logits [n, A] (actor-critic teachers);
+        observations are cast to the environment's dtype (buffers hold uint8)."""
+        obs = obs.astype(self.env.observation_dtype)
+        if self.produces == "q":
+            raw = self.agent.apply(params, obs)
+            return self.agent.algorithm.greedy_values(raw)
+        return self.agent.algorithm.policy_value(params, obs)[0]
+
+    def act(self, params, obs: jax.Array, key: jax.Array, epsilon: float) -> jax.Array:
+        """epsilon-greedy on the teacher's values, or a sample from its policy."""
+        out = self.outputs(params, obs)
+        if self.produces == "logits":
+            return jax.random.categorical(key, out).astype(jnp.int32)
+        key_explore, key_random = jax.random.split(key)
+        greedy = jnp.argmax(out, axis=-1)
+        random = jax.random.randint(key_random, greedy.shape, 0, out.shape[-1])
+        explore = jax.random.uniform(key_explore, greedy.shape) < epsilon
+        return jnp.where(explore, random, greedy).astype(jnp.int32)
+
+    @property
+    def encoder_kwargs(self) -> dict[str, Any]:
+        """The teacher's encoder settings, for a student of the same architecture."""
+        c = self.config
+        kwargs: dict[str, Any] = {}
+        if c.encoder == "mlp":
+            kwargs["obs_ndim"] = len(self.env.observation_shape)
+        else:
+            kwargs["conv_impl"] = c.conv_impl
+        if hasattr(c, "hidden_size"):
+            if c.encoder == "mlp":
+                kwargs["hidden_sizes"] = (c.hidden_size, c.hidden_size)
+            else:
+                kwargs["hidden_size"] = c.hidden_size
+        return kwargs
+
+
+def load_teacher(run_dir: Path, frames: int = 0) -> Teacher:
+    """The teacher of the run in ``run_dir`` at its checkpoint of ``frames`` (0: the newest).
+
+    A run without a complete checkpoint, or a missing one, is a CheckpointError naming what exists.
+    Only gymnax (MinAtar) teachers are supported: their data and environments live in JAX.
+    """
+    run = RunDir.open(Path(run_dir))
+    if run.kind not in AGENTS and run.kind not in ACTOR_CRITIC_AGENTS:
+        raise ValueError(f"{run.path} is a {run.kind!r} run, not an agent that can teach")
+    if frames:
+        path = run.checkpoints / f"ckpt_{frames:012d}.msgpack"
+        if not (run.checkpoints / f"ckpt_{frames:012d}.done").exists():
+            raise CheckpointError(f"{run.path} has no complete checkpoint at frame {frames}")
+    else:
+        path = latest_checkpoint(run.checkpoints)
+        if path is None:
+            raise CheckpointError(f"{run.path} has no complete checkpoint to distil from")
+    rows = read_metrics(run.path)
+    if run.kind in AGENTS:
+        config = AGENTS[run.kind].config_cls.from_dict(run.config)
+        if not config.env.startswith("minatar/"):
+            raise ValueError("distillation from Atari teachers is not implemented (MinAtar only)")
+        agent = build_agent(run.kind, config)
+        frames, state = load_run_state(agent, run, path)
+        ranks = [r["interference/update_rank"] for r in rows if "interference/update_rank" in r]
+        return Teacher(run.kind, config, state.params, agent, "q", agent.env, agent.env,
+                       state.replay, frames, ranks[-1] if ranks else None)  # fmt: skip
+    config = ACTOR_CRITIC_AGENTS[run.kind].from_dict(run.config)
+    agent = ActorCriticAgent.build(config)
+    if agent.host_stepped:
+        raise ValueError("distillation from ProcGen teachers is not implemented (MinAtar only)")
+    frames, state = load_actor_critic_state(agent, run, path)
+    key = "interference/critic_update_rank"
+    ranks = [r[key] for r in rows if key in r]
+    return Teacher(run.kind, config, state.params, agent, "logits", agent.env, agent.test_env,
+                   None, frames, ranks[-1] if ranks else None)  # fmt: skip
+
+
+__all__ = ["Teacher", "load_teacher"]

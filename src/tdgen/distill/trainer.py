@@ -1,0 +1,456 @@
+"""Post-training distillation: a fresh student trained on a frozen teacher's data (Section 6).
+
+`distill(config, out)` loads the teacher (`tdgen.distill.teacher`), builds its data (a value
+teacher's replay buffer; an actor-critic teacher fills a buffer of ``buffer_size`` transitions by
+acting on its training levels), and trains a freshly initialised student on one objective
+(`tdgen.distill.objectives`) in jitted segments. With ``collect`` the teacher keeps acting, one
+vectorised step every ``collect_every`` updates, writing into the same ring buffer (Appendix B.3).
+The student's update rank is probed exactly as during training: k distinct transitions of the
+buffer, one optimiser step on one transition's loss, for the student and for a freshly initialised
+network. Runs, metrics, checkpoints and resume are those of every agent (`tdgen.agents.events`);
+progress counts student updates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from tdgen.agents import replay as replay_lib
+from tdgen.agents.events import Event, probe_event, run_segments
+from tdgen.distill.objectives import OBJECTIVES, Objective
+from tdgen.distill.teacher import Teacher, load_teacher
+from tdgen.evaluate import episode_returns, epsilon_greedy, sampled
+from tdgen.interference import make_update_matrix, update_rank
+from tdgen.nets import ENCODERS, make_network
+from tdgen.runs import CheckpointError, MetricsLogger, RunDir, latest_checkpoint, load_checkpoint
+
+_PROBE_STREAM = 0x50524F42
+_EVAL_STREAM = 0x4556414C
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig:
+    """Distillation of a trained run into a fresh student."""
+
+    teacher: str = ""
+    """The teacher's run directory (a dqn, c51, ppo or daac run on MinAtar)."""
+    objective: Literal["q", "qa", "advantage", "qr", "double_q", "bc", "kl"] = "bc"
+    """Objective (tdgen.distill.objectives): q, qa, advantage regression; qr, double_q offline RL;
+    bc behaviour cloning; kl policy distillation."""
+    teacher_frames: int = 0
+    """The teacher's checkpoint (its frame count); 0: the newest."""
+    steps: int = 30_000
+    """Student updates."""
+    batch_size: int = 64
+    """Transitions per update."""
+    lr: float = 2.5e-4
+    """Adam learning rate."""
+    adam_eps: float = 3.125e-4
+    """Adam epsilon (Dopamine's MinAtar value)."""
+    entropy_coef: float = 0.01
+    """Entropy bonus of bc (Eq. 23: 1e-2; Eq. 57: 0.1) and kl (the teacher's PPO coefficient)."""
+    encoder: str = ""
+    """Student torso; empty: the teacher's, with its settings."""
+    num_quantiles: int = 200
+    """Quantiles of the qr student (QR-DQN: 200)."""
+    gamma: float = 0.99
+    """Discount of the bootstrapping objectives (qr, double_q)."""
+    target_period: int = 1_000
+    """Updates between student target-network copies (qr, double_q)."""
+    buffer_size: int = 50_000
+    """Actor-critic teachers: transitions they collect before distillation (value teachers bring
+    their replay buffer)."""
+    num_envs: int = 16
+    """Environments the teacher acts in to collect data."""
+    collect: bool = False
+    """The teacher keeps collecting while the student trains (Appendix B.3)."""
+    collect_every: int = 1
+    """Updates per vectorised collection step when collect is on."""
+    teacher_epsilon: float = 0.01
+    """Exploration of a value teacher collecting data."""
+    eval_every: int = 5_000
+    """Updates between evaluations of the student's returns; 0 disables them."""
+    eval_policy: Literal["auto", "greedy", "stochastic"] = "auto"
+    """greedy: epsilon-greedy at eval_epsilon (Section 6.1); stochastic: sample the softmax;
+    auto: stochastic for kl students, greedy otherwise."""
+    eval_epsilon: float = 0.01
+    """Epsilon of the greedy evaluation (Section 6.1: 0.01)."""
+    eval_envs: int = 16
+    """Environments per evaluation (on training and on held-out levels)."""
+    eval_steps: int = 1_000
+    """Steps per evaluation environment."""
+    probe_every: int = 5_000
+    """Updates between update-rank probes; 0 disables them."""
+    probe_k: int = 128
+    """Transitions per update matrix."""
+    probe_draws: int = 1
+    """Independent draws of k transitions per probe."""
+    probe_center: Literal["none", "drift"] = "none"
+    """Update-matrix centring (tdgen.interference)."""
+    log_every: int = 1_000
+    """Updates between metric lines."""
+    checkpoint_every: int = 0
+    """Updates between checkpoints (a last one is always written); 0: only the last."""
+    keep_checkpoints: int = 1
+    """Complete checkpoints kept."""
+    seed: int = 0
+    """Seed of the student's initialisation, sampling, collection and probes."""
+
+    def __post_init__(self):
+        if self.objective not in OBJECTIVES:
+            raise ValueError(
+                f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"
+            )
+        for name in ("steps", "batch_size", "num_quantiles", "target_period", "buffer_size",
+                     "num_envs", "collect_every", "eval_envs", "eval_steps", "probe_k",
+                     "probe_draws", "log_every", "keep_checkpoints"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("eval_every", "probe_every", "checkpoint_every", "teacher_frames"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.encoder and self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
+        if self.lr <= 0 or self.entropy_coef < 0 or not 0 <= self.gamma <= 1:
+            raise ValueError("lr must be > 0, entropy_coef >= 0 and gamma in [0, 1]")
+        if self.buffer_size % self.num_envs:
+            raise ValueError(
+                f"buffer_size ({self.buffer_size}) must be a multiple of num_envs ({self.num_envs})"
+            )
+
+    @property
+    def segment_updates(self) -> int:
+        """Updates per jitted segment: every event (log, eval, probe, checkpoint, end) on a boundary."""
+        periods = [self.log_every, self.steps, self.eval_every, self.probe_every,
+                   self.checkpoint_every]  # fmt: skip
+        return int(np.gcd.reduce([p for p in periods if p]))
+
+    def replace(self, **changes) -> DistillConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DistillConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"config has fields DistillConfig does not know: {unknown}")
+        return cls(**values)
+
+
+@struct.dataclass
+class DistillState:
+    """The checkpointed pytree: student, its target and optimiser, the data, counters."""
+
+    params: Any
+    target_params: Any
+    opt_state: Any
+    replay: replay_lib.Replay
+    env_state: Any
+    obs: jax.Array
+    key: jax.Array
+    updates: jax.Array
+    loss_sum: jax.Array
+    loss_count: jax.Array
+    diverged: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Distiller:
+    """A config, its teacher and objective, the student network and optimiser, pure functions."""
+
+    config: DistillConfig
+    teacher: Teacher
+    objective: Objective
+    network: Any
+    optimizer: optax.GradientTransformation
+
+    @classmethod
+    def build(cls, config: DistillConfig, teacher: Teacher | None = None) -> Distiller:
+        teacher = teacher or load_teacher(Path(config.teacher), config.teacher_frames)
+        objective = OBJECTIVES[config.objective]
+        if objective.teacher == "q" and teacher.produces != "q":
+            raise ValueError(
+                f"objective {objective.name!r} regresses onto action values; a {teacher.kind} "
+                "teacher has a policy: use kl or bc"
+            )
+        if objective.teacher == "logits" and teacher.produces != "logits":
+            raise ValueError(
+                f"objective {objective.name!r} needs a policy teacher (ppo, daac); a "
+                f"{teacher.kind} teacher has action values: use q, qa, advantage or bc"
+            )
+        encoder = config.encoder or teacher.config.encoder
+        kwargs = teacher.encoder_kwargs if encoder == teacher.config.encoder else {}
+        if encoder == "mlp" and "obs_ndim" not in kwargs:
+            kwargs = {"obs_ndim": len(teacher.env.observation_shape)}
+        if objective.head == "qr":
+            kwargs = {**kwargs, "num_quantiles": config.num_quantiles}
+        network = make_network(encoder, objective.head, teacher.env.num_actions, **kwargs)
+        optimizer = optax.adam(config.lr, eps=config.adam_eps)
+        return cls(config, teacher, objective, network, optimizer)
+
+    # --- the student ----------------------------------------------------------------------
+
+    def apply(self, params, obs: jax.Array) -> jax.Array:
+        return self.network.apply(params, obs.astype(self.teacher.env.observation_dtype))
+
+    def values(self, params, obs: jax.Array) -> jax.Array:
+        """What the student acts on, [n, A]: Q-values (qr: mean quantiles) or logits."""
+        return self.objective.values(self.apply(params, obs))
+
+    def init_params(self, key: jax.Array):
+        shape = (1, *self.teacher.env.observation_shape)
+        return self.network.init(key, jnp.zeros(shape, self.teacher.env.observation_dtype))
+
+    def init(self) -> DistillState:
+        return self._jit_init(jax.random.PRNGKey(self.config.seed))
+
+    @functools.cached_property
+    def _jit_init(self):
+        return jax.jit(self._init)
+
+    def _init(self, key: jax.Array) -> DistillState:
+        c, teacher = self.config, self.teacher
+        key, key_params, key_env, key_fill = jax.random.split(key, 4)
+        params = self.init_params(key_params)
+        obs, env_state = teacher.env.reset_batch(key_env, c.num_envs)
+        if teacher.replay is not None:
+            replay = teacher.replay
+        else:
+            replay = replay_lib.init_replay(c.buffer_size, c.num_envs,
+                                            teacher.env.observation_shape)  # fmt: skip
+            (replay, env_state, obs), _ = jax.lax.scan(
+                self._collect, (replay, env_state, obs),
+                jax.random.split(key_fill, c.buffer_size // c.num_envs),
+            )  # fmt: skip
+        return DistillState(
+            params=params, target_params=jax.tree.map(jnp.copy, params),
+            opt_state=self.optimizer.init(params), replay=replay, env_state=env_state, obs=obs,
+            key=key, updates=jnp.int32(0), loss_sum=jnp.float32(0.0), loss_count=jnp.int32(0),
+            diverged=jnp.bool_(False),
+        )  # fmt: skip
+
+    def _collect(self, carry, key):
+        """One vectorised teacher step written into the buffer."""
+        replay, env_state, obs = carry
+        teacher = self.teacher
+        key_act, key_env = jax.random.split(key)
+        action = teacher.act(teacher.params, obs, key_act, self.config.teacher_epsilon)
+        next_obs, env_state, reward, _, info = teacher.env.step_batch(key_env, env_state, action)
+        replay = replay_lib.add(replay, obs, action, reward, info["final_observation"],
+                                info["terminated"])  # fmt: skip
+        return (replay, env_state, next_obs), None
+
+    # --- losses -----------------------------------------------------------------------------
+
+    def transitions(self, params, target_params, batch: dict[str, jax.Array]) -> dict[str, Any]:
+        """The batch with everything the objective regresses onto, outside the gradient."""
+        t = {"obs": batch["obs"], "action": batch["action"], "reward": batch["reward"],
+             "discount": self.config.gamma * (1.0 - batch["terminated"].astype(jnp.float32))}  # fmt: skip
+        if self.objective.teacher != "none":
+            t["teacher"] = self.teacher.outputs(self.teacher.params, batch["obs"])
+        if self.objective.bootstraps:
+            t["next_target"] = self.apply(target_params, batch["next_obs"])
+            t["next_action"] = jnp.argmax(self.values(params, batch["next_obs"]), axis=-1)
+        return jax.lax.stop_gradient(t)
+
+    def transition_loss(self, params, t: dict[str, jax.Array]) -> jax.Array:
+        """The objective on one transition (the probe's loss)."""
+        out = self.apply(params, t["obs"][None])[0]
+        return self.objective.loss(out, t, self.config.entropy_coef)
+
+    def batch_loss(self, params, t: dict[str, jax.Array]) -> jax.Array:
+        outputs = self.apply(params, t["obs"])
+        rest = {k: v for k, v in t.items() if k != "obs"}
+        losses = jax.vmap(lambda o, tr: self.objective.loss(o, tr, self.config.entropy_coef))(
+            outputs, rest
+        )
+        return jnp.mean(losses)
+
+    def _update(self, state: DistillState, _) -> tuple[DistillState, None]:
+        c = self.config
+        key, key_collect, key_sample = jax.random.split(state.key, 3)
+        if c.collect:
+            due = state.updates % c.collect_every == 0
+            replay, env_state, obs = jax.lax.cond(
+                due, lambda: self._collect((state.replay, state.env_state, state.obs),
+                                           key_collect)[0],
+                lambda: (state.replay, state.env_state, state.obs),
+            )  # fmt: skip
+            state = state.replace(replay=replay, env_state=env_state, obs=obs)
+        batch = replay_lib.sample(state.replay, key_sample, c.batch_size)
+        t = self.transitions(state.params, state.target_params, batch)
+        loss, grads = jax.value_and_grad(self.batch_loss)(state.params, t)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        count = state.updates + 1
+        target = state.target_params
+        if self.objective.bootstraps:
+            target = jax.lax.cond(count % c.target_period == 0, lambda: params, lambda: target)
+        return state.replace(
+            params=params, target_params=target, opt_state=opt_state, key=key, updates=count,
+            loss_sum=state.loss_sum + loss, loss_count=state.loss_count + 1,
+            diverged=state.diverged | ~jnp.isfinite(loss),
+        ), None  # fmt: skip
+
+    def jit_segment(self):
+        n = self.config.segment_updates
+        return jax.jit(lambda s: jax.lax.scan(self._update, s, None, length=n)[0],
+                       donate_argnums=0)  # fmt: skip
+
+    # --- evaluation and probes ------------------------------------------------------------------
+
+    @property
+    def stochastic(self) -> bool:
+        if self.config.eval_policy == "auto":
+            return self.objective.name == "kl"
+        return self.config.eval_policy == "stochastic"
+
+    def evaluate(self, params, key: jax.Array) -> dict[str, jax.Array]:
+        """Returns on the teacher's training levels and held-out levels (Eq. 6's two terms)."""
+        c, teacher = self.config, self.teacher
+        values = functools.partial(self.values, params)
+        policy = sampled(values) if self.stochastic else epsilon_greedy(values, c.eval_epsilon)
+        key_train, key_test = jax.random.split(key)
+        out = {"charts/train_return": episode_returns(policy, teacher.env, key_train,
+                                                      c.eval_envs, c.eval_steps)}  # fmt: skip
+        if teacher.test_env is not teacher.env:
+            out["charts/test_return"] = episode_returns(policy, teacher.test_env, key_test,
+                                                        c.eval_envs, c.eval_steps)  # fmt: skip
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillProbeResult:
+    """Update ranks of the student and of a fresh network on the same transitions."""
+
+    frames: int
+    update_rank: float
+    update_rank_random: float
+    matrices: np.ndarray
+    matrices_random: np.ndarray
+
+    def metrics(self) -> dict[str, float]:
+        return {"interference/update_rank": self.update_rank,
+                "interference/update_rank_random": self.update_rank_random}  # fmt: skip
+
+    def save(self, directory: Path) -> Path:
+        path = Path(directory) / f"step_{self.frames:012d}.npz"
+        tmp = path.with_name(f".{path.name}.tmp.npz")
+        np.savez(tmp, update_matrix=self.matrices, update_matrix_random=self.matrices_random,
+                 update_rank=self.update_rank, update_rank_random=self.update_rank_random,
+                 updates=self.frames)  # fmt: skip
+        tmp.replace(path)
+        return path
+
+
+def make_distill_probe(distiller: Distiller, eps: float = 0.1):
+    """`probe(state) -> DistillProbeResult` on k distinct buffer transitions."""
+    c = distiller.config
+    matrix = make_update_matrix(
+        distiller.values, distiller.transition_loss, distiller.optimizer,
+        reduce=distiller.objective.probe_reduce, center=c.probe_center, method="exact",
+    )  # fmt: skip
+
+    @jax.jit
+    def draw(state: DistillState, key):
+        key_sample, key_init = jax.random.split(key)
+        batch, _ = replay_lib.sample_distinct(state.replay, key_sample, c.probe_k)
+        fresh = distiller.init_params(key_init)
+        trained = distiller.transitions(state.params, state.target_params, batch)
+        random = distiller.transitions(fresh, fresh, batch)
+        return trained, random, fresh, distiller.optimizer.init(fresh)
+
+    def probe(state: DistillState) -> DistillProbeResult:
+        keys = jax.random.split(jax.random.fold_in(state.key, _PROBE_STREAM), c.probe_draws)
+        mats, mats_random = [], []
+        for key in keys:
+            trained, random, fresh, fresh_opt = draw(state, key)
+            mats.append(np.asarray(matrix(state.params, state.opt_state, trained)))
+            mats_random.append(np.asarray(matrix(fresh, fresh_opt, random)))
+        return DistillProbeResult(
+            frames=int(state.updates),
+            update_rank=float(np.mean([update_rank(m, eps) for m in mats])),
+            update_rank_random=float(np.mean([update_rank(m, eps) for m in mats_random])),
+            matrices=np.stack(mats), matrices_random=np.stack(mats_random),
+        )  # fmt: skip
+
+    return probe
+
+
+def distill(config: DistillConfig, out: Path, progress: bool = True) -> Path:
+    """Distil ``config.teacher`` into a fresh student in a new run directory ``out``."""
+    distiller = Distiller.build(config)  # a bad teacher or objective fails before writing
+    run = RunDir.create(Path(out), "distill", config.to_dict())
+    with MetricsLogger(run.path) as logger:
+        return _run(distiller, run, distiller.init(), logger, progress)
+
+
+def resume_distill(run_dir: Path, progress: bool = True) -> Path:
+    """Continue a distillation run from its newest complete checkpoint."""
+    run = RunDir.open(Path(run_dir))
+    if run.kind != "distill":
+        raise ValueError(f"{run.path} is a {run.kind!r} run, not a distillation")
+    distiller = Distiller.build(DistillConfig.from_dict(run.config))
+    state, updates = distiller.init(), 0
+    path = latest_checkpoint(run.checkpoints)
+    if path is not None:
+        updates, state = load_checkpoint(path, state, kind="distill")
+        if int(state.updates) != updates:
+            raise CheckpointError(f"checkpoint {path} is named for update {updates} but holds "
+                                  f"{int(state.updates)}")  # fmt: skip
+    with MetricsLogger(run.path, resume_step=updates) as logger:
+        return _run(distiller, run, state, logger, progress)
+
+
+def _run(distiller: Distiller, run: RunDir, state: DistillState, logger, progress: bool) -> Path:
+    c = distiller.config
+    events = []
+    if c.eval_every:
+        jit_eval = jax.jit(distiller.evaluate)
+
+        def evaluate(state):
+            tick = time.perf_counter()
+            key = jax.random.fold_in(state.key, _EVAL_STREAM)
+            values = {k: float(v) for k, v in jit_eval(state.params, key).items()}
+            return {**values, "perf/eval_seconds": time.perf_counter() - tick}
+
+        events.append(Event(c.eval_every, evaluate))
+    if c.probe_every:
+        events.append(probe_event(c.probe_every, make_distill_probe(distiller), run.probes))
+    return run_segments(
+        c, "distill", run, state, logger, progress, advance=distiller.jit_segment(),
+        diverged=lambda s: bool(s.diverged), log_values=_log_values, events=events,
+        total=c.steps, position=lambda s: int(s.updates),
+    )  # fmt: skip
+
+
+def _log_values(config: DistillConfig, state: DistillState, updates: int, seconds: float):
+    loss_sum, loss_count, diverged = jax.device_get(
+        (state.loss_sum, state.loss_count, state.diverged)
+    )
+    values: dict[str, Any] = {"charts/updates": int(state.updates)}
+    if loss_count:
+        values["losses/distill_loss"] = float(loss_sum / loss_count)
+    if diverged:
+        values["charts/diverged"] = 1
+    values["charts/updates_per_second"] = updates / seconds if seconds > 0 else 0.0
+    reset = state.replace(loss_sum=jnp.zeros_like(state.loss_sum),
+                          loss_count=jnp.zeros_like(state.loss_count))  # fmt: skip
+    return values, reset
+
+
+__all__ = ["DistillConfig", "DistillState", "Distiller", "distill", "make_distill_probe",
+           "resume_distill"]  # fmt: skip
