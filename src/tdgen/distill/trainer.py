@@ -71,7 +71,8 @@ class DistillConfig:
     """Actor-critic teachers: transitions they collect before distillation (value teachers bring
     their replay buffer)."""
     num_envs: int = 16
-    """Environments the teacher acts in to collect data."""
+    """Environments an actor-critic teacher acts in to collect data (a value teacher collects in
+    as many as its replay buffer has columns)."""
     collect: bool = False
     """The teacher keeps collecting while the student trains (Appendix B.3)."""
     collect_every: int = 1
@@ -225,7 +226,7 @@ class Distiller:
         c, teacher = self.config, self.teacher
         key, key_params, key_env, key_fill = jax.random.split(key, 4)
         params = self.init_params(key_params)
-        obs, env_state = teacher.env.reset_batch(key_env, c.num_envs)
+        obs, env_state = teacher.env.reset_batch(key_env, self.collect_envs)
         if teacher.replay is not None:
             replay = teacher.replay
         else:
@@ -241,6 +242,13 @@ class Distiller:
             key=key, updates=jnp.int32(0), loss_sum=jnp.float32(0.0), loss_count=jnp.int32(0),
             diverged=jnp.bool_(False),
         )  # fmt: skip
+
+    @property
+    def collect_envs(self) -> int:
+        """Environments the teacher collects in: one per column of its buffer."""
+        if self.teacher.replay is not None:
+            return self.teacher.replay.num_envs
+        return self.config.num_envs
 
     def _collect(self, carry, key):
         """One vectorised teacher step written into the buffer."""
