@@ -4,6 +4,8 @@ tdgen list                                   name every experiment
 tdgen reproduce [NAME...] [--scale quick|paper] [--out DIR] [--seed N]
 tdgen train dqn|c51 --env minatar/breakout --preset minatar [--frames N --seed S ...] [--out DIR]
 tdgen train ppo|daac --env procgen/bigfish --preset procgen [--num-levels 10 ...] [--out DIR]
+tdgen distill --teacher RUN --objective bc [--steps N ...] [--out DIR]   distil a trained run
+tdgen evaluate RUN [--out DIR]               returns, generalisation gap, robustness, interpolation
 tdgen resume RUN_DIR                         continue a run from its latest complete checkpoint
 """
 
@@ -73,9 +75,75 @@ def resume(run: Annotated[Path, tyro.conf.Positional], progress: bool = True) ->
         run: The run directory written by `tdgen train`.
         progress: Show a progress bar.
     """
-    from tdgen.agents import resume as resume_run
+    from tdgen.runs import RunDir
 
-    path = resume_run(run, progress=progress)
+    if RunDir.open(run).kind == "distill":
+        from tdgen.distill import resume_distill
+
+        path = resume_distill(run, progress=progress)
+    else:
+        from tdgen.agents import resume as resume_run
+
+        path = resume_run(run, progress=progress)
+    console.print(f"run: {path}")
+
+
+def evaluate(
+    run: Annotated[Path, tyro.conf.Positional],
+    out: Path | None = None,
+    frames: int = 0,
+    seed: int = 0,
+    num_states: int = 2_000,
+    scales: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.5),
+    weights: tuple[float, ...] = (0.25, 0.5, 0.75),
+    eval_envs: int = 16,
+    eval_steps: int = 1_000,
+    epsilon: float = 0.01,
+) -> None:
+    """Evaluate a trained agent or distilled student (Section 6): returns on training and held-out
+    levels and the generalisation gap (Eq. 6), robustness to Gaussian input noise, consistency
+    under interpolation of observations. Writes evaluation.json, robustness.png, interpolation.png.
+
+    Args:
+        run: An agent run (dqn, c51, ppo, daac on MinAtar) or a distillation run.
+        out: Output directory (default: RUN/evaluation).
+        frames: The checkpoint to evaluate (its frame or update count; 0: the newest).
+        seed: Seed of the evaluation episodes, state draws and noise.
+        num_states: Buffer states for robustness and interpolation.
+        scales: Noise standard deviations, in the network's input units.
+        weights: Mixing weights of the interpolation.
+        eval_envs: Environments per return evaluation.
+        eval_steps: Steps per evaluation environment.
+        epsilon: Exploration of greedy policies (Section 6.1: 0.01).
+    """
+    from tdgen.distill.policies import evaluate_run
+
+    path = evaluate_run(run, out, frames, seed=seed, num_states=num_states, scales=scales,
+                        weights=weights, eval_envs=eval_envs, eval_steps=eval_steps,
+                        epsilon=epsilon)  # fmt: skip
+    console.print(f"wrote {path}")
+
+
+def distill(args: list[str]) -> None:
+    """`tdgen distill --teacher RUN --objective OBJ [config flags] [--out DIR]`."""
+    import argparse
+
+    from tdgen.distill import DistillConfig
+    from tdgen.distill import distill as distill_run
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--out", type=Path, default=None)
+    pre.add_argument("--progress", default=True, action=argparse.BooleanOptionalAction)
+    known, rest = pre.parse_known_args(args)
+    config = tyro.cli(
+        DistillConfig, args=rest, prog="tdgen distill --teacher RUN --objective OBJ [--out DIR]",
+        description="Distil a trained run into a freshly initialised student (Section 6).",
+    )  # fmt: skip
+    if not config.teacher:
+        raise ValueError("tdgen distill needs --teacher RUN_DIR (a dqn, c51, ppo or daac run)")
+    teacher = Path(config.teacher)
+    out = known.out or teacher.parent / f"{teacher.name}-{config.objective}-seed{config.seed}"
+    path = distill_run(config, out, progress=known.progress)
     console.print(f"run: {path}")
 
 
@@ -171,7 +239,13 @@ def rank(
               center=center, method=method, eps=eps)  # fmt: skip
 
 
-COMMANDS = {"list": list_experiments, "reproduce": reproduce, "resume": resume, "rank": rank}
+COMMANDS = {
+    "list": list_experiments,
+    "reproduce": reproduce,
+    "resume": resume,
+    "rank": rank,
+    "evaluate": evaluate,
+}
 
 
 def main(args: list[str] | None = None) -> None:
@@ -183,6 +257,9 @@ def main(args: list[str] | None = None) -> None:
     try:
         if args and args[0] == "train":
             train(args[1:])
+            return
+        if args and args[0] == "distill":
+            distill(args[1:])
             return
         tyro.extras.subcommand_cli_from_dict(
             COMMANDS,

@@ -1,0 +1,159 @@
+"""Any run as a policy, and Section 6's evaluation of it: `evaluate_run(run_dir)`.
+
+`load_policy(run_dir)` turns an agent run (dqn, c51, ppo, daac) or a distillation run into a
+`LoadedPolicy`: the network's per-action outputs (Q-values or logits), how it acts (epsilon-greedy
+at 0.01 for value agents and their regression or BC students, Section 6.1; sampled for actor-critic
+agents and KL students), its training and held-out environments, and a buffer of states it (or its
+teacher) visited. `evaluate_policy` measures returns on both level sets and the generalisation gap
+(Eq. 6), robustness to Gaussian input noise and consistency under interpolation
+(`tdgen.evaluate`); `tdgen evaluate RUN` writes them as JSON and plots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.tree_util import Partial
+
+from tdgen import plots
+from tdgen.agents import replay as replay_lib
+from tdgen.distill.teacher import load_teacher
+from tdgen.distill.trainer import DistillConfig, Distiller
+from tdgen.evaluate import (
+    InterpolationConsistency,
+    Robustness,
+    draw_pairs,
+    episode_returns,
+    epsilon_greedy,
+    interpolation_consistency,
+    plot_interpolation,
+    plot_robustness,
+    robustness,
+    sampled,
+)
+from tdgen.runs import CheckpointError, RunDir, latest_checkpoint, load_checkpoint
+from tdgen.runs.rundir import write_json_atomic
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedPolicy:
+    """A frozen policy: outputs(params, obs) -> [n, A] values or logits, and where it acts."""
+
+    name: str
+    outputs: Callable[[Any, jax.Array], jax.Array]
+    params: Any
+    stochastic: bool
+    env: Any
+    test_env: Any
+    replay: replay_lib.Replay
+
+
+def load_policy(run_dir: Path, frames: int = 0) -> LoadedPolicy:
+    """The policy of an agent or distillation run at its checkpoint ``frames`` (0: newest)."""
+    run = RunDir.open(Path(run_dir))
+    if run.kind != "distill":
+        teacher = load_teacher(run.path, frames)
+        replay = teacher.replay
+        if replay is None:  # actor-critic: states the policy visits on its training levels
+            config = DistillConfig(teacher=str(run.path), objective="kl", buffer_size=4_096,
+                                   num_envs=16, eval_every=0, probe_every=0)  # fmt: skip
+            replay = Distiller.build(config, teacher).init().replay
+        return LoadedPolicy(run.path.name, teacher.outputs, teacher.params,
+                            teacher.produces == "logits", teacher.env, teacher.test_env,
+                            replay)  # fmt: skip
+    config = DistillConfig.from_dict(run.config)
+    distiller = Distiller.build(config)
+    path = (run.checkpoints / f"ckpt_{frames:012d}.msgpack") if frames else (
+        latest_checkpoint(run.checkpoints))  # fmt: skip
+    if path is None or not path.with_suffix(".done").exists():
+        raise CheckpointError(
+            f"{run.path} has no complete checkpoint{f' at {frames}' if frames else ''}"
+        )
+    _, state = load_checkpoint(path, distiller.init(), kind="distill")
+    return LoadedPolicy(run.path.name, distiller.values, state.params, distiller.stochastic,
+                        distiller.teacher.env, distiller.teacher.test_env, state.replay)  # fmt: skip
+
+
+def held_out_states(replay: replay_lib.Replay, key: jax.Array, n: int, dtype) -> jax.Array:
+    """``n`` distinct stored observations (fewer if the buffer holds fewer), in the env's dtype."""
+    n = min(n, int(replay.filled) * replay.num_envs)
+    batch, _ = replay_lib.sample_distinct(replay, key, n)
+    return batch["obs"].astype(dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyEvaluation:
+    """What `evaluate_policy` measured: returns (train, test, generalization_gap), robustness,
+    interpolation consistency, the number of states and the acting rule."""
+
+    returns: dict[str, float]
+    robustness: Robustness
+    interpolation: InterpolationConsistency
+    num_states: int
+    policy: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"returns": self.returns, "robustness": self.robustness.as_dict(),
+                "interpolation": self.interpolation.as_dict(), "num_states": self.num_states,
+                "policy": self.policy}  # fmt: skip
+
+
+def evaluate_policy(
+    policy: LoadedPolicy,
+    *,
+    seed: int = 0,
+    scales: Sequence[float] = (0.0, 0.05, 0.1, 0.2, 0.5),
+    weights: Sequence[float] = (0.25, 0.5, 0.75),
+    num_states: int = 2_000,
+    eval_envs: int = 16,
+    eval_steps: int = 1_000,
+    epsilon: float = 0.01,
+) -> PolicyEvaluation:
+    """Returns on training and held-out levels and their gap (Eq. 6: train - test), robustness
+    (agreement, softmax l1, standardised l1 per noise scale) and interpolation consistency per
+    mixing weight, on ``num_states`` distinct buffer states."""
+    key = jax.random.PRNGKey(seed)
+    key_train, key_test, key_states, key_noise, key_pairs = jax.random.split(key, 5)
+    values = functools.partial(policy.outputs, policy.params)
+    act = sampled(values) if policy.stochastic else epsilon_greedy(values, epsilon)
+    run_returns = jax.jit(lambda env, k: episode_returns(act, env, k, eval_envs, eval_steps),
+                          static_argnums=0)  # fmt: skip
+    returns = {"train": float(run_returns(policy.env, key_train))}
+    if policy.test_env is not policy.env:
+        returns["test"] = float(run_returns(policy.test_env, key_test))
+        returns["generalization_gap"] = returns["train"] - returns["test"]
+    obs = held_out_states(policy.replay, key_states, num_states, policy.env.observation_dtype)
+    logits_fn = Partial(policy.outputs, policy.params)
+    a, b = draw_pairs(obs, key_pairs)
+    return PolicyEvaluation(
+        returns=returns,
+        robustness=robustness(logits_fn, obs, jnp.asarray(scales), key_noise),
+        interpolation=interpolation_consistency(logits_fn, a, b, jnp.asarray(weights)),
+        num_states=int(obs.shape[0]),
+        policy="stochastic" if policy.stochastic else f"epsilon-greedy {epsilon:g}",
+    )
+
+
+def evaluate_run(run_dir: Path, out: Path | None = None, frames: int = 0, **kwargs) -> Path:
+    """`evaluate_policy` of a run, written to ``out`` (default RUN/evaluation/) as
+    evaluation.json, robustness.png and interpolation.png; returns the directory."""
+    policy = load_policy(Path(run_dir), frames)
+    result = evaluate_policy(policy, **kwargs)
+    out = Path(out) if out is not None else Path(run_dir) / "evaluation"
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "evaluation.json", {"run": str(run_dir), **result.as_dict()})
+    with plots.style():
+        plots.save(plot_robustness({policy.name: result.robustness}), out / "robustness.png")
+        plots.save(plot_interpolation({policy.name: result.interpolation}),
+                   out / "interpolation.png")  # fmt: skip
+    return out
+
+
+__all__ = ["LoadedPolicy", "PolicyEvaluation", "evaluate_policy", "evaluate_run",
+           "held_out_states", "load_policy"]  # fmt: skip
