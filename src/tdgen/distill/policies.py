@@ -80,6 +80,33 @@ def load_policy(run_dir: Path, frames: int = 0) -> LoadedPolicy:
                         distiller.teacher.env, distiller.teacher.test_env, state.replay)  # fmt: skip
 
 
+def visited_states(
+    policy: LoadedPolicy, n: int, key: jax.Array, num_envs: int = 16, epsilon: float = 0.01
+) -> jax.Array:
+    """``n`` observations the policy visits on its training levels (ceil(n / num_envs) steps of
+    ``num_envs`` fresh environments, first n kept), in the environment's dtype: states that were
+    never in any buffer, for measuring teacher and students on one held-out set."""
+    values = functools.partial(policy.outputs, policy.params)
+    act = sampled(values) if policy.stochastic else epsilon_greedy(values, epsilon)
+    steps = -(-n // num_envs)
+
+    @jax.jit
+    def rollout(key):
+        key, key_reset = jax.random.split(key)
+        obs, env_state = policy.env.reset_batch(key_reset, num_envs)
+
+        def step(carry, key):
+            obs, env_state = carry
+            key_act, key_env = jax.random.split(key)
+            next_obs, env_state, *_ = policy.env.step_batch(key_env, env_state, act(obs, key_act))
+            return (next_obs, env_state), obs
+
+        _, seen = jax.lax.scan(step, (obs, env_state), jax.random.split(key, steps))
+        return seen.reshape((-1,) + seen.shape[2:])[:n]
+
+    return rollout(key).astype(policy.env.observation_dtype)
+
+
 def held_out_states(replay: replay_lib.Replay, key: jax.Array, n: int, dtype) -> jax.Array:
     """``n`` distinct stored observations (fewer if the buffer holds fewer), in the env's dtype."""
     n = min(n, int(replay.filled) * replay.num_envs)
@@ -114,10 +141,11 @@ def evaluate_policy(
     eval_envs: int = 16,
     eval_steps: int = 1_000,
     epsilon: float = 0.01,
+    states: jax.Array | None = None,
 ) -> PolicyEvaluation:
     """Returns on training and held-out levels and their gap (Eq. 6: train - test), robustness
     (agreement, softmax l1, standardised l1 per noise scale) and interpolation consistency per
-    mixing weight, on ``num_states`` distinct buffer states."""
+    mixing weight, on ``states`` (default: ``num_states`` distinct states of the run's buffer)."""
     key = jax.random.PRNGKey(seed)
     key_train, key_test, key_states, key_noise, key_pairs = jax.random.split(key, 5)
     values = functools.partial(policy.outputs, policy.params)
@@ -128,7 +156,9 @@ def evaluate_policy(
     if policy.test_env is not policy.env:
         returns["test"] = float(run_returns(policy.test_env, key_test))
         returns["generalization_gap"] = returns["train"] - returns["test"]
-    obs = held_out_states(policy.replay, key_states, num_states, policy.env.observation_dtype)
+    obs = states
+    if obs is None:
+        obs = held_out_states(policy.replay, key_states, num_states, policy.env.observation_dtype)
     logits_fn = Partial(policy.outputs, policy.params)
     a, b = draw_pairs(obs, key_pairs)
     return PolicyEvaluation(
@@ -156,4 +186,4 @@ def evaluate_run(run_dir: Path, out: Path | None = None, frames: int = 0, **kwar
 
 
 __all__ = ["LoadedPolicy", "PolicyEvaluation", "evaluate_policy", "evaluate_run",
-           "held_out_states", "load_policy"]  # fmt: skip
+           "held_out_states", "load_policy", "visited_states"]  # fmt: skip

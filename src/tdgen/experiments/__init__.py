@@ -23,6 +23,9 @@ REGISTRY: dict[str, str] = {
         "fig12_update_matrices",
         "fig8_value_fourier",
         "fig4_actor_critic_update_rank",
+        "fig5_distillation_robustness",
+        "fig6_policy_distillation_generalization",
+        "fig11_value_distillation_objectives",
         "fig9_kernel_td",
         "fig10_smooth_kernel_regression",
     )

@@ -55,6 +55,8 @@ class Config:
     probe_center: str = "none"  # update-matrix centring used by the claims
     eval_every: int = 0  # frames between train/test-level evaluations (0: none)
     early_probes: int = 2  # "early in training": the first early_probes probes
+    encoder: str | None = None  # network torso (None: the preset's, MinAtar CNN or IMPALA)
+    num_envs: int | None = None  # parallel environments (None: the preset's)
 
     def __post_init__(self) -> None:
         if self.num_seeds < 1 or self.early_probes < 1:
@@ -96,6 +98,9 @@ def agent_config(config: Config, agent: str, game: str, seed: int):
         "probe_draws": config.probe_draws, "probe_center": config.probe_center,
         "eval_every": config.eval_every, "checkpoint_every": 0, "seed": seed,
     }  # fmt: skip
+    for name in ("encoder", "num_envs"):
+        if getattr(config, name) is not None:
+            overrides[name] = getattr(config, name)
     return ACTOR_CRITIC_AGENTS[agent].preset(config.preset, game, **overrides)
 
 

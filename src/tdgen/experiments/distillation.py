@@ -1,0 +1,56 @@
+"""What the distillation experiments (Figures 5, 6, 11) share: teachers and students as run dirs.
+
+A teacher is an ordinary agent run and a student an ordinary distillation run, both reused when
+complete, resumed when not, and refused when the directory holds a different config
+(`ensure_run`, as Figure 3's runs). Figure 5 and Figure 11 distil the same kind of DQN teacher: each
+trains its own in ``out_dir/runs/teacher_<game>`` unless the sibling experiment already holds one with the
+same config, which is then reused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tdgen.distill import DistillConfig, distill, resume_distill
+from tdgen.experiments.fig3_value_update_rank import ensure_run, is_complete
+from tdgen.runs import RunDir
+
+VALUE_TEACHER_SIBLINGS = ("fig5_distillation_robustness", "fig11_value_distillation_objectives")
+
+
+def ensure_distill_run(config: DistillConfig, run_dir: Path) -> Path:
+    """Distil into ``run_dir``, resume it if incomplete, reuse it if complete (same config only)."""
+    run_dir = Path(run_dir)
+    if (run_dir / "config.json").exists():
+        stored = RunDir.open(run_dir)
+        wanted = config.to_dict()
+        diff = sorted(k for k in wanted if stored.config.get(k) != wanted[k])
+        if stored.kind != "distill" or diff:
+            raise ValueError(
+                f"{run_dir} holds a different run ({stored.kind}; fields {diff} differ): "
+                "delete it or choose another output directory"
+            )
+        if not is_complete(run_dir, config.steps):
+            resume_distill(run_dir, progress=False)
+        return run_dir
+    return distill(config, run_dir, progress=False)
+
+
+def ensure_teacher(agent: str, config: Any, out_dir: Path, name: str, siblings=()) -> Path:
+    """The teacher run ``out_dir/runs/name``, or a sibling experiment's complete run of the same
+    name and config (``out_dir/../SIBLING/runs/name``)."""
+    out_dir = Path(out_dir)
+    own = out_dir / "runs" / name
+    for sibling in siblings:
+        candidate = out_dir.parent / sibling / "runs" / name
+        if candidate.resolve() == own.resolve() or not (candidate / "config.json").exists():
+            continue
+        stored = RunDir.open(candidate)
+        same = stored.kind == agent and stored.config == config.to_dict()
+        if same and is_complete(candidate, config.frames):
+            return candidate
+    return ensure_run(agent, config, own)
+
+
+__all__ = ["VALUE_TEACHER_SIBLINGS", "ensure_distill_run", "ensure_teacher"]

@@ -1,0 +1,212 @@
+"""Figure 11 (Appendix D.1): update rank and return over distillation for five value objectives.
+
+Fresh students are trained on a DQN teacher's replay buffer with q-regression (all actions, Eq. 22),
+qa-regression (the buffer's action only), advantage regression (Q minus its mean over actions),
+quantile-regression Q-learning and double Q-learning (offline RL on the same data). Each student's
+update rank is probed every ``probe_every`` updates exactly as during training (k transitions of the
+buffer, one optimiser step on one transition's loss, max over actions, eps 0.1) and compared with
+the teacher's update rank from its own last probe (same k). The paper: every objective starts well
+below the teacher and rises; advantage regression stays lowest; qr tends to be highest.
+
+Quick scale: the Breakout-MinAtar teacher of Figure 5 (reused when that experiment ran first with the
+same settings, trained here otherwise), 15k updates per objective, a probe every 3k, 1 seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tdgen import plots
+from tdgen.distill import DistillConfig
+from tdgen.experiments import fig5_distillation_robustness as fig5
+from tdgen.experiments.base import Claim, Experiment, Outcome
+from tdgen.experiments.distillation import (
+    VALUE_TEACHER_SIBLINGS,
+    ensure_distill_run,
+    ensure_teacher,
+)
+from tdgen.runs.metrics import read_metrics
+
+OBJECTIVES = ("q", "qa", "advantage", "qr", "double_q")
+RANK = "interference/update_rank"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Figure 11 settings; the teacher's are Figure 5's."""
+
+    game: str = "minatar/breakout"
+    teacher: fig5.Config = fig5.Config()  # teacher settings (frames, schedules, encoder)
+    steps: int = 15_000  # student updates
+    lr: float = 2.5e-4  # Adam
+    probe_every: int = 3_000  # updates between probes
+    probe_k: int = 128  # transitions per update matrix (the teacher's probes use the same k)
+    probe_draws: int = 2
+    eval_every: int = 5_000  # updates between return evaluations
+    eval_steps: int = 1_000
+    num_seeds: int = 1
+    late_probes: int = 2  # "stays lowest": mean over the last late_probes probes
+
+    def __post_init__(self) -> None:
+        if self.steps // self.probe_every < self.late_probes:
+            raise ValueError(
+                f"steps {self.steps} hold {self.steps // self.probe_every} probes, fewer than "
+                f"late_probes ({self.late_probes})"
+            )
+
+    @classmethod
+    def quick(cls) -> Config:
+        """Breakout-MinAtar, Figure 5's teacher, 15k updates per objective, probes every 3k."""
+        return cls()
+
+    @classmethod
+    def paper(cls) -> Config:
+        """Figure 5's paper-scale teacher, 200k updates, a probe every 20k, 3 seeds."""
+        return cls(teacher=fig5.Config.paper(), steps=200_000, probe_every=20_000,
+                   eval_every=20_000, num_seeds=3, late_probes=3)  # fmt: skip
+
+
+def student_config(config: Config, teacher: Path, objective: str, seed: int) -> DistillConfig:
+    return DistillConfig(
+        teacher=str(teacher), objective=objective, steps=config.steps, lr=config.lr,
+        probe_every=config.probe_every, probe_k=config.probe_k, probe_draws=config.probe_draws,
+        eval_every=config.eval_every, eval_steps=config.eval_steps,
+        log_every=min(1_000, config.probe_every), seed=seed,
+    )  # fmt: skip
+
+
+def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
+    out_dir = Path(out_dir)
+    name = config.game.replace("/", "-")
+    teacher_cfg = fig5.teacher_config(config.teacher, config.game, seed)
+    teacher_cfg = teacher_cfg.replace(probe_k=config.probe_k)
+    teacher = ensure_teacher("dqn", teacher_cfg, out_dir, f"teacher_{name}",
+                             VALUE_TEACHER_SIBLINGS)  # fmt: skip
+    teacher_rows = read_metrics(teacher)
+    teacher_ranks = [r[RANK] for r in teacher_rows if RANK in r]
+    returns = [r["charts/episodic_return"] for r in teacher_rows if "charts/episodic_return" in r]
+    curves = {}
+    for objective in OBJECTIVES:
+        per_seed = []
+        for s in range(seed, seed + config.num_seeds):
+            cfg = student_config(config, teacher, objective, s)
+            rows = read_metrics(
+                ensure_distill_run(cfg, out_dir / "runs" / f"{objective}_{name}_s{s}")
+            )
+            per_seed.append({
+                "updates": [r["step"] for r in rows if RANK in r],
+                "rank": [r[RANK] for r in rows if RANK in r],
+                "rank_random": [r[f"{RANK}_random"] for r in rows if RANK in r],
+                "eval_updates": [r["step"] for r in rows if "charts/train_return" in r],
+                "return": [r["charts/train_return"] for r in rows if "charts/train_return" in r],
+            })  # fmt: skip
+        curves[objective] = per_seed
+    return {"curves": curves, "teacher_rank": teacher_ranks[-1] if teacher_ranks else None,
+            "teacher_return": float(np.mean(returns[-2:])) if returns else None,
+            "teacher": str(teacher)}  # fmt: skip
+
+
+def _mean(curves, key, sl=slice(None)):
+    return float(np.mean([np.asarray(c[key], float)[sl] for c in curves]))
+
+
+def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
+    """Start below the teacher (first probe, mean over seeds); advantage lowest (last probes)."""
+    teacher_rank = measurements["teacher_rank"]
+    curves = measurements["curves"]
+    first = {o: _mean(c, "rank", slice(0, 1)) for o, c in curves.items()}
+    late = {o: _mean(c, "rank", slice(-config.late_probes, None)) for o, c in curves.items()}
+    overall = {o: _mean(c, "rank") for o, c in curves.items()}
+    start_below = {
+        o: {"first_probe_rank": first[o], "teacher_rank": teacher_rank,
+            "holds": teacher_rank is not None and first[o] < teacher_rank}
+        for o in curves
+    }  # fmt: skip
+    others = [o for o in curves if o != "advantage"]
+    lowest = {
+        "late_ranks": late,
+        "mean_ranks_over_all_probes": overall,
+        "holds": all(late["advantage"] < late[o] for o in others),
+    }
+    return [
+        Claim(
+            "objectives_start_below_teacher_rank",
+            f"Every objective's update rank at its first probe (after {config.probe_every} "
+            f"updates, mean over {config.num_seeds} seeds, k={config.probe_k}) is below the "
+            "teacher's update rank at its last training probe.",
+            all(v["holds"] for v in start_below.values()),
+            start_below,
+        ),
+        Claim(
+            "advantage_regression_lowest_rank",
+            f"Advantage regression has a lower update rank than every other objective over the "
+            f"last {config.late_probes} probes (mean over seeds).",
+            lowest["holds"],
+            lowest,
+        ),
+    ]
+
+
+def plot(measurements: dict[str, Any], config: Config, out_dir: Path) -> list[str]:
+    curves = measurements["curves"]
+    with plots.style():
+        fig, axes = plots.figure(1, 2, width=4.2, height=3.0)
+        ax_rank, ax_ret = axes[0]
+        for i, (objective, runs) in enumerate(curves.items()):
+            color = plots.COLORS[i % len(plots.COLORS)]
+            x = np.asarray(runs[0]["updates"], float) / 1e3
+            ranks = np.array([r["rank"] for r in runs], float)
+            ax_rank.plot(x, ranks.mean(0), color=color, label=objective)
+            ax_rank.fill_between(x, ranks.min(0), ranks.max(0), color=color, alpha=0.18)
+            xr = np.asarray(runs[0]["eval_updates"], float) / 1e3
+            returns = np.array([r["return"] for r in runs], float)
+            ax_ret.plot(xr, returns.mean(0), color=color, label=objective)
+        if measurements["teacher_rank"] is not None:
+            ax_rank.axhline(measurements["teacher_rank"], color="0.3", linestyle=":",
+                            label="teacher")  # fmt: skip
+        if measurements["teacher_return"] is not None:
+            ax_ret.axhline(measurements["teacher_return"], color="0.3", linestyle=":",
+                           label="teacher (training)")  # fmt: skip
+        ax_rank.set_xlabel("student updates (thousands)")
+        ax_rank.set_ylabel(f"update rank (k={config.probe_k}, eps=0.1)")
+        ax_ret.set_xlabel("student updates (thousands)")
+        ax_ret.set_ylabel("return (epsilon 0.01)")
+        ax_rank.legend(fontsize=7)
+        ax_rank.set_title(config.game)
+        return [plots.save(fig, Path(out_dir) / "fig11_value_distillation_objectives.png")]
+
+
+def run(config: Config, seed: int, out_dir: Path) -> Outcome:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    measurements = measure(config, seed, out_dir)
+    figures = plot(measurements, config, out_dir)
+    claims = check_claims(measurements, config)
+    curves = measurements["curves"]
+    note = (
+        f"Teacher update rank {measurements['teacher_rank']}; students' ranks first -> last probe: "
+        + ", ".join(f"{o} {_mean(c, 'rank', slice(0, 1)):.1f} -> {_mean(c, 'rank', slice(-1, None)):.1f}"
+                    for o, c in curves.items())
+        + "; final returns: "
+        + ", ".join(f"{o} {_mean(c, 'return', slice(-1, None)):.2f}" for o, c in curves.items())
+        + "."
+    )  # fmt: skip
+    summary = {"teacher": measurements["teacher"], "teacher_rank": measurements["teacher_rank"],
+               "note": note}  # fmt: skip
+    return Outcome(claims, figures, summary)
+
+
+EXPERIMENT = Experiment(
+    name="fig11_value_distillation_objectives",
+    paper_ref="Figure 11, Appendix D.1",
+    description="Update rank and return over distillation for q, qa, advantage regression, qr and "
+    "double-q students of a DQN teacher",
+    config_type=Config,
+    run=run,
+)
+
+__all__ = ["EXPERIMENT", "Config", "check_claims", "measure", "run"]

@@ -1,0 +1,261 @@
+"""Figure 5 (Section 6.1): post-training distillation makes policies more robust and consistent.
+
+A DQN teacher is trained online; fresh students of the same architecture are distilled from its
+replay buffer by value distillation on all actions (Eq. 22, "q") and by behaviour cloning with an
+entropy bonus (Eq. 23, lambda 1e-2, "bc"). Teacher and students are then measured on one set of
+held-out states (states the teacher visits in fresh episodes, never in any buffer):
+
+- performance: mean return of the epsilon-greedy policy (epsilon 0.01, Section 6.1);
+- robustness: for Gaussian input noise of scale sigma (in the network's input units: MinAtar's 0/1
+  planes), the fraction of states whose greedy action is unchanged (the measure the text
+  describes) and the l1 distance between the softmax policies on the clean and the perturbed batch
+  (Figure 5's axes; the raw softmax depends on the output scale, so the scale-free standardised l1
+  of `tdgen.evaluate` is reported beside it);
+- interpolation: how often the greedy action at (1 - w) o1 + w o2 equals the action at o1 or o2.
+
+The robustness and interpolation claims use the action-agreement measures (scale-free); the l1
+curves are in the figure and the evidence.
+
+Quick scale: Breakout-MinAtar, a DQN teacher with the paper's base optimiser (Tandem's centred
+RMSProp, schedules shortened as in Figure 3) for 200k frames; students with Adam 2.5e-4, batch 64,
+20k updates, 2 seeds. Paper scale: the Atari games of Figure 5 need Atari teachers, which
+`tdgen.distill` does not load yet (MinAtar only): the paper preset runs the four MinAtar games.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from tdgen import plots
+from tdgen.agents import DQNConfig
+from tdgen.distill import DistillConfig
+from tdgen.distill.policies import evaluate_policy, load_policy, visited_states
+from tdgen.evaluate import plot_interpolation, plot_robustness
+from tdgen.experiments.base import Claim, Experiment, Outcome
+from tdgen.experiments.distillation import (
+    VALUE_TEACHER_SIBLINGS,
+    ensure_distill_run,
+    ensure_teacher,
+)
+
+STUDENTS = ("q", "bc")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Figure 5 settings."""
+
+    games: tuple[str, ...] = ("minatar/breakout",)  # environments
+    teacher_frames: int = 200_000  # DQN teacher's training frames
+    teacher_epsilon_decay: int = 100_000  # frames over which the teacher's epsilon decays
+    teacher_encoder: str | None = None  # teacher torso (None: the preset's MinAtar CNN)
+    student_steps: int = 20_000  # student updates
+    student_lr: float = 2.5e-4  # Adam
+    bc_entropy: float = 0.01  # Eq. 23's lambda
+    num_seeds: int = 2  # students per objective; seeds are seed, seed + 1, ...
+    scales: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.5)  # noise standard deviations
+    weights: tuple[float, ...] = (0.25, 0.5, 0.75)  # interpolation weights
+    num_states: int = 2_000  # held-out states
+    eval_envs: int = 16
+    eval_steps: int = 2_000
+    bc_return_fraction: float = 0.8  # "BC comes close": return >= this share of the teacher's
+
+    @classmethod
+    def quick(cls) -> Config:
+        """Breakout-MinAtar: 200k-frame teacher, q and bc students, 2 seeds x 20k updates."""
+        return cls()
+
+    @classmethod
+    def paper(cls) -> Config:
+        """All four MinAtar games, 2M-frame teachers, 3 seeds x 100k updates (Atari teachers
+        are not loadable by tdgen.distill yet)."""
+        return cls(
+            games=("minatar/breakout", "minatar/asterix", "minatar/space_invaders",
+                   "minatar/freeway"),
+            teacher_frames=2_000_000, teacher_epsilon_decay=1_000_000, student_steps=100_000,
+            num_seeds=3,
+        )  # fmt: skip
+
+
+def teacher_config(config: Config, game: str, seed: int) -> DQNConfig:
+    """Tandem DQN (centred RMSProp) with Figure 3's shortened schedules."""
+    overrides = dict(frames=config.teacher_frames, learning_starts=20_000, target_period=1_000,
+                     epsilon_decay_frames=config.teacher_epsilon_decay, probe_every=100_000,
+                     probe_k=128, log_every=10_000, checkpoint_every=0, keep_checkpoints=1,
+                     seed=seed)  # fmt: skip
+    if config.teacher_encoder:
+        overrides["encoder"] = config.teacher_encoder
+    return DQNConfig.tandem(game, **overrides)
+
+
+def student_config(config: Config, teacher: Path, objective: str, seed: int) -> DistillConfig:
+    return DistillConfig(
+        teacher=str(teacher), objective=objective, steps=config.student_steps,
+        lr=config.student_lr, entropy_coef=config.bc_entropy, eval_every=0, probe_every=0,
+        log_every=min(1_000, config.student_steps), seed=seed,
+    )  # fmt: skip
+
+
+def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
+    """Train (or reuse) teachers and students; evaluate all on the teacher's held-out states."""
+    out_dir = Path(out_dir)
+    games = {}
+    for game in config.games:
+        name = game.replace("/", "-")
+        teacher_cfg = teacher_config(config, game, seed)
+        teacher_dir = ensure_teacher("dqn", teacher_cfg, out_dir, f"teacher_{name}",
+                                     VALUE_TEACHER_SIBLINGS)  # fmt: skip
+        teacher = load_policy(teacher_dir)
+        states = visited_states(teacher, config.num_states, jax.random.PRNGKey(seed + 7))
+        kwargs = dict(seed=seed, scales=config.scales, weights=config.weights,
+                      eval_envs=config.eval_envs, eval_steps=config.eval_steps, states=states)  # fmt: skip
+        results = {"teacher": [evaluate_policy(teacher, **kwargs)]}
+        for objective in STUDENTS:
+            results[objective] = []
+            for s in range(seed, seed + config.num_seeds):
+                cfg = student_config(config, teacher_dir, objective, s)
+                run = ensure_distill_run(cfg, out_dir / "runs" / f"{objective}_{name}_s{s}")
+                results[objective].append(evaluate_policy(load_policy(run), **kwargs))
+        games[game] = results
+    return {"games": games}
+
+
+def summarise(measurements: dict[str, Any]) -> dict[str, Any]:
+    """Per game and agent: mean over seeds of return, agreement and l1s over sigma > 0,
+    interpolation consistency over weights."""
+    table = {}
+    for game, results in measurements["games"].items():
+        table[game] = {}
+        for agent, evals in results.items():
+            scales = np.asarray(evals[0].robustness.scales)
+            noisy = scales > 0
+            table[game][agent] = {
+                "return": float(np.mean([e.returns["train"] for e in evals])),
+                "action_agreement": float(np.mean(
+                    [np.asarray(e.robustness.action_agreement)[noisy] for e in evals])),
+                "policy_l1": float(np.mean(
+                    [np.asarray(e.robustness.policy_l1)[noisy] for e in evals])),
+                "standardized_l1": float(np.mean(
+                    [np.asarray(e.robustness.standardized_l1)[noisy] for e in evals])),
+                "interpolation_either": float(np.mean(
+                    [np.asarray(e.interpolation.either) for e in evals])),
+            }  # fmt: skip
+    return table
+
+
+def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
+    """Section 6.1's claims on every game (means over seeds, over sigma > 0 and over weights)."""
+    table = summarise(measurements)
+    robust, consistent, close = {}, {}, {}
+    for game, row in table.items():
+        teacher = row["teacher"]
+        for student in STUDENTS:
+            key = f"{student}/{game}"
+            robust[key] = {
+                "student_agreement": row[student]["action_agreement"],
+                "teacher_agreement": teacher["action_agreement"],
+                "student_standardized_l1": row[student]["standardized_l1"],
+                "teacher_standardized_l1": teacher["standardized_l1"],
+                "student_policy_l1": row[student]["policy_l1"],
+                "teacher_policy_l1": teacher["policy_l1"],
+                "holds": row[student]["action_agreement"] > teacher["action_agreement"],
+            }
+            consistent[key] = {
+                "student_either": row[student]["interpolation_either"],
+                "teacher_either": teacher["interpolation_either"],
+                "holds": row[student]["interpolation_either"] > teacher["interpolation_either"],
+            }
+        close[game] = {
+            "bc_return": row["bc"]["return"],
+            "teacher_return": teacher["return"],
+            "holds": row["bc"]["return"] >= config.bc_return_fraction * teacher["return"],
+        }
+    sigmas = ", ".join(f"{s:g}" for s in config.scales if s > 0)
+    return [
+        Claim(
+            "value_distilled_students_more_robust",
+            f"On every game the value-distilled (Eq. 22) students keep their greedy action under "
+            f"Gaussian input noise (sigma {sigmas}; mean over sigma and {config.num_seeds} seeds) "
+            "more often than the teacher.",
+            all(v["holds"] for k, v in robust.items() if k.startswith("q/")),
+            {k: v for k, v in robust.items() if k.startswith("q/")},
+        ),
+        Claim(
+            "bc_students_more_robust",
+            "On every game the behaviour-cloned (Eq. 23) students keep their greedy action under "
+            "the same noise more often than the teacher.",
+            all(v["holds"] for k, v in robust.items() if k.startswith("bc/")),
+            {k: v for k, v in robust.items() if k.startswith("bc/")},
+        ),
+        Claim(
+            "students_more_consistent_under_interpolation",
+            "On every game both kinds of student take the action of one endpoint at convex "
+            f"combinations of two held-out states (w {', '.join(f'{w:g}' for w in config.weights)})"
+            " more often than the teacher.",
+            all(v["holds"] for v in consistent.values()),
+            consistent,
+        ),
+        Claim(
+            "bc_close_to_teacher_return",
+            f"On every game the BC students' epsilon-greedy return (epsilon 0.01) is at least "
+            f"{config.bc_return_fraction:g} of the teacher's.",
+            all(v["holds"] for v in close.values()),
+            close,
+        ),
+    ]
+
+
+def plot(measurements: dict[str, Any], out_dir: Path) -> list[str]:
+    names = []
+    with plots.style():
+        for game, results in measurements["games"].items():
+            label = {
+                "teacher": "teacher (DQN)",
+                "q": "value distillation",
+                "bc": "behaviour cloning",
+            }
+            rob = {label[a]: [e.robustness for e in evals] for a, evals in results.items()}
+            inter = {label[a]: [e.interpolation for e in evals] for a, evals in results.items()}
+            stem = f"fig5_{game.replace('/', '-')}"
+            fig = plot_robustness(rob, xlabel="noise scale sigma (input units)",
+                                  title=f"Robustness, {game}")  # fmt: skip
+            names.append(plots.save(fig, Path(out_dir) / f"{stem}_robustness.png"))
+            fig = plot_interpolation(inter, title=f"Interpolation, {game}")
+            names.append(plots.save(fig, Path(out_dir) / f"{stem}_interpolation.png"))
+    return names
+
+
+def run(config: Config, seed: int, out_dir: Path) -> Outcome:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    measurements = measure(config, seed, out_dir)
+    figures = plot(measurements, out_dir)
+    claims = check_claims(measurements, config)
+    table = summarise(measurements)
+    note = "; ".join(
+        f"{game}: " + ", ".join(
+            f"{agent} return {row['return']:.2f}, agreement {row['action_agreement']:.3f}, "
+            f"std-l1 {row['standardized_l1']:.3f}, interpolation {row['interpolation_either']:.3f}"
+            for agent, row in rows.items()
+        )
+        for game, rows in table.items()
+    )  # fmt: skip
+    summary = {"table": table, "note": "Means over noisy scales, weights and seeds: " + note + "."}
+    return Outcome(claims, figures, summary)
+
+
+EXPERIMENT = Experiment(
+    name="fig5_distillation_robustness",
+    paper_ref="Figure 5, Section 6.1",
+    description="Value-distilled and behaviour-cloned students against their DQN teacher: "
+    "return, robustness to input noise, consistency under interpolation",
+    config_type=Config,
+    run=run,
+)
+
+__all__ = ["EXPERIMENT", "Config", "check_claims", "measure", "run"]
