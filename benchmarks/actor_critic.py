@@ -1,0 +1,100 @@
+"""Speed of PPO and DAAC, in one process (not a test).
+
+    .venv/bin/python benchmarks/actor_critic.py [--quick] [--procgen]
+
+MinAtar breakout (jitted on gymnax): the environment-only random-rollout rate (64 envs) as the
+baseline, PPO and DAAC with the `minatar` preset (MinAtar CNN, 64 envs x 128 steps), and PPO with an
+MLP at PureJaxRL's default PPO settings (4 envs x 128 steps, 4 epochs, 4 minibatches, 64 units)
+for comparison with PureJaxRL's ~58k steps/s measured on these cores before the issue was filed.
+With --procgen: envpool ProcGen bigfish (64 envs, random actions) as the baseline and PPO with the
+`procgen` preset (IMPALA CNN, learning on), for comparison with CleanRL's ppo_procgen.py at ~134
+steps/s on these cores. Rates exclude compilation (the first segment or iteration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import numpy as np
+
+from agents import env_rate  # benchmarks/agents.py: the same env-only baseline
+from tdgen.agents import DAACConfig, PPOConfig
+from tdgen.agents.actor_critic import ActorCriticAgent
+
+
+def jitted_rate(config) -> float:
+    """Frames per second of the jitted loop, after one compiling segment."""
+    agent = ActorCriticAgent.build(config)
+    segment = agent.jit_segment()
+    state, _ = segment(agent.init())
+    jax.block_until_ready(state)
+    tick = time.perf_counter()
+    state, _ = segment(state)
+    jax.block_until_ready(state)
+    return config.segment_frames / (time.perf_counter() - tick)
+
+
+def procgen_rates(num_steps: int) -> tuple[float, float]:
+    """(env-only random steps/s, PPO frames/s with learning on) on bigfish, 64 envs."""
+    from tdgen.agents.actor_critic_host import HostFunctions, host_segment
+
+    config = PPOConfig.procgen("procgen/bigfish", num_levels=10, num_steps=num_steps,
+                               frames=64 * num_steps * 2, eval_every=0, probe_every=0,
+                               checkpoint_every=0)  # fmt: skip
+    agent = ActorCriticAgent.build(config)
+    env = agent.env.vector(64, 0, num_threads=2)
+    obs = env.reset()
+    rng = np.random.default_rng(0)
+    tick = time.perf_counter()
+    for _ in range(500):
+        env.step(rng.integers(0, 15, 64))
+    env_sps = 500 * 64 / (time.perf_counter() - tick)
+    fns = HostFunctions(agent)
+    state = agent.init()
+    state, obs, _ = host_segment(agent, fns, state, env, obs, 1)  # compiles
+    jax.block_until_ready(state)
+    tick = time.perf_counter()
+    state, obs, _ = host_segment(agent, fns, state, env, obs, 1)
+    jax.block_until_ready(state)
+    return env_sps, config.batch_frames / (time.perf_counter() - tick)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter segments")
+    parser.add_argument("--procgen", action="store_true", help="also ProcGen (minutes)")
+    args = parser.parse_args()
+    iterations = 2 if args.quick else 6
+    rows = []
+    env_sps = env_rate(64, 1_000 if args.quick else 5_000)
+    rows.append(("env only, random policy, 64 envs", env_sps, 1.0))
+    common = dict(frames=64 * 128 * iterations, log_every=64 * 128 * iterations, eval_every=0,
+                  probe_every=0, checkpoint_every=0)  # fmt: skip
+    for name, cls in (("PPO", PPOConfig), ("DAAC", DAACConfig)):
+        sps = jitted_rate(cls.minatar(**common))
+        rows.append((f"{name}, minatar preset (CNN, 64 envs x 128 steps)", sps, sps / env_sps))
+    pjr = PPOConfig.minatar(num_envs=4, num_steps=128, epochs=4, num_minibatches=4,
+                            encoder="mlp", hidden_size=64, frames=512 * 16 * iterations,
+                            log_every=512 * 16 * iterations, eval_every=0, probe_every=0,
+                            checkpoint_every=0)  # fmt: skip
+    sps = jitted_rate(pjr)
+    rows.append(("PPO, MLP 64x64, PureJaxRL defaults (4 x 128, 4x4)", sps, sps / env_sps))
+    print(f"{'measurement':56s} {'frames/s':>10s} {'x env':>8s}")
+    for name, sps, ratio in rows:
+        print(f"{name:56s} {sps:10,.0f} {ratio:8.3f}")
+    print("PureJaxRL's PPO (MLP) on MinAtar breakout, measured before filing: ~58,000")
+    if args.procgen:
+        env_pg, ppo_pg = procgen_rates(32 if args.quick else 256)
+        print(f"{'ProcGen bigfish env only, 64 envs, 2 threads':56s} {env_pg:10,.0f} {1.0:8.3f}")
+        print(f"{'PPO, procgen preset (IMPALA, 64 envs), learning on':56s} {ppo_pg:10,.0f} "
+              f"{ppo_pg / env_pg:8.4f}")  # fmt: skip
+        print(
+            f"CleanRL ppo_procgen.py on these cores, measured before filing: ~134 "
+            f"(ratio {ppo_pg / 134:.2f})"
+        )
+
+
+if __name__ == "__main__":
+    main()

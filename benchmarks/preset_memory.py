@@ -1,0 +1,117 @@
+"""Memory each `paper` preset needs on an accelerator (and on the host), without running it.
+
+For every agent run of the paper-scale experiments (Figure 3: DQN/C51 Tandem on Atari; Figure 4:
+PPO/DAAC on ProcGen) and the MinAtar presets, the jitted training step is compiled for the CPU
+from abstract shapes (`jax.eval_shape`, nothing allocated) and XLA's `memory_analysis()` gives
+its argument, output, aliased (donated) and temporary bytes. Device peak ~= arguments + outputs
+- aliased + temporaries. XLA:GPU lays out and fuses differently, so read these as estimates
+within tens of percent; parameter, optimiser and buffer bytes are exact. The update-rank probe
+is not included (see the README's Speed section: k = 1024 on the Nature CNN fits in 4.3 GiB; the
+presets use k = 128, chunked, which is far less).
+
+    python benchmarks/preset_memory.py
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+GIB = 2**30
+
+
+def tree_bytes(tree) -> int:
+    return int(sum(np.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree)))
+
+
+def compiled_peak(fn, *args) -> dict[str, int]:
+    analysis = jax.jit(fn).lower(*args).compile().memory_analysis()
+    a, o = analysis.argument_size_in_bytes, analysis.output_size_in_bytes
+    alias, temp = analysis.alias_size_in_bytes, analysis.temp_size_in_bytes
+    return {"arguments": a, "temporaries": temp, "peak": a + o - alias + temp}
+
+
+def value_based(agent_name: str, config) -> dict[str, float]:
+    from tdgen.agents import build_agent
+
+    agent = build_agent(agent_name, config)
+    key = jax.random.PRNGKey(0)
+    params = jax.eval_shape(agent.init_params, key)
+    row: dict[str, float] = {"params": sum(np.prod(x.shape) for x in jax.tree.leaves(params))}
+    if config.env.startswith("atari/"):
+        from tdgen.agents.host_loop import HostFunctions, Learner, gather, init_host_replay
+
+        opt_state = jax.eval_shape(agent.optimizer.init, params)
+        learner = Learner(params, params, opt_state, jax.ShapeDtypeStruct((), jnp.float32),
+                          jax.ShapeDtypeStruct((), jnp.int32), jax.ShapeDtypeStruct((), jnp.bool_))  # fmt: skip
+        small = init_host_replay(8, config.num_envs, agent.env.observation_shape)
+        example = gather(small, np.zeros(1, np.int64), np.zeros(1, np.int64))
+        batch = {k: jax.ShapeDtypeStruct((config.batch_size, *np.shape(v)[1:]), np.asarray(v).dtype)
+                 for k, v in example.items()}  # fmt: skip
+        peak = compiled_peak(HostFunctions(agent).update, learner, batch)
+        obs_bytes = int(np.prod(agent.env.observation_shape))  # uint8
+        row["host_replay_gib"] = config.buffer_size * (obs_bytes + 4 + 4 + 1 + 1) / GIB
+    else:
+        state = jax.eval_shape(agent._init, key)
+        peak = compiled_peak(lambda s: agent.segment(s, 1), state)
+        row["device_replay_gib"] = tree_bytes(state.replay) / GIB
+    row["device_peak_gib"] = peak["peak"] / GIB
+    return row
+
+
+def actor_critic(config) -> dict[str, float]:
+    from tdgen.agents.actor_critic import ActorCriticAgent, Rollout
+
+    agent = ActorCriticAgent.build(config)
+    state = jax.eval_shape(agent._init, jax.random.PRNGKey(0))
+    t, n = config.num_steps, config.num_envs
+    f32 = jnp.float32
+    rollout = Rollout(
+        obs=jax.ShapeDtypeStruct((t, n, *agent.env.observation_shape), agent.env.observation_dtype),
+        action=jax.ShapeDtypeStruct((t, n), jnp.int32), logprob=jax.ShapeDtypeStruct((t, n), f32),
+        value=jax.ShapeDtypeStruct((t, n), f32), reward=jax.ShapeDtypeStruct((t, n), f32),
+        done=jax.ShapeDtypeStruct((t, n), jnp.bool_),
+    )  # fmt: skip
+    last_value = jax.ShapeDtypeStruct((n,), f32)
+    key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+    peak = compiled_peak(agent.learn, state, rollout, last_value, key)
+    return {
+        "params": sum(np.prod(x.shape) for x in jax.tree.leaves(state.params)),
+        "rollout_gib": tree_bytes(rollout) / GIB,
+        "device_peak_gib": peak["peak"] / GIB,
+    }
+
+
+def main() -> None:
+    from tdgen.experiments import fig3_value_update_rank as fig3
+    from tdgen.experiments import fig4_actor_critic_update_rank as fig4
+    from tdgen.sweep.grid import agent_config
+
+    rows = []
+    fig3_paper = fig3.Config.paper()
+    for agent in ("dqn", "c51"):
+        cfg = fig3.agent_config(fig3_paper, agent, "atari/Pong", "dense", 0)
+        rows.append((f"{agent} tandem atari/Pong (fig3/8/12 paper)", value_based(agent, cfg)))
+    fig4_paper = fig4.Config.paper()
+    for agent in ("ppo", "daac"):
+        cfg = fig4.agent_config(fig4_paper, agent, "procgen/bigfish", 0)
+        rows.append((f"{agent} procgen procgen/bigfish (fig4 paper)", actor_critic(cfg)))
+    for agent in ("dqn", "c51"):
+        cfg = agent_config(agent, "minatar", "minatar/seaquest", 0, {})
+        rows.append((f"{agent} minatar minatar/seaquest", value_based(agent, cfg)))
+        cfg = agent_config(agent, "tandem", "minatar/seaquest", 0, {})
+        rows.append((f"{agent} tandem minatar/seaquest", value_based(agent, cfg)))
+    for agent in ("ppo", "daac"):
+        cfg = agent_config(agent, "minatar", "minatar/seaquest", 0, {})
+        rows.append((f"{agent} minatar minatar/seaquest", actor_critic(cfg)))
+    print("| run | parameters | device peak GiB (step) | replay / rollout GiB | host replay GiB |")
+    print("|---|---|---|---|---|")
+    for name, r in rows:
+        buffer = r.get("device_replay_gib", r.get("rollout_gib", 0.0))
+        print(f"| {name} | {int(r['params']):,} | {r['device_peak_gib']:.2f} | {buffer:.2f} | "
+              f"{r.get('host_replay_gib', 0.0):.1f} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Sweep benchmark: 8 tiny MinAtar DQN runs (2 games x 4 seeds), local backends side by side.
+
+Modes, each into a fresh out dir and (unless stated) a fresh, cold XLA compilation cache:
+  sequential          one process, runs one after another, no persistent cache
+  sequential+cache    one process, persistent compilation cache shared by the runs
+  pool2               a pool of 2 spawned processes, no persistent cache
+  pool2+cache         a pool of 2 processes sharing one persistent cache
+  pool2+cache,1thread the same, each process limited to 1 XLA CPU thread
+
+Prints wall seconds per mode and the ratio to `sequential` (> 1: faster than sequential).
+Vmapped seeds are not measured: the agents do not vmap over seeds (see README).
+
+    python benchmarks/sweep.py [--frames 4000] [--rounds 1] [--modes sequential pool2+cache]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from tdgen.sweep.backends import LocalBackend
+from tdgen.sweep.grid import Grid
+from tdgen.sweep.launch import run_sweep
+
+MODES = {
+    "sequential": (LocalBackend(workers=1), False),
+    "sequential+cache": (LocalBackend(workers=1), True),
+    "pool2": (LocalBackend(workers=2), False),
+    "pool2+cache": (LocalBackend(workers=2), True),
+    "pool2+cache,1thread": (LocalBackend(workers=2, threads=1), True),
+}
+
+
+def grid(frames: int) -> Grid:
+    """2 games x 4 seeds of a small DQN (MinAtar CNN, Dopamine's MinAtar preset, shortened)."""
+    return Grid(
+        agents=("dqn",), envs=("minatar/breakout", "minatar/asterix"), seeds=(0, 1, 2, 3),
+        set=dict(frames=frames, num_envs=4, buffer_size=5_000, learning_starts=500,
+                 epsilon_decay_frames=frames // 2, log_every=frames // 4, probe_every=0,
+                 checkpoint_every=0),
+    )  # fmt: skip
+
+
+def measure(mode: str, frames: int, scratch: Path) -> float:
+    backend, cached = MODES[mode]
+    out = scratch / mode.replace("+", "_").replace(",", "_")
+    cache = scratch / f"{out.name}_cache" if cached else None
+    shutil.rmtree(out, ignore_errors=True)
+    if cache:
+        shutil.rmtree(cache, ignore_errors=True)
+    start = time.perf_counter()
+    results = run_sweep([grid(frames)], out, backend, cache_dir=cache)
+    seconds = time.perf_counter() - start
+    failed = [r for r in results if r.status != "trained"]
+    if failed:
+        raise SystemExit(f"{mode}: runs did not train: {failed}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=4_000)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    args = parser.parse_args()
+    if "sequential" not in args.modes:
+        args.modes = ["sequential", *args.modes]
+    seconds: dict[str, list[float]] = {m: [] for m in args.modes}
+    with tempfile.TemporaryDirectory(prefix="tdgen-sweep-bench-") as scratch:
+        for r in range(args.rounds):
+            for mode in args.modes:
+                seconds[mode].append(measure(mode, args.frames, Path(scratch)))
+                print(f"round {r + 1} {mode:22s} {seconds[mode][-1]:7.1f} s", flush=True)
+    base = min(seconds["sequential"])
+    print(f"\n8 runs x {args.frames} frames; best of {args.rounds} round(s)")
+    print("| mode | wall s | speed-up vs sequential |")
+    print("|---|---|---|")
+    for mode in args.modes:
+        best = min(seconds[mode])
+        print(f"| {mode} | {best:.1f} | {base / best:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
