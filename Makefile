@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,atari,procgen,torch]'
+	$(BIN)/pip install --quiet -e '.[dev,atari,procgen,torch,sweep]'
 	touch $(STAMP)
 
 reproduce: $(STAMP)

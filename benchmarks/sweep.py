@@ -1,6 +1,7 @@
 """Sweep benchmark: 8 tiny MinAtar DQN runs (2 games x 4 seeds), local backends side by side.
 
-Modes, each into a fresh out dir and (unless stated) a fresh, cold XLA compilation cache:
+Each mode runs as a fresh Python process (imports and JAX start-up included, as `tdgen sweep`)
+into a fresh out dir; the cached modes start from an empty (cold) XLA compilation cache:
   sequential          one process, runs one after another, no persistent cache
   sequential+cache    one process, persistent compilation cache shared by the runs
   pool2               a pool of 2 spawned processes, no persistent cache
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,20 +47,29 @@ def grid(frames: int) -> Grid:
     )  # fmt: skip
 
 
+def run_mode(mode: str, frames: int, out: Path, cache: Path | None) -> None:
+    """One mode's sweep, in this (fresh) process."""
+    backend, _ = MODES[mode]
+    results = run_sweep([grid(frames)], out, backend, cache_dir=cache)
+    failed = [r for r in results if r.status != "trained"]
+    if failed:
+        raise SystemExit(f"{mode}: runs did not train: {failed}")
+
+
 def measure(mode: str, frames: int, scratch: Path) -> float:
-    backend, cached = MODES[mode]
+    """Wall seconds of one mode as a user sees it: a fresh Python process (imports included), a
+    fresh out dir and, for the cached modes, a fresh (cold) compilation cache."""
+    _, cached = MODES[mode]
     out = scratch / mode.replace("+", "_").replace(",", "_")
     cache = scratch / f"{out.name}_cache" if cached else None
     shutil.rmtree(out, ignore_errors=True)
     if cache:
         shutil.rmtree(cache, ignore_errors=True)
+    command = [sys.executable, __file__, "--run-mode", mode, "--frames", str(frames),
+               "--out", str(out)] + (["--cache", str(cache)] if cache else [])  # fmt: skip
     start = time.perf_counter()
-    results = run_sweep([grid(frames)], out, backend, cache_dir=cache)
-    seconds = time.perf_counter() - start
-    failed = [r for r in results if r.status != "trained"]
-    if failed:
-        raise SystemExit(f"{mode}: runs did not train: {failed}")
-    return seconds
+    subprocess.run(command, check=True)
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -65,7 +77,13 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=4_000)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--run-mode", choices=list(MODES), help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.run_mode:
+        run_mode(args.run_mode, args.frames, args.out, args.cache)
+        return
     if "sequential" not in args.modes:
         args.modes = ["sequential", *args.modes]
     seconds: dict[str, list[float]] = {m: [] for m in args.modes}

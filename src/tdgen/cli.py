@@ -7,6 +7,8 @@ tdgen train ppo|daac --env procgen/bigfish --preset procgen [--num-levels 10 ...
 tdgen distill --teacher RUN --objective bc [--steps N ...] [--out DIR]   distil a trained run
 tdgen evaluate RUN [--out DIR]               returns, generalisation gap, robustness, interpolation
 tdgen resume RUN_DIR                         continue a run from its latest complete checkpoint
+tdgen sweep [SPEC.toml] [--agent ... --env ... --seeds ...] [--backend local|ray|slurm]
+tdgen report RUN_DIRS... --out DIR           IQM, stratified bootstrap CIs, performance profiles
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def reproduce(
     scale: Literal["quick", "paper"] = "quick",
     out: Path = Path("results"),
     seed: int = 0,
+    backend: Literal["inline", "local", "ray", "slurm"] = "inline",
+    workers: int | None = None,
 ) -> None:
     """Run experiments by name (all when none is named), then write out/report.md and report.html.
 
@@ -45,6 +49,9 @@ def reproduce(
         scale: `quick` fits a 2-core CPU in minutes; `paper` uses the paper's sizes.
         out: Output folder: one sub-folder per experiment plus the report.
         seed: Seed of every random choice, so one seed gives one result.
+        backend: inline runs here; local, ray or slurm hand the experiments (and the training
+            runs of Figures 3 and 4) to a sweep backend (tdgen.sweep).
+        workers: Local backend: processes in the pool.
     """
     from tdgen.experiments import experiment_names, get_experiment
     from tdgen.experiments.report import write_report
@@ -53,6 +60,12 @@ def reproduce(
     names = names or tuple(experiment_names())
     for name in names:
         get_experiment(name)  # fail on a typo before any work is done
+    if backend != "inline":
+        from tdgen.sweep.command import reproduce_main
+
+        report = reproduce_main(names, scale, out, seed, backend, workers)
+        console.print(f"report: {report}")
+        return
     for i, name in enumerate(names, 1):
         with console.status(f"[{i}/{len(names)}] {name} ({scale})"):
             result = run_experiment(name, scale, seed, out)
@@ -239,6 +252,12 @@ def rank(
               center=center, method=method, eps=eps)  # fmt: skip
 
 
+def _sweep_commands() -> dict:
+    from tdgen.sweep.command import report_main, sweep_main
+
+    return {"sweep": sweep_main, "report": report_main}
+
+
 COMMANDS = {
     "list": list_experiments,
     "reproduce": reproduce,
@@ -261,8 +280,11 @@ def main(args: list[str] | None = None) -> None:
         if args and args[0] == "distill":
             distill(args[1:])
             return
+        commands = dict(COMMANDS)
+        if args and args[0] in ("sweep", "report", "--help", "-h"):
+            commands.update(_sweep_commands())  # imports the sweep package only when asked
         tyro.extras.subcommand_cli_from_dict(
-            COMMANDS,
+            commands,
             prog="tdgen",
             args=args,
             description=__doc__ + "\nRun `tdgen train dqn --help` for the training flags.",

@@ -143,7 +143,7 @@ def test_configs_validate_and_presets_cite_their_numbers():
     daac = DAACConfig.procgen()
     assert (daac.epochs, daac.value_epochs, daac.value_freq, daac.adv_loss_coef) == (1, 9, 1, 0.25)
     assert (
-        PPOConfig.minatar(num_envs=4, num_steps=8, probe_k=16).log_every == 32
+        PPOConfig.minatar(num_envs=4, num_steps=8, probe_k=16).log_period == 32  # every iteration
     )  # 0 = every iteration
     with pytest.raises(ValueError, match="frames"):
         PPOConfig.minatar(num_envs=4, num_steps=8, probe_k=16, frames=100)

@@ -142,6 +142,11 @@ def probe_checkpoint(run_dir: Path, frames: int | None = None) -> ProbeResult:
     the run's own probe drew at that frame (its key derives from the saved state).
     """
     run = RunDir.open(Path(run_dir))
+    if run.kind not in AGENTS:
+        raise ValueError(
+            f"recomputing a probe from a checkpoint is implemented for dqn and c51 runs; this is "
+            f"a {run.kind!r} run, whose probes are saved in {run.probes}"
+        )
     config = agent_type(run.kind).config_cls.from_dict(run.config)
     if config.env.startswith("atari/"):
         raise ValueError("probing a checkpoint is implemented for minatar/ runs only")

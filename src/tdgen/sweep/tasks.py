@@ -1,0 +1,159 @@
+"""One sweep task, as a worker runs it: train, resume or skip one run directory.
+
+A task is plain data (`Task`, picklable for process pools, Ray and submitit). `run_task` sets the
+persistent XLA compilation cache of the worker, then hands an agent run to `ensure_run` of
+`tdgen.experiments.fig3_value_update_rank` (reuse a complete run, resume an incomplete one from its
+newest complete checkpoint, refuse a directory holding another config) or an experiment to
+`tdgen.experiments.runner.run_experiment`. Errors are caught and returned, so one failing run does
+not stop the others; the traceback goes to ``<sweep>/logs/<run>.log``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+STATUSES = ("new", "incomplete", "finished")
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """What a worker needs to run one point: everything is a plain value."""
+
+    name: str  # the run's name, its directory relative to the sweep's out dir
+    kind: str  # "agent" or "experiment"
+    target: str  # agent or experiment name
+    config: Mapping[str, Any]  # agent config (to_dict) or {"scale", "seed"}
+    run_dir: str  # agent: the run directory; experiment: the `tdgen reproduce` out dir
+    log_dir: str | None = None  # where a failure's traceback goes
+    cache_dir: str | None = None  # persistent XLA compilation cache (None: leave JAX's setting)
+    wandb: Mapping[str, Any] | None = None  # options of `tdgen.sweep.wandb_hook.WandbHook`
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskResult:
+    """How a task ended: `trained`, `resumed`, `skipped` (already finished) or `failed`."""
+
+    name: str
+    status: str
+    seconds: float
+    error: str | None = None
+
+
+def set_compilation_cache(cache_dir: str | Path | None, min_compile_seconds: float = 0.5) -> None:
+    """Point JAX's persistent compilation cache at ``cache_dir`` (before anything compiles), so
+    workers load programs another worker (or an earlier sweep) compiled instead of recompiling."""
+    if cache_dir is None:
+        return
+    import jax
+
+    if jax.config.jax_compilation_cache_dir == str(cache_dir):
+        return  # already set (e.g. by the test session), keep its settings
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(cache_dir))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_seconds)
+
+
+def config_differences(run_dir: Path, kind: str, wanted: Mapping[str, Any]) -> list[str] | None:
+    """Fields where the run in ``run_dir`` differs from ``wanted`` (["kind"] for another agent);
+    None when there is no run. The same comparison `ensure_run` refuses on."""
+    from tdgen.runs import RunDir
+
+    if not (Path(run_dir) / "config.json").exists():
+        return None
+    stored = RunDir.open(run_dir)
+    if stored.kind != kind:
+        return ["kind"]
+    return sorted(k for k in wanted if stored.config.get(k) != wanted[k])
+
+
+def experiment_result(out: Path, experiment: str) -> dict[str, Any] | None:
+    """The `result.json` of ``experiment`` under the reproduce out dir ``out``, if written."""
+    path = Path(out) / experiment / "result.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def status(task: Task) -> str:
+    """`new`, `incomplete` or `finished`; a ValueError (one line) when the directory holds another
+    run than the task's, which is never overwritten."""
+    if task.kind == "experiment":
+        result = experiment_result(Path(task.run_dir), task.target)
+        if result is None:
+            return "new"
+        found = {"scale": result.get("scale"), "seed": result.get("seed")}
+        if found != dict(task.config):
+            raise ValueError(
+                f"{Path(task.run_dir) / task.target} holds {task.target} at {found}, not "
+                f"{dict(task.config)}: delete it or choose another --out"
+            )
+        return "finished"
+    from tdgen.experiments.fig3_value_update_rank import is_complete
+
+    diff = config_differences(Path(task.run_dir), task.target, task.config)
+    if diff is None:
+        return "new"
+    if diff:
+        raise ValueError(
+            f"{task.run_dir} holds a different run (fields {diff} differ from {task.name}'s "
+            "config): delete it or choose another --out"
+        )
+    return "finished" if is_complete(Path(task.run_dir), task.config["frames"]) else "incomplete"
+
+
+def run_task(task: Task) -> TaskResult:
+    """Run one task to completion in this process; never raises (a failure is a `failed` result)."""
+    start = time.perf_counter()
+    try:
+        set_compilation_cache(task.cache_dir)
+        before = status(task)
+        if before == "finished":
+            return TaskResult(task.name, "skipped", time.perf_counter() - start)
+        hook = None
+        if task.wandb:
+            from tdgen.sweep.wandb_hook import WandbHook
+
+            hook = WandbHook(**task.wandb)
+            hook.start(task)
+        try:
+            _execute(task)
+        finally:
+            if hook is not None:
+                hook.finish(task)
+        done = "trained" if before == "new" else "resumed"
+        return TaskResult(task.name, done, time.perf_counter() - start)
+    except Exception as error:  # a failed run is reported, the sweep goes on
+        text = traceback.format_exc()
+        if task.log_dir:
+            log = Path(task.log_dir) / f"{task.name.replace('/', '__')}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(text)
+        message = f"{type(error).__name__}: {error}".splitlines()[0]
+        return TaskResult(task.name, "failed", time.perf_counter() - start, message)
+
+
+def _execute(task: Task) -> None:
+    if task.kind == "experiment":
+        from tdgen.experiments.runner import run_experiment
+
+        run_experiment(task.target, task.config["scale"], task.config["seed"], Path(task.run_dir))
+        return
+    from tdgen.agents import config_class
+    from tdgen.experiments.fig3_value_update_rank import ensure_run
+
+    config = config_class(task.target).from_dict(dict(task.config))
+    ensure_run(task.target, config, Path(task.run_dir))
+
+
+__all__ = [
+    "Task",
+    "TaskResult",
+    "config_differences",
+    "run_task",
+    "set_compilation_cache",
+    "status",
+]
