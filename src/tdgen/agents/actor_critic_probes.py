@@ -25,6 +25,7 @@ import numpy as np
 
 from tdgen.agents.actor_critic import ACState, ActorCriticAgent, Rollout, flat_batch
 from tdgen.interference import make_update_matrix, update_rank
+from tdgen.runs.rundir import write_npz_atomic
 
 _PROBE_STREAM = 0x50524F42  # fold_in tag separating probe draws from the training stream
 TARGETS = ("actor", "critic")
@@ -51,17 +52,13 @@ class ActorCriticProbeResult:
 
     def save(self, directory: Path) -> Path:
         """probes/step_<frames>.npz: <target>_update_matrix[_random], ranks, sample indices."""
-        path = Path(directory) / f"step_{self.frames:012d}.npz"
-        tmp = path.with_name(f".{path.name}.tmp.npz")
         arrays = {"frames": self.frames, "rollout_indices": self.indices}
         for name in self.ranks:
             arrays[f"{name}_update_matrix"] = self.matrices[name]
             arrays[f"{name}_update_matrix_random"] = self.matrices_random[name]
             arrays[f"{name}_update_rank"] = self.ranks[name]
             arrays[f"{name}_update_rank_random"] = self.ranks_random[name]
-        np.savez(tmp, **arrays)
-        tmp.replace(path)
-        return path
+        return write_npz_atomic(Path(directory) / f"step_{self.frames:012d}.npz", **arrays)
 
 
 def probe_key(state: ACState) -> jax.Array:

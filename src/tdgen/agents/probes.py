@@ -22,6 +22,7 @@ import numpy as np
 from tdgen.agents import replay as replay_lib
 from tdgen.agents.value_based import Agent, TrainState
 from tdgen.interference import make_update_matrix, update_rank
+from tdgen.runs.rundir import write_npz_atomic
 
 _PROBE_STREAM = 0x50524F42  # fold_in tag separating probe draws from the training stream
 
@@ -45,10 +46,8 @@ class ProbeResult:
 
     def save(self, directory: Path) -> Path:
         """probes/step_<frames>.npz with the matrices, replay indices and ranks."""
-        path = Path(directory) / f"step_{self.frames:012d}.npz"
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(
-            tmp,
+        return write_npz_atomic(
+            Path(directory) / f"step_{self.frames:012d}.npz",
             update_matrix=self.matrices,
             update_matrix_random=self.matrices_random,
             replay_indices=self.indices,
@@ -56,8 +55,6 @@ class ProbeResult:
             update_rank_random=self.update_rank_random,
             frames=self.frames,
         )
-        tmp.replace(path)
-        return path
 
 
 def probe_key(state: TrainState) -> jax.Array:

@@ -9,16 +9,17 @@ environment to collect more data while a student trains (Appendix B.3).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from tdgen.agents import ACTOR_CRITIC_AGENTS, AGENTS, build_agent
 from tdgen.agents.actor_critic import ActorCriticAgent
 from tdgen.agents.actor_critic_launch import load_actor_critic_state
 from tdgen.agents.launch import load_run_state
+from tdgen.evaluate import epsilon_greedy, sampled
 from tdgen.runs import CheckpointError, RunDir, latest_checkpoint
 from tdgen.runs.metrics import read_metrics
 
@@ -55,14 +56,9 @@ class Teacher:
 
     def act(self, params, obs: jax.Array, key: jax.Array, epsilon: float) -> jax.Array:
         """epsilon-greedy on the teacher's values, or a sample from its policy."""
-        out = self.outputs(params, obs)
-        if self.produces == "logits":
-            return jax.random.categorical(key, out).astype(jnp.int32)
-        key_explore, key_random = jax.random.split(key)
-        greedy = jnp.argmax(out, axis=-1)
-        random = jax.random.randint(key_random, greedy.shape, 0, out.shape[-1])
-        explore = jax.random.uniform(key_explore, greedy.shape) < epsilon
-        return jnp.where(explore, random, greedy).astype(jnp.int32)
+        values = functools.partial(self.outputs, params)
+        policy = sampled(values) if self.produces == "logits" else epsilon_greedy(values, epsilon)
+        return policy(obs, key)
 
     @property
     def encoder_kwargs(self) -> dict[str, Any]:

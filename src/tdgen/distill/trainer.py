@@ -33,6 +33,7 @@ from tdgen.evaluate import episode_returns, epsilon_greedy, sampled
 from tdgen.interference import make_update_matrix, update_rank
 from tdgen.nets import ENCODERS, make_network
 from tdgen.runs import CheckpointError, MetricsLogger, RunDir, latest_checkpoint, load_checkpoint
+from tdgen.runs.rundir import write_npz_atomic
 
 _PROBE_STREAM = 0x50524F42
 _EVAL_STREAM = 0x4556414C
@@ -355,13 +356,11 @@ class DistillProbeResult:
                 "interference/update_rank_random": self.update_rank_random}  # fmt: skip
 
     def save(self, directory: Path) -> Path:
-        path = Path(directory) / f"step_{self.frames:012d}.npz"
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(tmp, update_matrix=self.matrices, update_matrix_random=self.matrices_random,
-                 update_rank=self.update_rank, update_rank_random=self.update_rank_random,
-                 updates=self.frames)  # fmt: skip
-        tmp.replace(path)
-        return path
+        return write_npz_atomic(
+            Path(directory) / f"step_{self.frames:012d}.npz", update_matrix=self.matrices,
+            update_matrix_random=self.matrices_random, update_rank=self.update_rank,
+            update_rank_random=self.update_rank_random, updates=self.frames,
+        )  # fmt: skip
 
 
 def make_distill_probe(distiller: Distiller, eps: float = 0.1):

@@ -35,6 +35,18 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
+def write_npz_atomic(path: Path, **arrays: Any) -> Path:
+    """`write_atomic` of numpy arrays as an .npz file (probes' update matrices); returns path."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomic(Path(path), buffer.getvalue())
+    return Path(path)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """`write_atomic` of `data` as indented JSON."""
     write_atomic(path, json.dumps(data, indent=2).encode())
