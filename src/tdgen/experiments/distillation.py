@@ -13,28 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from tdgen.distill import DistillConfig, distill, resume_distill
-from tdgen.experiments.fig3_value_update_rank import ensure_run, is_complete
+from tdgen.experiments.fig3_value_update_rank import ensure_run
 from tdgen.runs import RunDir
+from tdgen.runs.reuse import ensure_run_dir, is_complete
 
 VALUE_TEACHER_SIBLINGS = ("fig5_distillation_robustness", "fig11_value_distillation_objectives")
 
 
 def ensure_distill_run(config: DistillConfig, run_dir: Path) -> Path:
     """Distil into ``run_dir``, resume it if incomplete, reuse it if complete (same config only)."""
-    run_dir = Path(run_dir)
-    if (run_dir / "config.json").exists():
-        stored = RunDir.open(run_dir)
-        wanted = config.to_dict()
-        diff = sorted(k for k in wanted if stored.config.get(k) != wanted[k])
-        if stored.kind != "distill" or diff:
-            raise ValueError(
-                f"{run_dir} holds a different run ({stored.kind}; fields {diff} differ): "
-                "delete it or choose another output directory"
-            )
-        if not is_complete(run_dir, config.steps):
-            resume_distill(run_dir, progress=False)
-        return run_dir
-    return distill(config, run_dir, progress=False)
+    return ensure_run_dir(
+        run_dir, "distill", config.to_dict(), config.steps,
+        create=lambda: distill(config, run_dir, progress=False),
+        resume=lambda: resume_distill(run_dir, progress=False),
+    )  # fmt: skip
 
 
 def ensure_teacher(agent: str, config: Any, out_dir: Path, name: str, siblings=()) -> Path:

@@ -36,9 +36,8 @@ import numpy as np
 from tdgen import plots
 from tdgen.agents import AGENTS, resume, train
 from tdgen.experiments.base import Claim, Experiment, Outcome
-from tdgen.runs import RunDir
-from tdgen.runs.checkpoint import complete_checkpoints
 from tdgen.runs.metrics import read_metrics
+from tdgen.runs.reuse import ensure_run_dir
 
 RANK = "interference/update_rank"
 RANK_RANDOM = "interference/update_rank_random"
@@ -148,34 +147,16 @@ def agent_config(config: Any, agent: str, game: str, reward: str, seed: int):
     return AGENTS[agent].config_cls.preset(config.preset, game, **overrides)
 
 
-def is_complete(run_dir: Path, frames: int) -> bool:
-    """True when the run reached ``frames`` (its final checkpoint) or stopped on divergence."""
-    rows = read_metrics(run_dir)
-    if rows and rows[-1].get("charts/diverged"):
-        return True
-    done = complete_checkpoints(Path(run_dir) / "checkpoints")
-    return bool(done) and max(done) >= frames
-
-
 def ensure_run(agent: str, agent_cfg, run_dir: Path) -> Path:
     """Train the run into ``run_dir``, resume it if incomplete, reuse it if complete.
 
-    A directory holding a different config is an error, never overwritten.
+    A directory holding a different config is an error, never overwritten (`ensure_run_dir`).
     """
-    run_dir = Path(run_dir)
-    if (run_dir / "config.json").exists():
-        stored = RunDir.open(run_dir)
-        wanted = agent_cfg.to_dict()
-        diff = sorted(k for k in wanted if stored.config.get(k) != wanted[k])
-        if stored.kind != agent or diff:
-            raise ValueError(
-                f"{run_dir} holds a different run ({stored.kind}; fields {diff} differ): "
-                "delete it or choose another output directory"
-            )
-        if not is_complete(run_dir, agent_cfg.frames):
-            resume(run_dir, progress=False)
-        return run_dir
-    return train(agent, agent_cfg, run_dir, progress=False)
+    return ensure_run_dir(
+        run_dir, agent, agent_cfg.to_dict(), agent_cfg.frames,
+        create=lambda: train(agent, agent_cfg, run_dir, progress=False),
+        resume=lambda: resume(run_dir, progress=False),
+    )  # fmt: skip
 
 
 def read_curve(run_dir: Path) -> dict[str, list[float]]:

@@ -65,7 +65,7 @@ def find_run_dirs(paths: Iterable[Path]) -> list[Path]:
 
 def load_runs(paths: Iterable[Path]) -> list[Run]:
     """The runs under ``paths`` (a run that is not an agent run, without `env`, is skipped)."""
-    from tdgen.experiments.fig3_value_update_rank import is_complete
+    from tdgen.runs.reuse import is_complete
 
     runs = []
     for path in find_run_dirs(paths):

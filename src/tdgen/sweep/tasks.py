@@ -59,19 +59,6 @@ def set_compilation_cache(cache_dir: str | Path | None, min_compile_seconds: flo
     jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_seconds)
 
 
-def config_differences(run_dir: Path, kind: str, wanted: Mapping[str, Any]) -> list[str] | None:
-    """Fields where the run in ``run_dir`` differs from ``wanted`` (["kind"] for another agent);
-    None when there is no run. The same comparison `ensure_run` refuses on."""
-    from tdgen.runs import RunDir
-
-    if not (Path(run_dir) / "config.json").exists():
-        return None
-    stored = RunDir.open(run_dir)
-    if stored.kind != kind:
-        return ["kind"]
-    return sorted(k for k in wanted if stored.config.get(k) != wanted[k])
-
-
 def experiment_result(out: Path, experiment: str) -> dict[str, Any] | None:
     """The `result.json` of ``experiment`` under the reproduce out dir ``out``, if written."""
     path = Path(out) / experiment / "result.json"
@@ -92,7 +79,7 @@ def status(task: Task) -> str:
                 f"{dict(task.config)}: delete it or choose another --out"
             )
         return "finished"
-    from tdgen.experiments.fig3_value_update_rank import is_complete
+    from tdgen.runs.reuse import config_differences, is_complete
 
     diff = config_differences(Path(task.run_dir), task.target, task.config)
     if diff is None:
@@ -152,7 +139,6 @@ def _execute(task: Task) -> None:
 __all__ = [
     "Task",
     "TaskResult",
-    "config_differences",
     "run_task",
     "set_compilation_cache",
     "status",

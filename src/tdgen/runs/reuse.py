@@ -1,0 +1,64 @@
+"""Reuse, resume or create a run directory: the contract experiments and sweeps share.
+
+A directory holding a complete run of the same kind and config is reused; an incomplete one is
+resumed from its newest complete checkpoint; a directory holding a different run is refused with
+one line naming the differing fields, never overwritten; an empty path gets a new run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tdgen.runs.checkpoint import complete_checkpoints
+from tdgen.runs.metrics import read_metrics
+from tdgen.runs.rundir import RunDir
+
+
+def is_complete(run_dir: Path, total: int) -> bool:
+    """True when the run reached ``total`` (frames, or updates for distillation: its final
+    checkpoint) or stopped on divergence."""
+    rows = read_metrics(run_dir)
+    if rows and rows[-1].get("charts/diverged"):
+        return True
+    done = complete_checkpoints(Path(run_dir) / "checkpoints")
+    return bool(done) and max(done) >= total
+
+
+def config_differences(run_dir: Path, kind: str, wanted: Mapping[str, Any]) -> list[str] | None:
+    """Fields where the run in ``run_dir`` differs from ``wanted`` (["kind"] for another kind);
+    None when there is no run."""
+    if not (Path(run_dir) / "config.json").exists():
+        return None
+    stored = RunDir.open(run_dir)
+    if stored.kind != kind:
+        return ["kind"]
+    return sorted(k for k in wanted if stored.config.get(k) != wanted[k])
+
+
+def ensure_run_dir(
+    run_dir: Path,
+    kind: str,
+    config: Mapping[str, Any],
+    total: int,
+    create: Callable[[], Path],
+    resume: Callable[[], Path],
+) -> Path:
+    """Reuse the complete run in ``run_dir``, ``resume()`` an incomplete one, ``create()`` a new
+    one; a different run there is a ValueError and is left untouched."""
+    run_dir = Path(run_dir)
+    diff = config_differences(run_dir, kind, config)
+    if diff is None:
+        return create()
+    if diff:
+        raise ValueError(
+            f"{run_dir} holds a different run (fields {diff} differ from a {kind} run's): "
+            "delete it or choose another output directory"
+        )
+    if not is_complete(run_dir, total):
+        resume()
+    return run_dir
+
+
+__all__ = ["config_differences", "ensure_run_dir", "is_complete"]
