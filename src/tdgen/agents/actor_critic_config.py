@@ -18,12 +18,13 @@ import math
 from typing import Any, ClassVar, Literal
 
 from tdgen.nets import ENCODERS
+from tdgen.runs.config import RunConfig
 
 AC_PRESETS = ("procgen", "minatar")
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOConfig:
+class PPOConfig(RunConfig):
     """PPO (Schulman et al. 2017) with one encoder shared by actor and critic."""
 
     env: str = "minatar/breakout"
@@ -198,21 +199,6 @@ class PPOConfig:
         3 epochs, Adam eps 1e-5) with 64 envs instead of 4096, 8 minibatches of 1024, Adam 1e-3,
         the MinAtar CNN; DAAC as in its ProcGen preset (1 policy epoch, 9 value epochs)."""
         return cls._build("minatar", env, overrides)
-
-    def replace(self, **changes):
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]):
-        """The config stored in a run's config.json; unknown fields are an error."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"config has fields {cls.__name__} does not know: {unknown}")
-        return cls(**values)
 
 
 @dataclasses.dataclass(frozen=True)

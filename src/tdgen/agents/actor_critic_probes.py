@@ -20,10 +20,10 @@ import dataclasses
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from tdgen.agents.actor_critic import ACState, ActorCriticAgent, Rollout, flat_batch
+from tdgen.agents.ppo import log_prob
 from tdgen.interference import make_update_matrix, update_rank
 from tdgen.runs.rundir import write_npz_atomic
 
@@ -100,9 +100,7 @@ def make_actor_critic_probe(agent: ActorCriticAgent, eps: float = 0.1):
 
         def under(p):
             logits, value = algorithm.policy_value(p, sample["obs"])
-            actions = sample["action"]
-            logp = jax.nn.log_softmax(logits)[jnp.arange(k), actions]
-            return {**sample, "logprob": logp, "value": value}
+            return {**sample, "logprob": log_prob(logits, sample["action"]), "value": value}
 
         return under(params), under(fresh), fresh, fresh_opt, indices
 

@@ -16,10 +16,11 @@ import jax.numpy as jnp
 import optax
 
 from tdgen.nets import ENCODERS
+from tdgen.runs.config import RunConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class ValueBasedConfig:
+class ValueBasedConfig(RunConfig):
     """Settings shared by DQN and C51; presets live on the subclasses."""
 
     env: str = "minatar/breakout"
@@ -191,21 +192,6 @@ class ValueBasedConfig:
         """Frames per jitted segment: every event (log, probe, checkpoint, the end) on a boundary."""
         periods = [self.log_every, self.frames, self.probe_every, self.checkpoint_every]
         return math.gcd(*[p for p in periods if p])
-
-    def replace(self, **changes) -> ValueBasedConfig:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ValueBasedConfig:
-        """The config stored in a run's config.json; unknown fields are an error."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"config has fields {cls.__name__} does not know: {unknown}")
-        return cls(**values)
 
 
 PRESETS = ("minatar", "nature", "dopamine", "tandem")

@@ -33,6 +33,7 @@ from tdgen.evaluate import episode_returns, epsilon_greedy, sampled
 from tdgen.interference import make_update_matrix, update_rank
 from tdgen.nets import ENCODERS, make_network
 from tdgen.runs import CheckpointError, MetricsLogger, RunDir, latest_checkpoint, load_checkpoint
+from tdgen.runs.config import RunConfig
 from tdgen.runs.rundir import write_npz_atomic
 
 _PROBE_STREAM = 0x50524F42
@@ -40,7 +41,7 @@ _EVAL_STREAM = 0x4556414C
 
 
 @dataclasses.dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(RunConfig):
     """Distillation of a trained run into a fresh student."""
 
     teacher: str = ""
@@ -136,20 +137,6 @@ class DistillConfig:
         periods = [self.log_every, self.steps, self.eval_every, self.probe_every,
                    self.checkpoint_every]  # fmt: skip
         return int(np.gcd.reduce([p for p in periods if p]))
-
-    def replace(self, **changes) -> DistillConfig:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> DistillConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"config has fields DistillConfig does not know: {unknown}")
-        return cls(**values)
 
 
 @struct.dataclass

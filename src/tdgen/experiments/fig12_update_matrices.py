@@ -28,15 +28,10 @@ import numpy as np
 from tdgen import plots
 from tdgen.agents import AGENTS
 from tdgen.experiments.base import Claim, Experiment, Outcome
-from tdgen.experiments.fig3_value_update_rank import (
-    agent_config,
-    ensure_run,
-    is_complete,
-    read_curve,
-    run_name,
-)
+from tdgen.experiments.fig3_value_update_rank import agent_config, ensure_run, read_curve, run_name
 from tdgen.interference import plot_update_matrix, update_rank
 from tdgen.runs import RunDir
+from tdgen.runs.reuse import is_complete
 
 # Fields that change neither the trajectory nor a probe at a given frame (probe keys derive from
 # the training state alone), so a run differing only in these can stand in for ours.
