@@ -18,14 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from tdgen.agents.actor_critic import ACState, ActorCriticAgent, Rollout
+from tdgen.agents.host_loop import env_seed
 
-_ENV_STREAM = 0x454E56  # separates envpool seeds from other draws
 _EVAL_STREAM = 0x4556
-
-
-def env_seed(seed: int, frames: int, stream: int = _ENV_STREAM) -> int:
-    """envpool's seed for a (re)start at ``frames``: fresh episodes after every resume."""
-    return int(np.random.SeedSequence([seed, stream, frames]).generate_state(1)[0] >> 2)
 
 
 class HostFunctions:

@@ -234,9 +234,10 @@ class HostFunctions:
         self.copy_target = jax.jit(lambda lr: lr.replace(target_params=lr.params))
 
 
-def env_seed(seed: int, frames: int) -> int:
-    """envpool's seed for a (re)start at ``frames``: fresh episodes after every resume."""
-    return int(np.random.SeedSequence([seed, _ENV_STREAM, frames]).generate_state(1)[0] >> 2)
+def env_seed(seed: int, frames: int, stream: int = _ENV_STREAM) -> int:
+    """envpool's seed for a (re)start at ``frames``: fresh episodes after every resume; another
+    ``stream`` gives an independent seed (evaluation pools)."""
+    return int(np.random.SeedSequence([seed, stream, frames]).generate_state(1)[0] >> 2)
 
 
 def train_segment(agent, fns, state, env, obs, prev_done, iterations, overlap: bool):

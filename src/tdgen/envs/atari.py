@@ -25,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from tdgen.envs.wrappers import host_reward_mode
+
 STACK, SIZE, FRAME_SKIP = 4, 84, 4
 OBSERVATION_SHAPE = (SIZE, SIZE, STACK)
 REWARD_MODES = ("dense", "zero", "sparse")
-_SPARSE_STREAM = 0x5350  # separates the sparsifying mask's seed from envpool's
 
 
 def emulator_frames(agent_steps: int) -> int:
@@ -149,7 +150,9 @@ class AtariVectorEnv:
         episode_return, episode_length = self._return.copy(), self._length.copy()
         self._return[done] = 0.0
         self._length[done] = 0
-        reward = self._reward(score)
+        reward = host_reward_mode(
+            score, self.spec.reward, self.spec.keep_prob, self.seed, self._steps
+        )
         self._steps += 1
         info = {
             "score": score,
@@ -159,17 +162,6 @@ class AtariVectorEnv:
             "lives": info["lives"][order],
         }
         return _nhwc(obs), reward, terminated, truncated, info
-
-    def _reward(self, score: np.ndarray) -> np.ndarray:
-        if self.spec.reward == "zero":
-            return np.zeros_like(score)
-        if self.spec.reward == "sparse":
-            # A counter-based draw: the mask of step t depends only on (seed, t).
-            rng = np.random.default_rng([self.seed, _SPARSE_STREAM, self._steps])
-            return np.where(rng.random(score.shape) < self.spec.keep_prob, score, 0.0).astype(
-                np.float32
-            )
-        return score
 
     def close(self) -> None:
         self._pool.close()

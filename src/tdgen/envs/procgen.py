@@ -33,13 +33,13 @@ import numpy as np
 
 from tdgen.envs.atari import REWARD_MODES
 from tdgen.envs.levels import FULL_DISTRIBUTION, level_suffix
+from tdgen.envs.wrappers import host_reward_mode
 
 NUM_ACTIONS = 15
 OBSERVATION_SHAPE = (64, 64, 3)
 DISTRIBUTION_MODES = {"easy": "Easy", "hard": "Hard"}
 QT_LIBRARIES = ("libQt5Core.so.5", "libQt5Gui.so.5")  # Core first: Gui needs it
 _INSTALL = "pip install 'tdgen[procgen]'"
-_SPARSE_STREAM = 0x5350  # separates the sparsifying mask's seed from envpool's
 
 
 @functools.cache
@@ -73,20 +73,6 @@ def _extension_loaded(procgen_module) -> bool:
     except ImportError:
         return False
     return True
-
-
-def reward_mode(score: np.ndarray, mode: str, keep_prob: float, seed: int, step: int) -> np.ndarray:
-    """The reward the agent sees [n] float32 from the game's ``score`` [n].
-
-    "dense": the score; "zero": 0; "sparse": each reward kept with probability ``keep_prob``,
-    from a counter-based draw that depends only on (seed, step), as `tdgen.envs.atari`.
-    """
-    if mode == "zero":
-        return np.zeros_like(score)
-    if mode == "sparse":
-        rng = np.random.default_rng([seed, _SPARSE_STREAM, step])
-        return np.where(rng.random(score.shape) < keep_prob, score, 0.0).astype(np.float32)
-    return score
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,7 +260,9 @@ class ProcgenVectorEnv:
         }
         self._return[done] = 0.0
         self._length[done] = 0
-        reward = reward_mode(score, self.spec.reward, self.spec.keep_prob, self.seed, self._steps)
+        reward = host_reward_mode(
+            score, self.spec.reward, self.spec.keep_prob, self.seed, self._steps
+        )
         self._steps += 1
         return obs, reward, terminated, truncated, info
 

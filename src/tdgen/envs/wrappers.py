@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from tdgen.envs.spec import EnvSpec, with_step
 
@@ -40,6 +41,25 @@ def sparsify_rewards(spec: EnvSpec, keep_prob: float) -> EnvSpec:
         return obs, state, jnp.where(keep, reward, jnp.zeros_like(reward)), done, info
 
     return with_step(spec, step, suffix=f"+sparse{keep_prob:g}")
+
+
+_SPARSE_STREAM = 0x5350  # separates the host sparsifying mask's seed from envpool's
+
+
+def host_reward_mode(
+    score: np.ndarray, mode: str, keep_prob: float, seed: int, step: int
+) -> np.ndarray:
+    """The reward modes for host-stepped (envpool) games: the reward [n] float32 the agent sees.
+
+    "dense": the score; "zero": 0; "sparse": each reward kept with probability ``keep_prob``,
+    from a counter-based draw that depends only on (seed, step).
+    """
+    if mode == "zero":
+        return np.zeros_like(score)
+    if mode == "sparse":
+        rng = np.random.default_rng([seed, _SPARSE_STREAM, step])
+        return np.where(rng.random(score.shape) < keep_prob, score, 0.0).astype(np.float32)
+    return score
 
 
 class EpisodeStatisticsState(NamedTuple):
