@@ -20,13 +20,12 @@ import jax
 import numpy as np
 
 from agents import env_rate  # benchmarks/agents.py: the same env-only baseline
-from tdgen.agents import DAACConfig, PPOConfig
-from tdgen.agents.actor_critic import ActorCriticAgent
+from tdgen.agents import DAACConfig, PPOConfig, build_agent
 
 
 def jitted_rate(config) -> float:
     """Frames per second of the jitted loop, after one compiling segment."""
-    agent = ActorCriticAgent.build(config)
+    agent = build_agent(config.kind, config)
     segment = agent.jit_segment()
     state, _ = segment(agent.init())
     jax.block_until_ready(state)
@@ -38,12 +37,12 @@ def jitted_rate(config) -> float:
 
 def procgen_rates(num_steps: int) -> tuple[float, float]:
     """(env-only random steps/s, PPO frames/s with learning on) on bigfish, 64 envs."""
-    from tdgen.agents.actor_critic_host import HostFunctions, host_segment
+    from tdgen.agents.actor_critic.host import HostFunctions, host_segment
 
     config = PPOConfig.procgen("procgen/bigfish", num_levels=10, num_steps=num_steps,
                                frames=64 * num_steps * 2, eval_every=0, probe_every=0,
                                checkpoint_every=0)  # fmt: skip
-    agent = ActorCriticAgent.build(config)
+    agent = build_agent(config.kind, config)
     env = agent.env.vector(64, 0, num_threads=2)
     obs = env.reset()
     rng = np.random.default_rng(0)

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tdgen.agents import C51Config, DQNConfig, build_agent, make_probe
+from tdgen.agents import C51Config, DQNConfig, build_agent, make_value_probe
 from tdgen.envs import make_env
 
 
@@ -76,8 +76,8 @@ def probe_cost(agent, state, k: int) -> float:
     import dataclasses
 
     agent = dataclasses.replace(agent, config=agent.config.replace(probe_k=k))
-    probe = make_probe(agent)
-    return _timed(lambda: probe(state).matrices, 3)
+    probe = make_value_probe(agent)
+    return _timed(lambda: probe(state).matrices[""], 3)
 
 
 def main() -> None:

@@ -4,7 +4,7 @@
 
 Reports, all on the same machine and in the same process:
 - envpool breakout raw agent steps/s with random actions (no learning);
-- tdgen's host loop (`tdgen.agents.host_loop`) training SPS with learning on: Nature CNN, an
+- tdgen's host loop (`tdgen.agents.value_based.host`) training SPS with learning on: Nature CNN, an
   update every 4 agent steps, batch 32, replay on the host in uint8, with and without overlap
   (overlap: envpool's send/recv around the asynchronously dispatched update; without: the update
   finishes before the emulators step), at num_envs 1 and 8;
@@ -26,7 +26,7 @@ import numpy as np
 import optax
 
 from tdgen.agents import DQNConfig, build_agent
-from tdgen.agents import host_loop as hl
+from tdgen.agents.value_based import host as hl
 
 
 def env_rate(num_envs: int, steps: int) -> float:

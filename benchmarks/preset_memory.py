@@ -40,7 +40,7 @@ def value_based(agent_name: str, config) -> dict[str, float]:
     params = jax.eval_shape(agent.init_params, key)
     row: dict[str, float] = {"params": sum(np.prod(x.shape) for x in jax.tree.leaves(params))}
     if config.env.startswith("atari/"):
-        from tdgen.agents.host_loop import HostFunctions, Learner, gather, init_host_replay
+        from tdgen.agents.value_based.host import HostFunctions, Learner, gather, init_host_replay
 
         opt_state = jax.eval_shape(agent.optimizer.init, params)
         learner = Learner(params, params, opt_state, jax.ShapeDtypeStruct((), jnp.float32),
@@ -61,9 +61,10 @@ def value_based(agent_name: str, config) -> dict[str, float]:
 
 
 def actor_critic(config) -> dict[str, float]:
-    from tdgen.agents.actor_critic import ActorCriticAgent, Rollout
+    from tdgen.agents import build_agent
+    from tdgen.agents.actor_critic.loop import Rollout
 
-    agent = ActorCriticAgent.build(config)
+    agent = build_agent(config.kind, config)
     state = jax.eval_shape(agent._init, jax.random.PRNGKey(0))
     t, n = config.num_steps, config.num_envs
     f32 = jnp.float32

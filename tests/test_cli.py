@@ -106,7 +106,10 @@ def test_list_names_every_experiment(capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["train", "dqm"], "tdgen train needs an agent, one of dqn, c51, ppo, daac; got 'dqm'"),
+        (
+            ["train", "dqm"],
+            "unknown agent 'dqm': did you mean 'dqn'? (agents: dqn, c51, qrdqn, ppo, daac)",
+        ),
         (["train", "dqn", "--env", "minatar/brakout"], "did you mean 'minatar/breakout'"),
         (["resume", "nowhere"], "nowhere is not a tdgen run directory"),
     ],

@@ -2,7 +2,7 @@
 
 tdgen list                                   name every experiment
 tdgen reproduce [NAME...] [--scale quick|paper] [--out DIR] [--seed N]
-tdgen train dqn|c51 --env minatar/breakout --preset minatar [--frames N --seed S ...] [--out DIR]
+tdgen train dqn|c51|qrdqn --env minatar/breakout --preset minatar [--seeds 0 1 2 3] [--out DIR]
 tdgen train ppo|daac --env procgen/bigfish --preset procgen [--num-levels 10 ...] [--out DIR]
 tdgen distill --teacher RUN --objective bc [--steps N ...] [--out DIR]   distil a trained run
 tdgen evaluate RUN [--out DIR]               returns, generalisation gap, robustness, interpolation
@@ -88,9 +88,10 @@ def resume(run: Annotated[Path, tyro.conf.Positional], progress: bool = True) ->
         run: The run directory written by `tdgen train`.
         progress: Show a progress bar.
     """
+    from tdgen.agents.launch import is_group
     from tdgen.runs import RunDir
 
-    if RunDir.open(run).kind == "distill":
+    if not is_group(run) and RunDir.open(run).kind == "distill":
         from tdgen.distill import resume_distill
 
         path = resume_distill(run, progress=progress)
@@ -98,7 +99,7 @@ def resume(run: Annotated[Path, tyro.conf.Positional], progress: bool = True) ->
         from tdgen.agents import resume as resume_run
 
         path = resume_run(run, progress=progress)
-    console.print(f"run: {path}")
+    console.print(f"run: {path}" if isinstance(path, Path) else f"group: {run}")
 
 
 def evaluate(
@@ -129,7 +130,7 @@ def evaluate(
         eval_steps: Steps per evaluation environment.
         epsilon: Exploration of greedy policies (Section 6.1: 0.01).
     """
-    from tdgen.distill.policies import evaluate_run
+    from tdgen.policies import evaluate_run
 
     path = evaluate_run(run, out, frames, seed=seed, num_states=num_states, scales=scales,
                         weights=weights, eval_envs=eval_envs, eval_steps=eval_steps,
@@ -161,38 +162,52 @@ def distill(args: list[str]) -> None:
 
 
 def train(args: list[str]) -> None:
-    """`tdgen train AGENT --env ENV --preset PRESET [config flags] [--out DIR]`.
+    """`tdgen train AGENT --env ENV --preset PRESET [--seeds S ...] [config flags] [--out DIR]`.
 
     The preset and environment are read first because the preset picks the network for the
     environment; every other config field is then a flag whose default comes from that preset.
+    ``--seeds 0 1 2 3`` trains one run per seed as one vmapped program (a seed group).
     """
     import argparse
 
-    from tdgen.agents import AC_PRESETS, ACTOR_CRITIC_AGENTS, AGENTS, PRESETS, config_class
+    from tdgen.agents import AGENTS, get_agent, train_seeds
     from tdgen.agents import train as train_run
 
-    names = [*AGENTS, *ACTOR_CRITIC_AGENTS]
-    if not args or args[0] not in names:
-        given = repr(args[0]) if args else "nothing"
-        raise ValueError(f"tdgen train needs an agent, one of {', '.join(names)}; got {given}")
+    if not args or args[0] in ("-h", "--help"):
+        lines = [f"  {name:6s} {spec.family.name:13s} presets: {', '.join(spec.presets)}"
+                 for name, spec in AGENTS.items()]  # fmt: skip
+        print(
+            "usage: tdgen train AGENT --env ENV --preset PRESET [--seeds S ...] [flags]\n\n"
+            "agents:\n" + "\n".join(lines) + "\n\n`tdgen train AGENT --help` lists its flags."
+        )
+        if not args:
+            raise ValueError(f"tdgen train needs an agent, one of {', '.join(AGENTS)}")
+        return
     agent, rest = args[0], args[1:]
-    presets = AC_PRESETS if agent in ACTOR_CRITIC_AGENTS else PRESETS
+    spec = get_agent(agent)
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--preset", default="minatar", choices=presets)
+    pre.add_argument("--preset", default="minatar", choices=spec.presets)
     pre.add_argument("--env", default="minatar/breakout")
+    pre.add_argument("--seeds", type=int, nargs="+", default=None)
     pre.add_argument("--out", type=Path, default=None)
     pre.add_argument("--progress", default=True, action=argparse.BooleanOptionalAction)
     known, rest = pre.parse_known_args(rest)
-    config_cls = config_class(agent)
-    default = config_cls.preset(known.preset, env=known.env)
+    default = spec.config_cls.preset(known.preset, env=known.env)
     config = tyro.cli(
-        config_cls,
+        spec.config_cls,
         default=default,
         args=rest,
-        prog=f"tdgen train {agent} --env {known.env} --preset {known.preset} [--out DIR]",
+        prog=f"tdgen train {agent} --env {known.env} --preset {known.preset} [--seeds S ...] "
+        "[--out DIR]",
         description=f"Train {agent.upper()}; defaults come from the {known.preset!r} preset.",
     )
-    out = known.out or Path("runs") / f"{agent}-{config.env.replace('/', '-')}-seed{config.seed}"
+    name = f"{agent}-{config.env.replace('/', '-')}"
+    if known.seeds:
+        out = known.out or Path("runs") / f"{name}-seeds{'_'.join(map(str, known.seeds))}"
+        paths = train_seeds(agent, config, known.seeds, out, progress=known.progress)
+        console.print(f"group: {out} ({len(paths)} runs: {', '.join(p.name for p in paths)})")
+        return
+    out = known.out or Path("runs") / f"{name}-seed{config.seed}"
     path = train_run(agent, config, out, progress=known.progress)
     console.print(f"run: {path}")
 
@@ -231,11 +246,15 @@ def rank(
 
     if source.is_dir():
         from tdgen.agents import probe_checkpoint
+        from tdgen.agents.probes import VALUE
 
         result = probe_checkpoint(source, checkpoint)
         out = out or source / "rank"
         out.mkdir(parents=True, exist_ok=True)
-        for label, matrices in (("trained", result.matrices), ("random", result.matrices_random)):
+        for label, matrices in (
+            ("trained", result.matrices[VALUE]),
+            ("random", result.matrices_random[VALUE]),
+        ):
             A = np.asarray(matrices[0])
             console.print(f"{label} parameters: update rank {update_rank(A, eps=eps)} (k={len(A)})")
             title = f"{label} parameters, frame {result.frames}"

@@ -6,12 +6,12 @@ import jax
 import numpy as np
 import pytest
 
-from tdgen.agents import DAACConfig, PPOConfig, resume, train
-from tdgen.agents.actor_critic import ActorCriticAgent, flat_batch, make_level_envs
-from tdgen.agents.actor_critic_probes import make_actor_critic_probe
-from tdgen.agents.events import WALL_CLOCK_FIELDS
+from tdgen.agents import DAACConfig, PPOConfig, build_agent, resume, train
+from tdgen.agents.actor_critic.loop import flat_batch, make_level_envs
+from tdgen.agents.actor_critic.probe import make_actor_critic_probe
 from tdgen.runs import RunDir, load_checkpoint
 from tdgen.runs.checkpoint import complete_checkpoints
+from tdgen.runs.loop import WALL_CLOCK_FIELDS
 from tdgen.runs.metrics import read_metrics
 
 CONFIGS = {"ppo": PPOConfig, "daac": DAACConfig}
@@ -67,7 +67,7 @@ def test_resume_from_a_checkpoint_replays_the_uninterrupted_run_exactly(kind, tm
     assert comparable(interrupted) == comparable(reference)
     assert any("charts/test_return" in r for r in comparable(reference))
     assert any("interference/critic_update_rank" in r for r in comparable(reference))
-    agent = ActorCriticAgent.build(config)
+    agent = build_agent(config.kind, config)
     last = complete_checkpoints(run.checkpoints)[-1]
     name = f"ckpt_{last:012d}.msgpack"
     _, a = load_checkpoint(reference / "checkpoints" / name, agent.init(), kind=kind)
@@ -79,7 +79,7 @@ def test_resume_from_a_checkpoint_replays_the_uninterrupted_run_exactly(kind, tm
 @pytest.mark.parametrize("kind", ["ppo", "daac"])
 def test_probes_give_actor_probability_norms_and_critic_steps_toward_the_targets(kind):
     config = tiny(kind, probe_draws=2, probe_center="drift")
-    agent = ActorCriticAgent.build(config)
+    agent = build_agent(config.kind, config)
     state, rollout = jax.jit(lambda s: agent.segment(s, 2))(agent.init())
     probe = make_actor_critic_probe(agent)
     result = probe(state, rollout)
@@ -108,7 +108,7 @@ def test_probes_give_actor_probability_norms_and_critic_steps_toward_the_targets
 def test_daac_critic_probe_moves_only_the_value_network():
     # DAAC's critic step acts on the value network alone: the policy's outputs cannot change, so
     # an actor matrix computed from the critic's step would be zero. Check the selection itself.
-    agent = ActorCriticAgent.build(tiny("daac"))
+    agent = build_agent("daac", tiny("daac"))
     state = agent.init()
     targets = agent.algorithm.probe_targets()
     params, _ = targets["critic"].select(state.params, state.opt_state)

@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tdgen.agents.actor_critic_config import DAACConfig, PPOConfig
-from tdgen.agents.daac import DAAC, advantage_loss, value_update_due
-from tdgen.agents.ppo import (
+from tdgen.agents.actor_critic.config import DAACConfig, PPOConfig
+from tdgen.agents.actor_critic.daac import DAAC, advantage_loss, value_update_due
+from tdgen.losses.policy import (
     categorical_entropy,
     clipped_surrogate,
     clipped_value_loss,

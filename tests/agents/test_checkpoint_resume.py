@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from tdgen.agents import C51Config, build_agent, resume, train
-from tdgen.agents.events import WALL_CLOCK_FIELDS
 from tdgen.runs import CheckpointError, RunDir, latest_checkpoint, load_checkpoint, save_checkpoint
+from tdgen.runs.loop import WALL_CLOCK_FIELDS
 from tdgen.runs.metrics import read_metrics
 
 

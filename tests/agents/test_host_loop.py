@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("envpool")
 
 from tdgen.agents import DQNConfig, build_agent, resume  # noqa: E402
-from tdgen.agents import host_loop as hl  # noqa: E402
+from tdgen.agents.value_based import host as hl  # noqa: E402
 from tdgen.runs import RunDir, latest_checkpoint, save_checkpoint  # noqa: E402
 from tdgen.runs.metrics import read_metrics  # noqa: E402
 
@@ -55,7 +55,7 @@ def test_a_few_hundred_frames_end_to_end_with_probes_and_checkpoints(finished_ru
         "step_000000000240.npz", "step_000000000480.npz"]  # fmt: skip
     with np.load(finished_run.probes / "step_000000000480.npz") as probe:
         assert probe["update_matrix"].shape == (1, 16, 16)
-        assert np.unique(probe["replay_indices"]).size == 16
+        assert np.unique(probe["sample_indices"]).size == 16
     assert latest_checkpoint(finished_run.checkpoints).name == "ckpt_000000000480.msgpack"
 
 

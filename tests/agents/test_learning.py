@@ -10,7 +10,7 @@ random policy's level and leaves a wide margin below what a learning agent reach
 import jax
 
 from tdgen.agents import DQNConfig, build_agent
-from tdgen.agents.value_based import reset_accumulators
+from tdgen.agents.value_based.loop import reset_accumulators
 
 
 def test_dqn_improves_on_minatar_breakout():

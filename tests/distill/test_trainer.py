@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from tdgen.agents import DQNConfig, PPOConfig, train
-from tdgen.agents.events import WALL_CLOCK_FIELDS
 from tdgen.distill import DistillConfig, Distiller, distill, load_teacher, resume_distill
 from tdgen.runs import CheckpointError, RunDir
 from tdgen.runs.checkpoint import complete_checkpoints
+from tdgen.runs.loop import WALL_CLOCK_FIELDS
 from tdgen.runs.metrics import read_metrics
 
 

@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from tdgen.distill.policies import PolicyEvaluation
 from tdgen.evaluate import InterpolationConsistency, Robustness
 from tdgen.experiments import fig5_distillation_robustness as fig5
 from tdgen.experiments import fig6_policy_distillation_generalization as fig6
 from tdgen.experiments import fig11_value_distillation_objectives as fig11
+from tdgen.policies import PolicyEvaluation
 
 SCALES = np.array([0.0, 0.1, 0.5])
 

@@ -3,6 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from tdgen.agents import ensure_run
 from tdgen.experiments import fig3_value_update_rank as fig3
 from tdgen.experiments import fig12_update_matrices as fig12
 
@@ -40,7 +41,7 @@ def test_end_to_end_reuses_figure3_runs_and_trains_the_rest(tmp_path):
     fig3_config = dataclasses.replace(fig3.Config.quick(), **TRAINING)
     name = fig3.run_name("dqn", "minatar/breakout", "dense", 0)
     fig3_cfg = fig3.agent_config(fig3_config, "dqn", "minatar/breakout", "dense", 0)
-    fig3.ensure_run("dqn", fig3_cfg, fig3_dir / "runs" / name)
+    ensure_run("dqn", fig3_cfg, fig3_dir / "runs" / name)
     config = dataclasses.replace(
         fig12.Config.quick(), games=("minatar/breakout",), agents=("dqn", "c51"),
         show_frames=(1_000, 1_500), **{**TRAINING, "frames": 1_500, "probe_every": 500},

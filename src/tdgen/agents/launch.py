@@ -1,78 +1,27 @@
-"""Run any agent by name: `train(agent, config, out)` and `resume(run_dir)`.
+"""Run any agent by name: one run, or a group of seeds trained as one vmapped program.
 
-dqn and c51 run here (jitted segments on gymnax, `tdgen.agents.host_loop` on envpool Atari); ppo
-and daac in `tdgen.agents.actor_critic_launch`. Every loop shares the host event loop of
-`tdgen.agents.events` (log line, evaluations and probes, checkpoint, in that order), so a resumed
-gymnax run replays exactly what an uninterrupted one does next.
+`train(agent, config, out)` trains one run; `train_seeds(agent, config, seeds, out)` trains one
+run per seed, each an ordinary run directory ``out/seed<S>`` (its own config, metrics, probes,
+checkpoints), as one group; `resume(path)` continues a run or a group; `ensure_runs` is the
+train-resume-or-reuse rule experiments and sweeps share (`tdgen.runs.reuse`), grouping the runs
+that differ only by seed. The family of each agent (`tdgen.agents.registry`) does the rest.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
+import json
+from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import jax
+from tdgen.agents.probes import ProbeResult
+from tdgen.agents.registry import get_agent
+from tdgen.runs import RunDir, checkpoint_path, complete_checkpoints
+from tdgen.runs.reuse import config_differences, is_complete
+from tdgen.runs.rundir import write_json_atomic
 
-from tdgen.agents import c51, dqn
-from tdgen.agents.actor_critic_config import DAACConfig, PPOConfig
-from tdgen.agents.actor_critic_launch import resume_actor_critic, train_actor_critic
-from tdgen.agents.config import ValueBasedConfig, epsilon_at
-from tdgen.agents.events import probe_event, run_segments
-from tdgen.agents.probes import ProbeResult, make_probe
-from tdgen.agents.value_based import Agent, Algorithm, TrainState, reset_accumulators
-from tdgen.runs import (
-    CheckpointError,
-    MetricsLogger,
-    RunDir,
-    latest_checkpoint,
-    load_checkpoint,
-)
-from tdgen.runs.checkpoint import complete_checkpoints
-
-
-@dataclasses.dataclass(frozen=True)
-class AgentType:
-    """A named agent: its config class and how a config becomes an `Algorithm`."""
-
-    config_cls: type[ValueBasedConfig]
-    algorithm: Callable[[Any], Algorithm]
-
-
-AGENTS: dict[str, AgentType] = {
-    "dqn": AgentType(dqn.DQNConfig, dqn.algorithm),
-    "c51": AgentType(c51.C51Config, c51.algorithm),
-}
-
-
-ACTOR_CRITIC_AGENTS: dict[str, type[PPOConfig]] = {"ppo": PPOConfig, "daac": DAACConfig}
-
-
-def agent_type(name: str) -> AgentType:
-    if name not in AGENTS:
-        raise ValueError(f"unknown agent {name!r}: choose one of {', '.join(AGENTS)}")
-    return AGENTS[name]
-
-
-def build_agent(name: str, config: ValueBasedConfig) -> Agent:
-    """The `Agent` of ``name`` ("dqn" or "c51") for ``config`` (of the matching config class)."""
-    kind = agent_type(name)
-    if type(config) is not kind.config_cls:
-        raise ValueError(
-            f"agent {name!r} needs a {kind.config_cls.__name__}, got {type(config).__name__}"
-        )
-    return Agent.build(config, kind.algorithm(config))
-
-
-def config_class(agent: str) -> type:
-    """The config class of ``agent`` (dqn, c51, ppo or daac)."""
-    if agent in ACTOR_CRITIC_AGENTS:
-        return ACTOR_CRITIC_AGENTS[agent]
-    if agent not in AGENTS:
-        names = ", ".join([*AGENTS, *ACTOR_CRITIC_AGENTS])
-        raise ValueError(f"unknown agent {agent!r}: choose one of {names}")
-    return AGENTS[agent].config_cls
+GROUP_FILE = "group.json"
 
 
 def train(agent: str, config: Any, out: Path, progress: bool = True) -> Path:
@@ -81,127 +30,179 @@ def train(agent: str, config: Any, out: Path, progress: bool = True) -> Path:
     Refuses an existing run (continue it with `resume`). A diverging run (non-finite loss) stops
     cleanly with `charts/diverged` = 1 in its last metrics line; it is a result, not an error.
     """
-    if agent in ACTOR_CRITIC_AGENTS:
-        if type(config) is not ACTOR_CRITIC_AGENTS[agent]:
-            raise ValueError(
-                f"agent {agent!r} needs a {ACTOR_CRITIC_AGENTS[agent].__name__}, "
-                f"got {type(config).__name__}"
-            )
-        return train_actor_critic(config, out, progress)
-    built = build_agent(agent, config)  # unknown environments fail before anything is written
+    spec = get_agent(agent)
+    built = spec.build(config)  # unknown environments fail before anything is written
     run = RunDir.create(Path(out), agent, config.to_dict())
-    if config.env.startswith("atari/"):  # envpool on the host: tdgen.agents.host_loop
-        from tdgen.agents.host_loop import train_host
-
-        return train_host(built, run, progress)
-    state = built.init()
-    with MetricsLogger(run.path) as logger:
-        return _run(built, run, state, logger, progress)
+    return spec.family.train(built, run, progress)
 
 
-def resume(run_dir: Path, progress: bool = True) -> Path:
-    """Continue the run in ``run_dir`` from its latest complete checkpoint (or from the start).
+def train_seeds(
+    agent: str, config: Any, seeds: Sequence[int], out: Path, progress: bool = True
+) -> list[Path]:
+    """Train one run per seed (``config`` with each seed) into ``out/seed<S>`` as one group.
 
-    A corrupt, foreign or mismatched checkpoint raises CheckpointError before anything is changed.
+    ``out/group.json`` names the runs, so `tdgen resume out` continues the group; each run is
+    also an ordinary run directory (`tdgen resume out/seed3` continues that seed alone).
     """
-    run = RunDir.open(Path(run_dir))
-    if run.kind in ACTOR_CRITIC_AGENTS:
-        return resume_actor_critic(
-            run, ACTOR_CRITIC_AGENTS[run.kind].from_dict(run.config), progress
-        )
-    kind = agent_type(run.kind)
-    config = kind.config_cls.from_dict(run.config)
-    built = build_agent(run.kind, config)
-    if config.env.startswith("atari/"):  # not bit-exact: see tdgen.agents.host_loop
-        from tdgen.agents.host_loop import resume_host
-
-        return resume_host(built, run, progress)
-    state = built.init()
-    frames = 0
-    path = latest_checkpoint(run.checkpoints)
-    if path is not None:
-        frames, state = load_run_state(built, run, path)
-    with MetricsLogger(run.path, resume_step=frames) as logger:
-        return _run(built, run, state, logger, progress)
+    seeds = [int(s) for s in seeds]
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise ValueError(f"--seeds must be distinct and non-empty, got {seeds}")
+    out = Path(out)
+    if (out / GROUP_FILE).exists() or (out / "config.json").exists():
+        raise ValueError(f"{out} already holds a run or group: continue it with "
+                         f"`tdgen resume {out}` or choose another --out")  # fmt: skip
+    spec = get_agent(agent)
+    configs = [config.replace(seed=s) for s in seeds]
+    spec.build(configs[0])  # bad settings fail before anything is written
+    runs = [
+        RunDir.create(out / f"seed{s}", agent, c.to_dict())
+        for s, c in zip(seeds, configs, strict=True)
+    ]
+    write_json_atomic(out / GROUP_FILE, {"kind": "group", "agent": agent,
+                                         "runs": [r.path.name for r in runs]})  # fmt: skip
+    return _train_together(agent, runs, [0] * len(runs), progress)
 
 
-def load_run_state(built: Agent, run: RunDir, path: Path) -> tuple[int, TrainState]:
-    """`(frames, state)` of the checkpoint at `path` of a MinAtar run, checked against its name."""
-    frames, state = load_checkpoint(path, built.init(), kind=run.kind)
-    if int(state.frames) != frames:
-        raise CheckpointError(
-            f"checkpoint {path} is named for frame {frames} but holds frame {int(state.frames)}"
-        )
-    return frames, state
+def is_group(path: Path) -> bool:
+    return (Path(path) / GROUP_FILE).is_file()
+
+
+def group_runs(path: Path) -> list[Path]:
+    """The run directories of the group at ``path`` (its group.json)."""
+    try:
+        stored = json.loads((Path(path) / GROUP_FILE).read_text())
+        names = stored["runs"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}/{GROUP_FILE} is not a tdgen group file: {error}") from None
+    return [Path(path) / name for name in names]
+
+
+def resume(path: Path, progress: bool = True) -> Path | list[Path]:
+    """Continue the run (or the group) at ``path`` from its latest complete checkpoint.
+
+    A group resumes together from the newest checkpoint every unfinished run has (a group killed
+    while writing its checkpoints resumes from the previous one), so it continues bit for bit.
+    A corrupt, foreign or mismatched checkpoint raises CheckpointError before anything changes.
+    """
+    if is_group(path):
+        return resume_runs(group_runs(path), progress)
+    run = RunDir.open(Path(path))
+    spec = get_agent(run.kind)
+    config = spec.config_cls.from_dict(run.config)
+    return spec.family.resume(spec.build(config), run, None, progress)
+
+
+def resume_runs(run_dirs: Sequence[Path], progress: bool = True) -> list[Path]:
+    """Continue the unfinished runs among ``run_dirs`` (same agent, configs differing only by
+    seed), grouped by the checkpoint they restart from."""
+    runs = [RunDir.open(Path(p)) for p in run_dirs]
+    pending = []
+    for run in runs:
+        config = get_agent(run.kind).config_cls.from_dict(run.config)
+        if not is_complete(run.path, config.frames):
+            pending.append(run)
+    if pending:
+        starts = _common_starts(pending)
+        _train_together(pending[0].kind, pending, starts, progress)
+    return [r.path for r in runs]
+
+
+def ensure_runs(agent: str, configs: Sequence[Any], run_dirs: Sequence[Path]) -> list[Path]:
+    """Train, resume or reuse each run (configs differing only by seed), without a progress bar.
+
+    A directory holding a complete run of the same config is reused; an incomplete one resumes;
+    an empty path gets a new run; one holding a different run is a ValueError and is left
+    untouched (`tdgen.runs.reuse`). The runs to train go together as one group per start frame.
+    """
+    spec = get_agent(agent)
+    pending: list[RunDir] = []
+    for config, run_dir in zip(configs, run_dirs, strict=True):
+        diff = config_differences(run_dir, agent, config.to_dict())
+        if diff:
+            raise ValueError(
+                f"{run_dir} holds a different run (fields {diff} differ from a {agent} run's): "
+                "delete it or choose another output directory"
+            )
+        if diff is None:
+            spec.build(config)
+            pending.append(RunDir.create(Path(run_dir), agent, config.to_dict()))
+        elif not is_complete(run_dir, config.frames):
+            pending.append(RunDir.open(Path(run_dir)))
+    if pending:
+        _train_together(agent, pending, _common_starts(pending), progress=False)
+    return [Path(p) for p in run_dirs]
+
+
+def ensure_run(agent: str, config: Any, run_dir: Path) -> Path:
+    """`ensure_runs` for one run."""
+    return ensure_runs(agent, [config], [run_dir])[0]
 
 
 def probe_checkpoint(run_dir: Path, frames: int | None = None) -> ProbeResult:
-    """Recompute the update-rank probe of a MinAtar run from its checkpoint at ``frames``.
-
-    The newest complete checkpoint when ``frames`` is None. The probe draws the same transitions
-    the run's own probe drew at that frame (its key derives from the saved state).
-    """
+    """Recompute the update-rank probe of a value-based MinAtar run from its checkpoint at
+    ``frames`` (the newest when None): the transitions its own probe drew there."""
     run = RunDir.open(Path(run_dir))
-    if run.kind not in AGENTS:
+    spec = get_agent(run.kind)
+    if spec.family.name != "value_based":
         raise ValueError(
-            f"recomputing a probe from a checkpoint is implemented for dqn and c51 runs; this is "
+            f"recomputing a probe from a checkpoint is implemented for value-based runs; this is "
             f"a {run.kind!r} run, whose probes are saved in {run.probes}"
         )
-    config = agent_type(run.kind).config_cls.from_dict(run.config)
-    if config.env.startswith("atari/"):
-        raise ValueError("probing a checkpoint is implemented for minatar/ runs only")
-    available = complete_checkpoints(run.checkpoints)
-    if not available:
-        raise CheckpointError(f"{run.path} has no complete checkpoint")
-    if frames is None:
-        frames = available[-1]
-    if frames not in available:
-        raise CheckpointError(
-            f"{run.path} has no complete checkpoint at frame {frames}; it has {available}"
-        )
-    built = build_agent(run.kind, config)
-    _, state = load_run_state(built, run, run.checkpoints / f"ckpt_{frames:012d}.msgpack")
-    result = make_probe(built)(state)
-    if result is None:
-        raise ValueError(
-            f"the replay at frame {frames} holds fewer than k={config.probe_k} transitions"
-        )
-    return result
+    from tdgen.agents.value_based.launch import probe_checkpoint as probe_value
+
+    agent = spec.build(spec.config_cls.from_dict(run.config))
+    return probe_value(agent, run, frames or 0)
 
 
-def _run(agent: Agent, run: RunDir, state: TrainState, logger: MetricsLogger, progress: bool):
-    config = agent.config
-    events = []
-    if config.probe_every:
-        events.append(probe_event(config.probe_every, make_probe(agent), run.probes))
-    return run_segments(
-        config,
-        agent.algorithm.kind,
-        run,
-        state,
-        logger,
-        progress,
-        advance=agent.jit_segment(),
-        diverged=lambda s: bool(s.diverged),
-        log_values=_log_values,
-        events=events,
-    )
+def _common_starts(runs: Sequence[RunDir]) -> list[int]:
+    """Each run's restart frame: the newest checkpoint all of them have where each has it (so a
+    group killed mid-checkpoint restarts together), else that run's own newest."""
+    done = [complete_checkpoints(r.checkpoints) for r in runs]
+    latest = [d[-1] if d else 0 for d in done]
+    common = min(latest)
+    return [common if (common == 0 or common in d) else last
+            for d, last in zip(done, latest, strict=True)]  # fmt: skip
 
 
-def _log_values(config: ValueBasedConfig, state: TrainState, frames: int, seconds: float):
-    """The metrics line of the interval since the last one, and the state with accumulators reset."""
-    host = jax.device_get(
-        (state.return_sum, state.episodes, state.loss_sum, state.loss_count, state.diverged)
-    )
-    return_sum, episodes, loss_sum, loss_count, diverged = host
-    values: dict[str, Any] = {"charts/epsilon": float(epsilon_at(config, state.frames))}
-    if episodes > 0:
-        values["charts/episodic_return"] = float(return_sum / episodes)
-        values["charts/episodes"] = int(episodes)
-    if loss_count > 0:
-        values["losses/td_loss"] = float(loss_sum / loss_count)
-    values["charts/updates"] = int(state.updates)
-    if diverged:
-        values["charts/diverged"] = 1
-    values["charts/SPS"] = frames / seconds if seconds > 0 else 0.0
-    return values, reset_accumulators(state)
+def _train_together(
+    agent: str, runs: Sequence[RunDir], starts: Sequence[int], progress: bool
+) -> list[Path]:
+    """Train ``runs`` (fresh or restarting at ``starts``): one vmapped group per start frame on
+    gymnax, one at a time where a group cannot run (a single run, host-stepped environments)."""
+    spec = get_agent(agent)
+    by_start: dict[int, list[RunDir]] = defaultdict(list)
+    for run, start in zip(runs, starts, strict=True):
+        by_start[start].append(run)
+    for start, members in sorted(by_start.items()):
+        configs = [spec.config_cls.from_dict(r.config) for r in members]
+        built = spec.build(configs[0])
+        if len(members) == 1 or spec.family.is_host_stepped(built):
+            for run, config in zip(members, configs, strict=True):
+                one = spec.build(config)
+                if start == 0 and not complete_checkpoints(run.checkpoints):
+                    spec.family.train(one, run, progress)
+                else:
+                    spec.family.resume(one, run, start, progress)
+            continue
+        _check_seed_only(configs)
+        for run in members:  # a restart drops what the interrupted run wrote after it
+            for step in complete_checkpoints(run.checkpoints):
+                if step > start:
+                    path = checkpoint_path(run.checkpoints, step)
+                    path.with_suffix(".done").unlink(missing_ok=True)
+                    path.unlink(missing_ok=True)
+        spec.family.train_group(built, members, [start] * len(members), progress)
+    return [r.path for r in runs]
+
+
+def _check_seed_only(configs: Sequence[Any]) -> None:
+    first = {k: v for k, v in configs[0].to_dict().items() if k != "seed"}
+    for config in configs[1:]:
+        other = {k: v for k, v in config.to_dict().items() if k != "seed"}
+        if other != first:
+            diff = sorted(k for k in first if first[k] != other.get(k))
+            raise ValueError(f"a seed group's runs may differ only by seed; these differ in {diff}")
+
+
+__all__ = ["ensure_run", "ensure_runs", "group_runs", "is_group", "probe_checkpoint", "resume",
+           "resume_runs", "train", "train_seeds"]  # fmt: skip

@@ -26,9 +26,10 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import optax
 
-from tdgen.agents.ppo import categorical_entropy
+from tdgen.losses.distributional import quantile_q_learning_loss
+from tdgen.losses.policy import categorical_entropy, categorical_kl
+from tdgen.losses.value import double_q_learning_loss
 
 TransitionLoss = Callable[[jax.Array, dict[str, jax.Array], float], jax.Array]
 
@@ -62,17 +63,15 @@ def behaviour_cloning(logits: jax.Array, t: dict[str, jax.Array], coef: float) -
 
 def kl_distillation(logits: jax.Array, t: dict[str, jax.Array], coef: float) -> jax.Array:
     """Eq. 24 with an entropy bonus: KL(pi_S || pi_T) - coef * H(pi_S)."""
-    logp_s = jax.nn.log_softmax(logits)
-    logp_t = jax.nn.log_softmax(t["teacher"])
-    kl = jnp.sum(jnp.exp(logp_s) * (logp_s - logp_t))
-    return kl - coef * categorical_entropy(logits)
+    return categorical_kl(logits, t["teacher"]) - coef * categorical_entropy(logits)
 
 
 def double_q_learning(q: jax.Array, t: dict[str, jax.Array], coef: float = 0.0) -> jax.Array:
     """Huber(q(a) - (r + discount * q_target(s', argmax_a' q_online(s', a'))))."""
     del coef
-    target = t["reward"] + t["discount"] * t["next_target"][t["next_action"]]
-    return optax.huber_loss(q[t["action"]], jax.lax.stop_gradient(target))
+    online_next = jax.nn.one_hot(t["next_action"], q.shape[-1])  # argmax of this is next_action
+    return double_q_learning_loss(q, t["action"], t["reward"], t["discount"], t["next_target"],
+                                  online_next)  # fmt: skip
 
 
 def quantile_regression(theta: jax.Array, t: dict[str, jax.Array], coef: float = 0.0) -> jax.Array:
@@ -81,16 +80,8 @@ def quantile_regression(theta: jax.Array, t: dict[str, jax.Array], coef: float =
     Target quantiles: r + discount * theta_target(s', a*), a* greedy for the target's mean.
     """
     del coef
-    n = theta.shape[-1]
-    tau = (jnp.arange(n, dtype=theta.dtype) + 0.5) / n
-    next_theta = t["next_target"]  # [A, N]
-    greedy = jnp.argmax(jnp.mean(next_theta, axis=-1))
-    target = jax.lax.stop_gradient(t["reward"] + t["discount"] * next_theta[greedy])  # [N]
-    pred = theta[t["action"]]  # [N]
-    u = target[None, :] - pred[:, None]  # [N pred, N target]
-    huber = optax.huber_loss(u, delta=1.0)
-    weight = jnp.abs(tau[:, None] - (u < 0).astype(theta.dtype))
-    return jnp.sum(jnp.mean(weight * huber, axis=1))
+    return quantile_q_learning_loss(theta, t["action"], t["reward"], t["discount"],
+                                    t["next_target"])  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,12 +15,9 @@ from typing import Any
 
 import jax
 
-from tdgen.agents import ACTOR_CRITIC_AGENTS, AGENTS, build_agent
-from tdgen.agents.actor_critic import ActorCriticAgent
-from tdgen.agents.actor_critic_launch import load_actor_critic_state
-from tdgen.agents.launch import load_run_state
+from tdgen.agents.registry import AGENTS
 from tdgen.evaluate import epsilon_greedy, sampled
-from tdgen.runs import CheckpointError, RunDir, latest_checkpoint
+from tdgen.runs import RunDir, find_checkpoint
 from tdgen.runs.metrics import read_metrics
 
 
@@ -84,31 +81,21 @@ def load_teacher(run_dir: Path, frames: int = 0) -> Teacher:
     Only gymnax (MinAtar) teachers are supported: their data and environments live in JAX.
     """
     run = RunDir.open(Path(run_dir))
-    if run.kind not in AGENTS and run.kind not in ACTOR_CRITIC_AGENTS:
+    if run.kind not in AGENTS:
         raise ValueError(f"{run.path} is a {run.kind!r} run, not an agent that can teach")
-    if frames:
-        path = run.checkpoints / f"ckpt_{frames:012d}.msgpack"
-        if not (run.checkpoints / f"ckpt_{frames:012d}.done").exists():
-            raise CheckpointError(f"{run.path} has no complete checkpoint at frame {frames}")
-    else:
-        path = latest_checkpoint(run.checkpoints)
-        if path is None:
-            raise CheckpointError(f"{run.path} has no complete checkpoint to distil from")
+    spec = AGENTS[run.kind]
+    config = spec.config_cls.from_dict(run.config)
+    agent = spec.build(config)
+    if spec.family.is_host_stepped(agent):
+        raise ValueError(f"distillation from host-stepped teachers ({config.env}) is not "
+                         "implemented yet (MinAtar teachers only)")  # fmt: skip
+    path = find_checkpoint(run.checkpoints, frames)
+    frames, state = spec.family.load_run_state(agent, run, path)
     rows = read_metrics(run.path)
-    if run.kind in AGENTS:
-        config = AGENTS[run.kind].config_cls.from_dict(run.config)
-        if not config.env.startswith("minatar/"):
-            raise ValueError("distillation from Atari teachers is not implemented (MinAtar only)")
-        agent = build_agent(run.kind, config)
-        frames, state = load_run_state(agent, run, path)
+    if spec.family.produces == "q":
         ranks = [r["interference/update_rank"] for r in rows if "interference/update_rank" in r]
         return Teacher(run.kind, config, state.params, agent, "q", agent.env, agent.env,
                        state.replay, frames, ranks[-1] if ranks else None)  # fmt: skip
-    config = ACTOR_CRITIC_AGENTS[run.kind].from_dict(run.config)
-    agent = ActorCriticAgent.build(config)
-    if agent.host_stepped:
-        raise ValueError("distillation from ProcGen teachers is not implemented (MinAtar only)")
-    frames, state = load_actor_critic_state(agent, run, path)
     key = "interference/critic_update_rank"
     ranks = [r[key] for r in rows if key in r]
     return Teacher(run.kind, config, state.params, agent, "logits", agent.env, agent.test_env,

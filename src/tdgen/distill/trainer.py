@@ -7,7 +7,7 @@ acting on its training levels), and trains a freshly initialised student on one 
 vectorised step every ``collect_every`` updates, writing into the same ring buffer (Appendix B.3).
 The student's update rank is probed exactly as during training: k distinct transitions of the
 buffer, one optimiser step on one transition's loss, for the student and for a freshly initialised
-network. Runs, metrics, checkpoints and resume are those of every agent (`tdgen.agents.events`);
+network. Runs, metrics, checkpoints and resume are those of every agent (`tdgen.runs.loop`);
 progress counts student updates.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,19 +26,16 @@ import numpy as np
 import optax
 from flax import struct
 
-from tdgen.agents import replay as replay_lib
-from tdgen.agents.events import Event, probe_event, run_segments
+from tdgen import streams
+from tdgen.agents.probes import VALUE, Draw, ProbeResult, ProbeTarget, ProbeView, make_probe
+from tdgen.agents.value_based import replay as replay_lib
 from tdgen.distill.objectives import OBJECTIVES, Objective
 from tdgen.distill.teacher import Teacher, load_teacher
 from tdgen.evaluate import episode_returns, epsilon_greedy, sampled
-from tdgen.interference import make_update_matrix, update_rank
 from tdgen.nets import ENCODERS, make_network
 from tdgen.runs import CheckpointError, MetricsLogger, RunDir, latest_checkpoint, load_checkpoint
 from tdgen.runs.config import RunConfig
-from tdgen.runs.rundir import write_npz_atomic
-
-_PROBE_STREAM = 0x50524F42
-_EVAL_STREAM = 0x4556414C
+from tdgen.runs.loop import Event, probe_event, run_segments
 
 
 @dataclasses.dataclass(frozen=True)
@@ -328,60 +326,29 @@ class Distiller:
         return out
 
 
-@dataclasses.dataclass(frozen=True)
-class DistillProbeResult:
-    """Update ranks of the student and of a fresh network on the same transitions."""
-
-    frames: int
-    update_rank: float
-    update_rank_random: float
-    matrices: np.ndarray
-    matrices_random: np.ndarray
-
-    def metrics(self) -> dict[str, float]:
-        return {"interference/update_rank": self.update_rank,
-                "interference/update_rank_random": self.update_rank_random}  # fmt: skip
-
-    def save(self, directory: Path) -> Path:
-        return write_npz_atomic(
-            Path(directory) / f"step_{self.frames:012d}.npz", update_matrix=self.matrices,
-            update_matrix_random=self.matrices_random, update_rank=self.update_rank,
-            update_rank_random=self.update_rank_random, updates=self.frames,
-        )  # fmt: skip
-
-
-def make_distill_probe(distiller: Distiller, eps: float = 0.1):
-    """`probe(state) -> DistillProbeResult` on k distinct buffer transitions."""
+def make_distill_probe(distiller: Distiller) -> Callable[[DistillState], ProbeResult]:
+    """`probe(state) -> ProbeResult` on k distinct buffer transitions (position: updates)."""
     c = distiller.config
-    matrix = make_update_matrix(
-        distiller.values, distiller.transition_loss, distiller.optimizer,
-        reduce=distiller.objective.probe_reduce, center=c.probe_center, method="exact",
-    )  # fmt: skip
+    target = ProbeTarget(distiller.values, distiller.transition_loss, distiller.optimizer,
+                         reduce=distiller.objective.probe_reduce)  # fmt: skip
 
     @jax.jit
-    def draw(state: DistillState, key):
+    def draw(networks, replay, key) -> Draw:
+        params, target_params = networks  # the student's online and target parameters
         key_sample, key_init = jax.random.split(key)
-        batch, _ = replay_lib.sample_distinct(state.replay, key_sample, c.probe_k)
+        batch, indices = replay_lib.sample_distinct(replay, key_sample, c.probe_k)
         fresh = distiller.init_params(key_init)
-        trained = distiller.transitions(state.params, state.target_params, batch)
+        trained = distiller.transitions(params, target_params, batch)
         random = distiller.transitions(fresh, fresh, batch)
-        return trained, random, fresh, distiller.optimizer.init(fresh)
+        return Draw(trained, random, fresh, distiller.optimizer.init(fresh), indices)
 
-    def probe(state: DistillState) -> DistillProbeResult:
-        keys = jax.random.split(jax.random.fold_in(state.key, _PROBE_STREAM), c.probe_draws)
-        mats, mats_random = [], []
-        for key in keys:
-            trained, random, fresh, fresh_opt = draw(state, key)
-            mats.append(np.asarray(matrix(state.params, state.opt_state, trained)))
-            mats_random.append(np.asarray(matrix(fresh, fresh_opt, random)))
-        return DistillProbeResult(
-            frames=int(state.updates),
-            update_rank=float(np.mean([update_rank(m, eps) for m in mats])),
-            update_rank_random=float(np.mean([update_rank(m, eps) for m in mats_random])),
-            matrices=np.stack(mats), matrices_random=np.stack(mats_random),
-        )  # fmt: skip
+    probe = make_probe({VALUE: target}, draw, center=c.probe_center, draws=c.probe_draws)
 
-    return probe
+    def run(state: DistillState) -> ProbeResult:
+        view = ProbeView(state.params, state.opt_state, state.key, int(state.updates))
+        return probe(view, (state.params, state.target_params), state.replay)
+
+    return run
 
 
 def distill(config: DistillConfig, out: Path, progress: bool = True) -> Path:
@@ -415,15 +382,16 @@ def _run(distiller: Distiller, run: RunDir, state: DistillState, logger, progres
     if c.eval_every:
         jit_eval = jax.jit(distiller.evaluate)
 
-        def evaluate(state):
+        def evaluate(state, index):
             tick = time.perf_counter()
-            key = jax.random.fold_in(state.key, _EVAL_STREAM)
+            key = jax.random.fold_in(state.key, streams.EVAL)
             values = {k: float(v) for k, v in jit_eval(state.params, key).items()}
             return {**values, "perf/eval_seconds": time.perf_counter() - tick}
 
         events.append(Event(c.eval_every, evaluate))
     if c.probe_every:
-        events.append(probe_event(c.probe_every, make_distill_probe(distiller), run.probes))
+        probe = make_distill_probe(distiller)
+        events.append(probe_event(c.probe_every, lambda s, i: probe(s), run.probes))
     return run_segments(
         c, "distill", run, state, logger, progress, advance=distiller.jit_segment(),
         diverged=lambda s: bool(s.diverged), log_values=_log_values, events=events,

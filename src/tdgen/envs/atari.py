@@ -4,7 +4,7 @@ envpool's ``<Game>-v5`` with Nature DQN preprocessing (Mnih et al. 2015): 84x84 
 of the last 4, frame skip 4 (one *agent step* = 4 emulator frames, max-pooled over the last two),
 up to 30 no-op starts, FIRE on reset where the game needs it, the minimal action set, no sticky
 actions, no episodic life, a time limit of 27,000 agent steps (108k frames). Rewards are the game's
-own (unclipped); the learner clips them (`tdgen.agents.host_loop`).
+own (unclipped); the learner clips them (`tdgen.agents.value_based.host`).
 
 `AtariSpec` describes a game the way `EnvSpec` does (name, observation shape and dtype, action
 count) without starting emulators, so networks are built from it as from any environment;

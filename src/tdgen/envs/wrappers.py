@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tdgen import streams
 from tdgen.envs.spec import EnvSpec, with_step
 
 
@@ -43,9 +44,6 @@ def sparsify_rewards(spec: EnvSpec, keep_prob: float) -> EnvSpec:
     return with_step(spec, step, suffix=f"+sparse{keep_prob:g}")
 
 
-_SPARSE_STREAM = 0x5350  # separates the host sparsifying mask's seed from envpool's
-
-
 def host_reward_mode(
     score: np.ndarray, mode: str, keep_prob: float, seed: int, step: int
 ) -> np.ndarray:
@@ -57,7 +55,7 @@ def host_reward_mode(
     if mode == "zero":
         return np.zeros_like(score)
     if mode == "sparse":
-        rng = np.random.default_rng([seed, _SPARSE_STREAM, step])
+        rng = np.random.default_rng([seed, streams.SPARSE, step])
         return np.where(rng.random(score.shape) < keep_prob, score, 0.0).astype(np.float32)
     return score
 

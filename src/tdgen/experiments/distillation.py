@@ -2,7 +2,7 @@
 
 A teacher is an ordinary agent run and a student an ordinary distillation run, both reused when
 complete, resumed when not, and refused when the directory holds a different config
-(`ensure_run`, as Figure 3's runs). Figure 5 and Figure 11 distil the same kind of DQN teacher: each
+(`tdgen.agents.ensure_run`, as Figure 3's runs). Figure 5 and Figure 11 distil the same kind of DQN teacher: each
 trains its own in ``out_dir/runs/teacher_<game>`` unless the sibling experiment already holds one with the
 same config, which is then reused.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tdgen.agents import ensure_run
 from tdgen.distill import DistillConfig, distill, resume_distill
-from tdgen.experiments.fig3_value_update_rank import ensure_run
 from tdgen.runs import RunDir
 from tdgen.runs.reuse import ensure_run_dir, is_complete
 

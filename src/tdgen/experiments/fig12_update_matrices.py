@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from tdgen import plots
-from tdgen.agents import AGENTS
+from tdgen.agents import agents_of, ensure_run
 from tdgen.experiments.base import Claim, Experiment, Outcome
-from tdgen.experiments.fig3_value_update_rank import agent_config, ensure_run, read_curve, run_name
+from tdgen.experiments.fig3_value_update_rank import agent_config, read_curve, run_name
 from tdgen.interference import plot_update_matrix, update_rank
 from tdgen.runs import RunDir
 from tdgen.runs.reuse import is_complete
@@ -67,9 +67,10 @@ class Config:
     rank_tolerance: float = 1e-6  # recomputed vs logged update rank (both means over draws)
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.agents) - set(AGENTS))
+        value_based = agents_of("value_based")
+        unknown = sorted(set(self.agents) - set(value_based))
         if unknown:
-            raise ValueError(f"agents {unknown} unknown: choose from {', '.join(AGENTS)}")
+            raise ValueError(f"agents {unknown} unknown: choose from {', '.join(value_based)}")
         bad = [f for f in self.show_frames if f % self.probe_every or not 0 < f <= self.frames]
         if bad or not self.show_frames:
             raise ValueError(

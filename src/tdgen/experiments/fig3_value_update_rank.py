@@ -34,10 +34,9 @@ from typing import Any
 import numpy as np
 
 from tdgen import plots
-from tdgen.agents import AGENTS, resume, train
+from tdgen.agents import agents_of, config_class, ensure_runs
 from tdgen.experiments.base import Claim, Experiment, Outcome
 from tdgen.runs.metrics import read_metrics
-from tdgen.runs.reuse import ensure_run_dir
 
 RANK = "interference/update_rank"
 RANK_RANDOM = "interference/update_rank_random"
@@ -49,7 +48,7 @@ class Config:
     """Figure 3 settings; training fields left None keep the value of the agent preset."""
 
     games: tuple[str, ...] = ("minatar/breakout",)  # environments, dense-reward games
-    agents: tuple[str, ...] = ("dqn", "c51")  # value-based agents (tdgen.agents.AGENTS)
+    agents: tuple[str, ...] = ("dqn", "c51")  # value-based agents (tdgen.agents.registry)
     rewards: tuple[str, ...] = ("dense", "zero")  # the game's reward and the no-reward control
     num_seeds: int = 2  # runs per (agent, game, reward); seeds are seed, seed + 1, ...
     preset: str = "tandem"  # agent preset (Tandem DQN: the paper's base, centred RMSProp)
@@ -69,9 +68,10 @@ class Config:
     control_margin: float = 2.0  # zero reward: |late rank - random-params rank| at most this
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.agents) - set(AGENTS))
+        value_based = agents_of("value_based")
+        unknown = sorted(set(self.agents) - set(value_based))
         if unknown:
-            raise ValueError(f"agents {unknown} unknown: choose from {', '.join(AGENTS)}")
+            raise ValueError(f"agents {unknown} unknown: choose from {', '.join(value_based)}")
         if set(self.rewards) != {"dense", "zero"}:
             raise ValueError(f"rewards must be ('dense', 'zero'), got {self.rewards}")
         if self.num_seeds < 1 or self.late_probes < 1:
@@ -144,19 +144,7 @@ def agent_config(config: Any, agent: str, game: str, reward: str, seed: int):
     for name in ("target_period", "epsilon_decay_frames", "encoder"):
         if getattr(config, name) is not None:
             overrides[name] = getattr(config, name)
-    return AGENTS[agent].config_cls.preset(config.preset, game, **overrides)
-
-
-def ensure_run(agent: str, agent_cfg, run_dir: Path) -> Path:
-    """Train the run into ``run_dir``, resume it if incomplete, reuse it if complete.
-
-    A directory holding a different config is an error, never overwritten (`ensure_run_dir`).
-    """
-    return ensure_run_dir(
-        run_dir, agent, agent_cfg.to_dict(), agent_cfg.frames,
-        create=lambda: train(agent, agent_cfg, run_dir, progress=False),
-        resume=lambda: resume(run_dir, progress=False),
-    )  # fmt: skip
+    return config_class(agent).preset(config.preset, game, **overrides)
 
 
 def read_curve(run_dir: Path) -> dict[str, list[float]]:
@@ -187,10 +175,10 @@ def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
                 names = [
                     run_name(agent, game, reward, s) for s in range(seed, seed + config.num_seeds)
                 ]
-                per_seed = []
-                for s, name in zip(range(seed, seed + config.num_seeds), names, strict=True):
-                    cfg = agent_config(config, agent, game, reward, s)
-                    per_seed.append(read_curve(ensure_run(agent, cfg, runs / name)))
+                configs = [agent_config(config, agent, game, reward, s)
+                           for s in range(seed, seed + config.num_seeds)]  # fmt: skip
+                run_dirs = ensure_runs(agent, configs, [runs / name for name in names])
+                per_seed = [read_curve(run_dir) for run_dir in run_dirs]  # one seed group
                 curves[curve_key(agent, game, reward)] = {
                     "frames": per_seed[0]["frames"],
                     "update_rank": [c["update_rank"] for c in per_seed],
@@ -387,4 +375,4 @@ EXPERIMENT = Experiment(
     run=run,
 )
 
-__all__ = ["EXPERIMENT", "Config", "agent_config", "check_claims", "ensure_run", "measure", "run"]
+__all__ = ["EXPERIMENT", "Config", "agent_config", "check_claims", "measure", "run"]

@@ -5,7 +5,7 @@ TD-style (GAE) value targets alone. H2: networks trained by TD show weaker inter
 higher update rank, than networks shaped by the policy gradient. The paper: the DAAC critic has the
 highest update rank early in training and the actors the lowest.
 
-Every run's own probes (`tdgen.agents.actor_critic_probes`) give, every ``probe_every`` frames,
+Every run's own probes (`tdgen.agents.actor_critic.probe`) give, every ``probe_every`` frames,
 the update rank of the actor (one optimiser step on one sample's actor loss, read through the
 change in action probabilities, reduce="policy") and of the critic (the value loss, read through
 V), on k samples of the latest rollout, with the agent's optimiser state, uncentred
@@ -30,9 +30,8 @@ from typing import Any
 import numpy as np
 
 from tdgen import plots
-from tdgen.agents import ACTOR_CRITIC_AGENTS
+from tdgen.agents import config_class, ensure_runs
 from tdgen.experiments.base import Claim, Experiment, Outcome
-from tdgen.experiments.fig3_value_update_rank import ensure_run
 from tdgen.runs.metrics import read_metrics
 
 AGENTS = ("ppo", "daac")
@@ -45,7 +44,7 @@ class Config:
     """Figure 4 settings; agent fields not listed keep the preset's values."""
 
     games: tuple[str, ...] = ("minatar/space_invaders",)  # environments
-    preset: str = "minatar"  # actor-critic preset (tdgen.agents.actor_critic_config)
+    preset: str = "minatar"  # actor-critic preset (tdgen.agents.actor_critic.config)
     num_seeds: int = 2  # runs per (agent, game); seeds are seed, seed + 1, ...
     frames: int = 196_608  # training frames per run (24 iterations of 64 x 128)
     num_levels: int = 0  # training levels (0: the full distribution)
@@ -101,7 +100,7 @@ def agent_config(config: Config, agent: str, game: str, seed: int):
     for name in ("encoder", "num_envs"):
         if getattr(config, name) is not None:
             overrides[name] = getattr(config, name)
-    return ACTOR_CRITIC_AGENTS[agent].preset(config.preset, game, **overrides)
+    return config_class(agent).preset(config.preset, game, **overrides)
 
 
 def read_curves(run_dir: Path) -> dict[str, Any]:
@@ -127,13 +126,10 @@ def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
     for game in config.games:
         curves[game] = {}
         for agent in AGENTS:
-            per_seed = []
-            for s in range(seed, seed + config.num_seeds):
-                cfg = agent_config(config, agent, game, s)
-                per_seed.append(
-                    read_curves(ensure_run(agent, cfg, runs / run_name(agent, game, s)))
-                )
-            curves[game][agent] = per_seed
+            seeds = range(seed, seed + config.num_seeds)
+            run_dirs = ensure_runs(agent, [agent_config(config, agent, game, s) for s in seeds],
+                                   [runs / run_name(agent, game, s) for s in seeds])  # fmt: skip
+            curves[game][agent] = [read_curves(run_dir) for run_dir in run_dirs]
     return {"curves": curves}
 
 

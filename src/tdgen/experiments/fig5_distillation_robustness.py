@@ -34,7 +34,6 @@ import numpy as np
 from tdgen import plots
 from tdgen.agents import DQNConfig
 from tdgen.distill import DistillConfig
-from tdgen.distill.policies import evaluate_policy, load_policy, visited_states
 from tdgen.evaluate import plot_interpolation, plot_robustness
 from tdgen.experiments.base import Claim, Experiment, Outcome
 from tdgen.experiments.distillation import (
@@ -42,6 +41,7 @@ from tdgen.experiments.distillation import (
     ensure_distill_run,
     ensure_teacher,
 )
+from tdgen.policies import evaluate_policy, load_policy, visited_states
 
 STUDENTS = ("q", "bc")
 

@@ -26,9 +26,9 @@ import numpy as np
 from tdgen import plots
 from tdgen.agents import PPOConfig
 from tdgen.distill import DistillConfig
-from tdgen.distill.policies import evaluate_policy, load_policy
 from tdgen.experiments.base import Claim, Experiment, Outcome
 from tdgen.experiments.distillation import ensure_distill_run, ensure_teacher
+from tdgen.policies import evaluate_policy, load_policy
 
 
 @dataclass(frozen=True)

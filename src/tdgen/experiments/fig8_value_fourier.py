@@ -34,11 +34,10 @@ import jax
 import numpy as np
 
 from tdgen import plots
-from tdgen.agents import AGENTS
-from tdgen.agents.launch import build_agent, load_run_state
+from tdgen.agents import ensure_run, get_agent
 from tdgen.experiments.base import Claim, Experiment, Outcome
-from tdgen.experiments.fig3_value_update_rank import agent_config, ensure_run, run_name
-from tdgen.runs import RunDir
+from tdgen.experiments.fig3_value_update_rank import agent_config, run_name
+from tdgen.runs import RunDir, find_checkpoint
 from tdgen.runs.checkpoint import complete_checkpoints
 from tdgen.theory.spectral import fourier_spectrum
 
@@ -199,9 +198,9 @@ def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
     for game in config.games:
         run_dir, reused = find_run(config, game, seed, out_dir)
         run = RunDir.open(run_dir)
-        agent = build_agent(run.kind, AGENTS[run.kind].config_cls.from_dict(run.config))
-        frames = complete_checkpoints(run.checkpoints)[-1]
-        _, state = load_run_state(agent, run, run.checkpoints / f"ckpt_{frames:012d}.msgpack")
+        spec = get_agent(run.kind)
+        agent = spec.build(spec.config_cls.from_dict(run.config))
+        frames, state = spec.family.load_run_state(agent, run, find_checkpoint(run.checkpoints))
         w = value_and_reward_windows(agent, state, config, seed)
         games[game] = {
             **w,

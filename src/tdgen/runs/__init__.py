@@ -2,7 +2,9 @@
 
 from tdgen.runs.checkpoint import (
     CheckpointError,
+    checkpoint_path,
     complete_checkpoints,
+    find_checkpoint,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
@@ -12,6 +14,8 @@ from tdgen.runs.rundir import RunDir
 
 __all__ = [
     "CheckpointError",
+    "checkpoint_path",
+    "find_checkpoint",
     "MetricsLogger",
     "complete_checkpoints",
     "RunDir",

@@ -33,6 +33,27 @@ def _paths(directory: Path, step: int) -> tuple[Path, Path]:
     return directory / f"ckpt_{step:012d}.msgpack", directory / f"ckpt_{step:012d}.done"
 
 
+def checkpoint_path(directory: Path, step: int) -> Path:
+    """The file of the checkpoint of ``step`` in ``directory`` (complete or not)."""
+    return _paths(Path(directory), step)[0]
+
+
+def find_checkpoint(directory: Path, step: int = 0, unit: str = "frame") -> Path:
+    """The complete checkpoint of ``step`` (0: the newest); a CheckpointError names what exists
+    (``unit``: what a step counts, for the message)."""
+    available = complete_checkpoints(directory)
+    if not available:
+        raise CheckpointError(f"{Path(directory).parent} has no complete checkpoint")
+    if step == 0:
+        step = available[-1]
+    if step not in available:
+        raise CheckpointError(
+            f"{Path(directory).parent} has no complete checkpoint at {unit} {step}; it has "
+            f"{available}"
+        )
+    return checkpoint_path(directory, step)
+
+
 def save_checkpoint(directory: Path, step: int, state: Any, *, kind: str, keep: int = 3) -> Path:
     """Write `state` (any pytree) as the checkpoint of `step`; keep only the newest `keep` complete."""
     directory = Path(directory)

@@ -119,11 +119,13 @@ class Point:
 
 
 def default_preset(agent: str, env: str) -> str:
-    """The preset a grid without `presets` uses: `minatar` on MinAtar, `procgen` for PPO/DAAC on
-    ProcGen, `tandem` (the paper's base agent) for DQN/C51 on Atari."""
+    """The preset a grid without `presets` uses: `minatar` on MinAtar, `procgen` for actor-critic
+    agents on ProcGen, `tandem` (the paper's base agent) for value-based agents on Atari."""
     if env.startswith("minatar/"):
         return "minatar"
-    return "procgen" if agent in ("ppo", "daac") else "tandem"
+    from tdgen.agents import get_agent
+
+    return "procgen" if get_agent(agent).family.name == "actor_critic" else "tandem"
 
 
 def overrides_hash(overrides: Mapping[str, Any]) -> str:
@@ -146,10 +148,10 @@ def experiment_run_name(experiment: str, scale: str, seed: int) -> str:
 
 def agent_config(agent: str, preset: str, env: str, seed: int, overrides: Mapping[str, Any]):
     """The config object of one agent run: the preset for ``env`` with ``overrides`` and seed."""
-    from tdgen.agents import AC_PRESETS, PRESETS, config_class
+    from tdgen.agents import get_agent
 
-    cls = config_class(agent)
-    presets = AC_PRESETS if agent in ("ppo", "daac") else PRESETS
+    spec = get_agent(agent)
+    cls, presets = spec.config_cls, spec.presets
     if preset not in presets:
         raise ValueError(f"preset {preset!r} is not one of {agent}'s: {', '.join(presets)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}

@@ -1,8 +1,8 @@
 """One sweep task, as a worker runs it: train, resume or skip one run directory.
 
 A task is plain data (`Task`, picklable for process pools, Ray and submitit). `run_task` sets the
-persistent XLA compilation cache of the worker, then hands an agent run to `ensure_run` of
-`tdgen.experiments.fig3_value_update_rank` (reuse a complete run, resume an incomplete one from its
+persistent XLA compilation cache of the worker, then hands an agent run to
+`tdgen.agents.ensure_runs` (reuse a complete run, resume an incomplete one from its
 newest complete checkpoint, refuse a directory holding another config) or an experiment to
 `tdgen.experiments.runner.run_experiment`. Errors are caught and returned, so one failing run does
 not stop the others; the traceback goes to ``<sweep>/logs/<run>.log``.
@@ -129,8 +129,7 @@ def _execute(task: Task) -> None:
 
         run_experiment(task.target, task.config["scale"], task.config["seed"], Path(task.run_dir))
         return
-    from tdgen.agents import config_class
-    from tdgen.experiments.fig3_value_update_rank import ensure_run
+    from tdgen.agents import config_class, ensure_run
 
     config = config_class(task.target).from_dict(dict(task.config))
     ensure_run(task.target, config, Path(task.run_dir))

@@ -18,17 +18,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from tdgen.agents.actor_critic_config import DAACConfig
-from tdgen.agents.ppo import (
-    ProbeTarget,
-    categorical_entropy,
-    clipped_surrogate,
-    clipped_value_loss,
-    log_prob,
-    make_adam,
-    minibatch_epochs,
-    network_kwargs,
-)
+from tdgen.agents.actor_critic.config import DAACConfig
+from tdgen.agents.actor_critic.ppo import make_adam, minibatch_epochs, network_kwargs
+from tdgen.agents.probes import ProbeTarget, per_sample
+from tdgen.losses.policy import categorical_entropy, clipped_surrogate, clipped_value_loss, log_prob
 from tdgen.nets import make_network
 
 
@@ -130,11 +123,11 @@ class DAAC:
         return {
             "actor": ProbeTarget(
                 apply_fn=lambda p, x: self.policy_network.apply(p, x)["policy"],
-                loss_fn=lambda p, t: self.policy_loss(p, t)[0], optimizer=self.optimizer,
+                loss_fn=per_sample(lambda p, t: self.policy_loss(p, t)[0]), optimizer=self.optimizer,
                 reduce="policy", select=lambda p, o: (p["policy"], o["policy"]),
             ),
             "critic": ProbeTarget(
-                apply_fn=self.value_network.apply, loss_fn=self.value_loss,
+                apply_fn=self.value_network.apply, loss_fn=per_sample(self.value_loss),
                 optimizer=self.optimizer, reduce="none",
                 select=lambda p, o: (p["value"], o["value"]),
             ),

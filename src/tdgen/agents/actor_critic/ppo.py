@@ -1,8 +1,8 @@
-"""PPO (Schulman et al. 2017) with one encoder shared by actor and critic, and the policy-gradient
-losses DAAC reuses: clipped surrogate, clipped value loss, categorical entropy, GAE.
+"""PPO (Schulman et al. 2017) with one encoder shared by actor and critic.
 
-Losses are pure functions of arrays; `PPO` holds the network and optimiser and contributes the
-minibatch update and the probe targets to the shared loop in `tdgen.agents.actor_critic`.
+The losses are `tdgen.losses.policy`'s (clipped surrogate, clipped value loss, entropy, GAE);
+`PPO` holds the network and optimiser and contributes the minibatch update and the probe targets
+to the shared loop in `tdgen.agents.actor_critic.loop`.
 """
 
 from __future__ import annotations
@@ -15,78 +15,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from tdgen.agents.actor_critic_config import PPOConfig
+from tdgen.agents.actor_critic.config import PPOConfig
+from tdgen.agents.probes import ProbeTarget, per_sample
+from tdgen.losses.policy import (
+    categorical_entropy,
+    clipped_surrogate,
+    clipped_value_loss,
+    log_prob,
+)
 from tdgen.nets import make_network
-
-
-def gae(
-    reward: jax.Array,
-    value: jax.Array,
-    done: jax.Array,
-    last_value: jax.Array,
-    gamma: float,
-    lam: float,
-) -> tuple[jax.Array, jax.Array]:
-    """Generalised advantage estimates and returns (Schulman et al. 2016), arrays [T, ...].
-
-    done[t] ends the episode after step t (no bootstrap across it; a truncated episode's
-    bootstrap is already folded into reward[t]); last_value is V of the state after step T-1.
-    Returns (advantages, advantages + value).
-    """
-
-    def backward(carry, step):
-        next_advantage, next_value = carry
-        r, v, d = step
-        nonterminal = 1.0 - d.astype(v.dtype)
-        delta = r + gamma * next_value * nonterminal - v
-        advantage = delta + gamma * lam * nonterminal * next_advantage
-        return (advantage, v), advantage
-
-    init = (jnp.zeros_like(last_value), last_value)
-    _, advantages = jax.lax.scan(backward, init, (reward, value, done), reverse=True)
-    return advantages, advantages + value
-
-
-def clipped_surrogate(
-    logp: jax.Array, logp_old: jax.Array, advantage: jax.Array, clip: float
-) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """PPO's clipped objective as a loss, mean over the batch: -E[min(r A, clip(r) A)].
-
-    Also returns the share of clipped ratios and the approximate KL E[(r - 1) - log r].
-    """
-    log_ratio = logp - logp_old
-    ratio = jnp.exp(log_ratio)
-    unclipped = ratio * advantage
-    clipped = jnp.clip(ratio, 1.0 - clip, 1.0 + clip) * advantage
-    loss = -jnp.mean(jnp.minimum(unclipped, clipped))
-    stats = {
-        "clipfrac": jnp.mean((jnp.abs(ratio - 1.0) > clip).astype(jnp.float32)),
-        "approx_kl": jnp.mean((ratio - 1.0) - log_ratio),
-    }
-    return loss, stats
-
-
-def clipped_value_loss(
-    value: jax.Array, value_old: jax.Array, target: jax.Array, clip: float, clip_value: bool
-) -> jax.Array:
-    """0.5 E[(V - target)^2], or PPO2's pessimistic max with V clipped to value_old +- clip."""
-    unclipped = jnp.square(value - target)
-    if not clip_value:
-        return 0.5 * jnp.mean(unclipped)
-    clipped_v = value_old + jnp.clip(value - value_old, -clip, clip)
-    return 0.5 * jnp.mean(jnp.maximum(unclipped, jnp.square(clipped_v - target)))
-
-
-def categorical_entropy(logits: jax.Array) -> jax.Array:
-    """Entropy of softmax(logits) over the last axis, [...]."""
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
-
-
-def log_prob(logits: jax.Array, action: jax.Array) -> jax.Array:
-    """log pi(action | s) for logits [..., A] and integer actions [...]."""
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    return jnp.take_along_axis(logp, action[..., None].astype(jnp.int32), axis=-1)[..., 0]
 
 
 def make_adam(config: PPOConfig) -> optax.GradientTransformation:
@@ -139,23 +76,6 @@ def minibatch_epochs(
         epoch, (params, opt_state), jax.random.split(key, epochs)
     )
     return params, opt_state, jax.tree.map(jnp.mean, stats)
-
-
-@dataclasses.dataclass(frozen=True)
-class ProbeTarget:
-    """What one update-rank probe differentiates: a network's output and the loss that trains it.
-
-    select(params, opt_state) picks the parameters and optimiser state the step acts on;
-    loss_fn(sub_params, transition) is that network's loss on one transition (batch of 1);
-    apply_fn(sub_params, obs [m, ...]) the outputs the matrix reads, reduced by ``reduce``
-    ("policy": the norm of the change in action probabilities; "none": a scalar value).
-    """
-
-    apply_fn: Callable[[Any, jax.Array], jax.Array]
-    loss_fn: Callable[[Any, dict[str, jax.Array]], jax.Array]
-    optimizer: optax.GradientTransformation
-    reduce: str
-    select: Callable[[Any, Any], tuple[Any, Any]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,24 +157,15 @@ class PPO:
         return {
             "actor": ProbeTarget(
                 apply_fn=lambda p, x: self.network.apply(p, x)["policy"],
-                loss_fn=lambda p, t: self.actor_loss(p, t)[0],
+                loss_fn=per_sample(lambda p, t: self.actor_loss(p, t)[0]),
                 optimizer=self.optimizer, reduce="policy", select=whole,
             ),
             "critic": ProbeTarget(
                 apply_fn=lambda p, x: self.network.apply(p, x)["value"],
-                loss_fn=self.critic_loss, optimizer=self.optimizer, reduce="none", select=whole,
+                loss_fn=per_sample(self.critic_loss), optimizer=self.optimizer, reduce="none",
+                select=whole,
             ),
         }  # fmt: skip
 
 
-__all__ = [
-    "PPO",
-    "ProbeTarget",
-    "categorical_entropy",
-    "clipped_surrogate",
-    "clipped_value_loss",
-    "gae",
-    "log_prob",
-    "make_adam",
-    "minibatch_epochs",
-]
+__all__ = ["PPO", "make_adam", "minibatch_epochs", "network_kwargs"]

@@ -5,8 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tdgen.agents.c51 import categorical_projection, categorical_q_learning_loss
-from tdgen.agents.dqn import huber, q_learning_loss
+from tdgen.losses import categorical_projection, categorical_q_learning_loss, huber, q_learning_loss
 
 
 def test_projection_hand_worked_example():

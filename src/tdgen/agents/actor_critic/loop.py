@@ -3,8 +3,8 @@
 PureJaxRL style on gymnax: the whole training state is one pytree (`ACState`) and training
 advances in jitted segments, each a `lax.scan` over iterations (a rollout of ``num_steps`` vectorised
 steps with actions sampled from the policy, GAE, then the algorithm's update). On envpool ProcGen
-the same `learn` step follows rollouts stepped on the host (`tdgen.agents.actor_critic_host`).
-An algorithm (`tdgen.agents.ppo.PPO`, `tdgen.agents.daac.DAAC`) contributes its networks, its
+the same `learn` step follows rollouts stepped on the host (`tdgen.agents.actor_critic.host`).
+An algorithm (`tdgen.agents.actor_critic.ppo.PPO`, `tdgen.agents.actor_critic.daac.DAAC`) contributes its networks, its
 update and its probe targets; everything else lives here.
 
 Advantages are normalised over the whole rollout (as the IDAAC code; DAAC's advantage head
@@ -23,13 +23,14 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from tdgen.agents.actor_critic_config import DAACConfig, PPOConfig
-from tdgen.agents.daac import DAAC
-from tdgen.agents.ppo import PPO, gae, log_prob
+from tdgen import streams
+from tdgen.agents.actor_critic.config import PPOConfig
+from tdgen.agents.actor_critic.daac import DAAC
+from tdgen.agents.actor_critic.ppo import PPO
+from tdgen.agents.train import Train
 from tdgen.envs import EnvSpec, held_out_levels, make_env
 from tdgen.evaluate import episode_returns, sampled
-
-_EVAL_STREAM = 0x4556414C  # fold_in tag of evaluation draws
+from tdgen.losses.policy import gae, log_prob
 
 
 @struct.dataclass
@@ -72,9 +73,6 @@ class Rollout:
     returns: jax.Array | None = None
 
 
-ALGORITHMS = {"ppo": (PPOConfig, PPO), "daac": (DAACConfig, DAAC)}
-
-
 @dataclasses.dataclass(frozen=True)
 class ActorCriticAgent:
     """A config, its algorithm, training and evaluation environments, with the pure functions."""
@@ -85,13 +83,11 @@ class ActorCriticAgent:
     test_env: Any
 
     @classmethod
-    def build(cls, config: PPOConfig) -> ActorCriticAgent:
-        kind = config.kind
-        if kind not in ALGORITHMS or type(config) is not ALGORITHMS[kind][0]:
-            raise ValueError(f"no actor-critic algorithm for {type(config).__name__}")
+    def build(cls, config: PPOConfig, algorithm: type[PPO] | type[DAAC]) -> ActorCriticAgent:
+        """The agent of ``algorithm`` (PPO, DAAC: `build(config, obs_shape, num_actions)`)."""
         env, test_env = make_level_envs(config)
-        algorithm = ALGORITHMS[kind][1].build(config, env.observation_shape, env.num_actions)
-        return cls(config, algorithm, env, test_env)
+        return cls(config, algorithm.build(config, env.observation_shape, env.num_actions), env,
+                   test_env)  # fmt: skip
 
     @property
     def host_stepped(self) -> bool:
@@ -204,6 +200,12 @@ class ActorCriticAgent:
         iterations = self.config.segment_frames // self.config.batch_frames
         return jax.jit(lambda state: self.segment(state, iterations), donate_argnums=0)
 
+    def make_train(self) -> Train:
+        """The pure train functions: init(key) and one segment of ``config.segment_frames``
+        frames, whose extras are the segment's last rollout (the probes read it)."""
+        iterations = self.config.segment_frames // self.config.batch_frames
+        return Train(self._init, lambda state: self.segment(state, iterations))
+
     def evaluate(self, params, key: jax.Array) -> dict[str, jax.Array]:
         """Mean return of the episodes finished by ``eval_envs`` environments in ``eval_steps``
         steps of the stochastic policy, on training levels and on held-out levels (nan if none)."""
@@ -218,9 +220,19 @@ class ActorCriticAgent:
         }  # fmt: skip
 
 
+def reset_accumulators(state: ACState) -> ACState:
+    """Zero the since-last-log accumulators (of one run, or of every run of a group at once)."""
+    return state.replace(
+        return_sum=jnp.zeros_like(state.return_sum),
+        episodes=jnp.zeros_like(state.episodes),
+        loss_sums=jax.tree.map(jnp.zeros_like, state.loss_sums),
+        loss_counts=jax.tree.map(jnp.zeros_like, state.loss_counts),
+    )
+
+
 def eval_key(state: ACState) -> jax.Array:
     """The evaluation's key: a function of the state's key, so a resumed run evaluates the same."""
-    return jax.random.fold_in(state.key, _EVAL_STREAM)
+    return jax.random.fold_in(state.key, streams.EVAL)
 
 
 def flat_batch(rollout: Rollout) -> dict[str, jax.Array]:
@@ -264,4 +276,4 @@ def make_level_envs(config: PPOConfig) -> tuple[Any, Any]:
     return train, test
 
 
-__all__ = ["ALGORITHMS", "ACState", "ActorCriticAgent", "Rollout", "eval_key", "flat_batch"]
+__all__ = ["ACState", "ActorCriticAgent", "Rollout", "eval_key", "flat_batch"]

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax.tree_util import Partial
 
 from tdgen import plots
-from tdgen.agents import replay as replay_lib
+from tdgen.agents.value_based import replay as replay_lib
 from tdgen.distill.teacher import load_teacher
 from tdgen.distill.trainer import DistillConfig, Distiller
 from tdgen.evaluate import (
@@ -37,7 +37,7 @@ from tdgen.evaluate import (
     robustness,
     sampled,
 )
-from tdgen.runs import CheckpointError, RunDir, latest_checkpoint, load_checkpoint
+from tdgen.runs import RunDir, find_checkpoint, load_checkpoint
 from tdgen.runs.rundir import write_json_atomic
 
 
@@ -69,12 +69,7 @@ def load_policy(run_dir: Path, frames: int = 0) -> LoadedPolicy:
                             replay)  # fmt: skip
     config = DistillConfig.from_dict(run.config)
     distiller = Distiller.build(config)
-    path = (run.checkpoints / f"ckpt_{frames:012d}.msgpack") if frames else (
-        latest_checkpoint(run.checkpoints))  # fmt: skip
-    if path is None or not path.with_suffix(".done").exists():
-        raise CheckpointError(
-            f"{run.path} has no complete checkpoint{f' at {frames}' if frames else ''}"
-        )
+    path = find_checkpoint(run.checkpoints, frames)
     _, state = load_checkpoint(path, distiller.init(), kind="distill")
     return LoadedPolicy(run.path.name, distiller.values, state.params, distiller.stochastic,
                         distiller.teacher.env, distiller.teacher.test_env, state.replay)  # fmt: skip

@@ -1,22 +1,10 @@
-"""C51 (Bellemare et al. 2017): a categorical return distribution on fixed atoms, cross-entropy.
-
-The algorithm is `categorical_q_learning_loss` on one transition, built on the projection of the
-shifted target distribution back onto the atoms (`categorical_projection`). The loop and presets
-are shared with DQN (`tdgen.agents.value_based`); C51 acts greedily on the expected return.
-"""
+"""Distributional losses on one transition: C51's categorical projection and cross-entropy
+(Bellemare et al. 2017), QR-DQN's quantile Huber loss (Dabney et al. 2018)."""
 
 from __future__ import annotations
 
-import dataclasses
-from functools import partial
-from typing import Any, ClassVar
-
 import jax
 import jax.numpy as jnp
-import numpy as np
-
-from tdgen.agents.config import ValueBasedConfig
-from tdgen.agents.value_based import Algorithm
 
 
 def categorical_projection(
@@ -69,45 +57,53 @@ def categorical_q_learning_loss(
     return -jnp.sum(target * jax.nn.log_softmax(logits_tm1[a_tm1]))
 
 
-@dataclasses.dataclass(frozen=True)
-class C51Config(ValueBasedConfig):
-    """C51 settings; defaults are the `minatar()` preset."""
-
-    num_atoms: int = 51
-    """Atoms of the return distribution."""
-    vmax: float = 100.0
-    """Largest atom; atoms are evenly spaced on [-vmax, vmax]."""
-
-    preset_extras: ClassVar[dict[str, dict[str, Any]]] = {
-        "minatar": {"vmax": 100.0},
-        "nature": {"optimizer": "adam", "lr": 2.5e-4, "eps": 0.01 / 32, "vmax": 10.0},
-        "dopamine": {"lr": 2.5e-4, "eps": 3.125e-4, "vmax": 10.0},
-        "tandem": {"vmax": 10.0},
-    }
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.num_atoms < 2:
-            raise ValueError(f"num_atoms must be at least 2, got {self.num_atoms}")
-        if self.vmax <= 0:
-            raise ValueError(f"vmax must be positive, got {self.vmax}")
-
-    @property
-    def support(self) -> np.ndarray:
-        """The atoms z [num_atoms], float32."""
-        return np.linspace(-self.vmax, self.vmax, self.num_atoms, dtype=np.float32)
+def quantile_midpoints(num_quantiles: int, dtype=jnp.float32) -> jax.Array:
+    """The quantile fractions tau_i = (2i + 1) / 2N that QR-DQN's outputs estimate [N]."""
+    return (jnp.arange(num_quantiles, dtype=dtype) + 0.5) / num_quantiles
 
 
-def algorithm(config: C51Config) -> Algorithm:
-    """C51 as an `Algorithm`: C51 head, categorical loss, greedy on the expected return; probes
-    reduce by the expectation over atoms, then the max over actions (Appendix B.1)."""
-    support = jnp.asarray(config.support)
-    return Algorithm(
-        kind="c51",
-        head="c51",
-        head_kwargs={"num_atoms": config.num_atoms},
-        transition_loss=partial(categorical_q_learning_loss, support=support),
-        greedy_values=partial(expected_values, support=support),
-        probe_reduce="expectation",
-        probe_support=tuple(float(z) for z in config.support),
-    )
+def quantile_huber_loss(pred: jax.Array, target: jax.Array, kappa: float = 1.0) -> jax.Array:
+    """QR-DQN's quantile Huber loss between predicted quantiles [N] and target samples [N'].
+
+    Dabney et al. 2018, Eq. 10: sum_i mean_j |tau_i - 1{u_ij < 0}| * Huber_kappa(u_ij) / kappa,
+    u_ij = target_j - pred_i (kappa = 0 is the plain quantile loss). No gradient through target.
+    """
+    if pred.ndim != 1 or target.ndim != 1:
+        raise ValueError(f"pred and target must be [N], got {pred.shape} and {target.shape}")
+    tau = quantile_midpoints(pred.shape[0], pred.dtype)
+    u = jax.lax.stop_gradient(target)[None, :] - pred[:, None]  # [N pred, N' target]
+    if kappa > 0:
+        abs_u = jnp.abs(u)
+        quadratic = jnp.minimum(abs_u, kappa)
+        elementwise = (0.5 * quadratic**2 + kappa * (abs_u - quadratic)) / kappa
+    else:
+        elementwise = jnp.abs(u)
+    weight = jnp.abs(tau[:, None] - (u < 0).astype(pred.dtype))
+    return jnp.sum(jnp.mean(weight * elementwise, axis=1))
+
+
+def quantile_q_learning_loss(
+    theta_tm1: jax.Array,
+    a_tm1: jax.Array,
+    r_t: jax.Array,
+    discount_t: jax.Array,
+    theta_t: jax.Array,
+    kappa: float = 1.0,
+) -> jax.Array:
+    """QR-DQN on one transition: quantiles theta_tm1 [A, N] at x regress onto the target
+    r + discount * theta_t[a*] [N], a* the target network's greedy action by mean quantile."""
+    if theta_tm1.ndim != 2 or theta_t.shape != theta_tm1.shape:
+        raise ValueError(f"quantiles must be [A, N], got {theta_tm1.shape} and {theta_t.shape}")
+    greedy = jnp.argmax(jnp.mean(theta_t, axis=-1))
+    target = r_t + discount_t * theta_t[greedy]
+    return quantile_huber_loss(theta_tm1[a_tm1], target, kappa)
+
+
+__all__ = [
+    "categorical_projection",
+    "categorical_q_learning_loss",
+    "expected_values",
+    "quantile_huber_loss",
+    "quantile_midpoints",
+    "quantile_q_learning_loss",
+]

@@ -59,8 +59,6 @@ class ValueBasedConfig(RunConfig):
     """Exploration epsilon after the decay."""
     epsilon_decay_frames: int = 250_000
     """Frames over which epsilon decays linearly, counted from learning_starts (Dopamine)."""
-    eval_epsilon: float = 0.001
-    """Epsilon of the greedy policy when evaluated (`evaluate_returns`)."""
     encoder: str = "minatar"
     """Network torso: mlp, minatar, nature or impala (tdgen.nets)."""
     conv_impl: Literal["xla", "im2col"] = "im2col"
@@ -109,7 +107,7 @@ class ValueBasedConfig(RunConfig):
             raise ValueError(f"probe_k {self.probe_k} exceeds buffer_size {self.buffer_size}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma must lie in [0, 1], got {self.gamma}")
-        for name in ("epsilon_start", "epsilon_end", "eval_epsilon"):
+        for name in ("epsilon_start", "epsilon_end"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.lr <= 0 or self.eps < 0:
@@ -128,6 +126,8 @@ class ValueBasedConfig(RunConfig):
                 raise ValueError(
                     f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
                 )
+
+    retired_fields: ClassVar[tuple[str, ...]] = ("eval_epsilon",)  # unused before 0.2
 
     # Per-algorithm changes to a preset, by preset name (e.g. DQN's loss, C51's vmax).
     preset_extras: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -199,24 +199,23 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "minatar": dict(
         buffer_size=100_000, batch_size=32, learning_starts=1_000, train_every=4,
         target_period=1_000, gamma=0.99, optimizer="adam", lr=2.5e-4, eps=3.125e-4,
-        epsilon_start=1.0, epsilon_end=0.01, epsilon_decay_frames=250_000, eval_epsilon=0.001,
+        epsilon_start=1.0, epsilon_end=0.01, epsilon_decay_frames=250_000,
     ),
     "nature": dict(
         buffer_size=1_000_000, batch_size=32, learning_starts=50_000, train_every=4,
         target_period=40_000, gamma=0.99, optimizer="rmsprop", lr=2.5e-4, eps=1e-5, decay=0.95,
         centered=True, epsilon_start=1.0, epsilon_end=0.1, epsilon_decay_frames=1_000_000,
-        eval_epsilon=0.05,
     ),
     "dopamine": dict(
         buffer_size=1_000_000, batch_size=32, learning_starts=20_000, train_every=4,
         target_period=8_000, gamma=0.99, optimizer="adam", lr=6.25e-5, eps=1.5e-4,
-        epsilon_start=1.0, epsilon_end=0.01, epsilon_decay_frames=250_000, eval_epsilon=0.001,
+        epsilon_start=1.0, epsilon_end=0.01, epsilon_decay_frames=250_000,
     ),
     "tandem": dict(
         buffer_size=1_000_000, batch_size=32, learning_starts=20_000, train_every=4,
         target_period=120_000, gamma=0.99, optimizer="rmsprop", lr=2.5e-4, eps=0.01 / 32**2,
         decay=0.95, centered=True, epsilon_start=1.0, epsilon_end=0.01,
-        epsilon_decay_frames=1_000_000, eval_epsilon=0.001,
+        epsilon_decay_frames=1_000_000,
     ),
 }  # fmt: skip
 

@@ -4,7 +4,7 @@ PureJaxRL style: the whole training state is one pytree (`TrainState`), and trai
 segments, each one jitted `lax.scan` over vectorised environment steps (epsilon-greedy acting, a
 replay write, an update every ``train_every`` frames once learning has started, a target update
 on its period). Host-side events (logging, probes, checkpoints) happen between segments
-(`tdgen.agents.launch`). An algorithm (`Algorithm`) contributes only its head, its loss on one
+(`tdgen.agents.value_based.launch`). An algorithm (`Algorithm`) contributes only its head, its loss on one
 transition and the values it acts greedily on; everything else lives here.
 
 Counting: a *frame* is one environment step of one environment (MinAtar has no frame skip), so
@@ -23,8 +23,9 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from tdgen.agents import replay as replay_lib
-from tdgen.agents.config import (
+from tdgen.agents.train import Train
+from tdgen.agents.value_based import replay as replay_lib
+from tdgen.agents.value_based.config import (
     ValueBasedConfig,
     epsilon_at,
     make_optimizer,
@@ -41,8 +42,10 @@ TransitionLoss = Callable[[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array
 class Algorithm:
     """What distinguishes DQN from C51: the head, the loss on one transition, greedy values.
 
-    kind names checkpoints ("dqn", "c51"); probe_reduce and probe_support are the update-matrix
-    reduction (Appendix B.1: max over actions; for C51 the expectation over atoms first).
+    kind names checkpoints ("dqn", "c51", "qrdqn"); probe_reduce and probe_support are the
+    update-matrix reduction (Appendix B.1: max over actions; for C51 the expectation over atoms
+    first), applied to probe_outputs(network outputs) (the outputs themselves unless told; QR-DQN:
+    the mean over quantiles).
     """
 
     kind: str
@@ -52,6 +55,7 @@ class Algorithm:
     greedy_values: Callable[[jax.Array], jax.Array]
     probe_reduce: str
     probe_support: tuple[float, ...] | None = None
+    probe_outputs: Callable[[jax.Array], jax.Array] | None = None
 
 
 @struct.dataclass
@@ -219,6 +223,11 @@ class Agent:
         iterations = self.config.segment_frames // self.config.num_envs
         return jax.jit(lambda state: self.segment(state, iterations), donate_argnums=0)
 
+    def make_train(self) -> Train:
+        """The pure train functions: init(key) and one segment of ``config.segment_frames``."""
+        iterations = self.config.segment_frames // self.config.num_envs
+        return Train(self._init, lambda state: (self.segment(state, iterations), None))
+
 
 def reset_accumulators(state: TrainState) -> TrainState:
     """Zero the since-last-log accumulators (after a log line is written)."""
@@ -228,22 +237,3 @@ def reset_accumulators(state: TrainState) -> TrainState:
         loss_sum=jnp.zeros_like(state.loss_sum),
         loss_count=jnp.zeros_like(state.loss_count),
     )
-
-
-def evaluate_returns(agent: Agent, params, key: jax.Array, steps: int) -> jax.Array:
-    """Mean return of episodes finished in ``steps`` vectorised steps at ``eval_epsilon`` (nan if none)."""
-    config = agent.config
-    key, key_reset = jax.random.split(key)
-    obs, env_state = agent.env.reset_batch(key_reset, config.num_envs)
-
-    def step(carry, key):
-        obs, env_state, total, count = carry
-        key_act, key_env = jax.random.split(key)
-        action = agent.act(params, obs, key_act, jnp.float32(config.eval_epsilon))
-        obs, env_state, _, done, info = agent.env.step_batch(key_env, env_state, action)
-        total = total + jnp.sum(jnp.where(done, info["episode_return"], 0.0))
-        return (obs, env_state, total, count + jnp.sum(done)), None
-
-    init = (obs, env_state, jnp.float32(0.0), jnp.int32(0))
-    (_, _, total, count), _ = jax.lax.scan(step, init, jax.random.split(key, steps))
-    return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)

@@ -23,7 +23,7 @@ which are agent steps) mean what their sources mean. One agent step is 4 emulato
 (frame skip 4); metrics log ``charts/emulator_frames`` = 4 x frames. envpool's auto-reset step
 (after an episode ends, one step whose action is ignored) counts as a frame, as in CleanRL.
 
-Replay: [rows, num_envs] like `tdgen.agents.replay`, holding only the observation an action was
+Replay: [rows, num_envs] like `tdgen.agents.value_based.replay`, holding only the observation an action was
 taken at; the next observation is the next row of the same column, because envpool returns an
 episode's final observation at its last step and the reset observation one step later. The
 transition of an auto-reset step (final -> reset observation) is marked invalid and never sampled,
@@ -40,6 +40,7 @@ it continues the same learner on a freshly reset environment.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +50,12 @@ import numpy as np
 import optax
 from flax import struct
 
-from tdgen.agents import replay as replay_lib
-from tdgen.agents.config import epsilon_at
-from tdgen.agents.events import probe_event, run_segments
-from tdgen.agents.probes import ProbeResult, make_probe
-from tdgen.agents.value_based import Agent, TrainState
+from tdgen import streams
+from tdgen.agents.probes import ProbeResult, ProbeView
+from tdgen.agents.value_based import replay as replay_lib
+from tdgen.agents.value_based.config import epsilon_at
+from tdgen.agents.value_based.loop import Agent
+from tdgen.agents.value_based.probe import make_value_probe
 from tdgen.envs.atari import emulator_frames
 from tdgen.runs import (
     CheckpointError,
@@ -62,8 +64,7 @@ from tdgen.runs import (
     latest_checkpoint,
     load_checkpoint,
 )
-
-_SAMPLE_STREAM, _PROBE_STREAM, _ENV_STREAM = 0x53414D50, 0x50524F42, 0x454E56
+from tdgen.runs.loop import probe_event, run_segments
 
 
 def is_host_env(name: str) -> bool:
@@ -152,7 +153,7 @@ def valid_flat_indices(replay: HostReplay) -> np.ndarray:
 
 
 def gather(replay: HostReplay, rows: np.ndarray, cols: np.ndarray) -> dict[str, np.ndarray]:
-    """Transitions at (rows[i], cols[i]) in the layout of `tdgen.agents.replay.gather`."""
+    """Transitions at (rows[i], cols[i]) in the layout of `tdgen.agents.value_based.replay.gather`."""
     return {
         "obs": replay.obs[rows, cols],
         "action": replay.action[rows, cols],
@@ -234,7 +235,7 @@ class HostFunctions:
         self.copy_target = jax.jit(lambda lr: lr.replace(target_params=lr.params))
 
 
-def env_seed(seed: int, frames: int, stream: int = _ENV_STREAM) -> int:
+def env_seed(seed: int, frames: int, stream: int = streams.ENV) -> int:
     """envpool's seed for a (re)start at ``frames``: fresh episodes after every resume; another
     ``stream`` gives an independent seed (evaluation pools)."""
     return int(np.random.SeedSequence([seed, stream, frames]).generate_state(1)[0] >> 2)
@@ -258,7 +259,7 @@ def train_segment(agent, fns, state, env, obs, prev_done, iterations, overlap: b
             config.train_every < n or after % config.train_every == 0
         ):
             for _ in range(per_iteration):
-                rng = np.random.default_rng([config.seed, _SAMPLE_STREAM, updates])
+                rng = np.random.default_rng([config.seed, streams.SAMPLE, updates])
                 batch = gather(replay, *sample_indices(replay, rng, config.batch_size))
                 learner = fns.update(learner, batch)
                 updates += 1
@@ -286,17 +287,17 @@ def make_host_probe(agent: Agent):
     """`probe(state) -> ProbeResult | None`: the gymnax loop's probe on host-drawn transitions.
 
     ``probe_k * probe_draws`` distinct valid transitions (fewer if the replay holds fewer) are
-    drawn on the host from (seed, frames) and handed to `make_probe` as a [m, 1] replay; its
+    drawn on the host from (seed, frames) and handed to the value probe as a [m, 1] replay; its
     draws pick k of them each, and the saved indices are mapped back to this replay's flat ones.
     """
     config = agent.config
-    probe = make_probe(agent)
+    probe = make_value_probe(agent)
 
     def host_probe(state: HostTrainState) -> ProbeResult | None:
         valid = valid_flat_indices(state.replay)
         if valid.size < config.probe_k:
             return None
-        rng = np.random.default_rng([config.seed, _PROBE_STREAM, int(state.frames)])
+        rng = np.random.default_rng([config.seed, streams.PROBE, int(state.frames)])
         chosen = np.sort(rng.choice(valid, min(valid.size, config.probe_k * config.probe_draws),
                                     replace=False))  # fmt: skip
         batch = gather(state.replay, *np.divmod(chosen, state.replay.num_envs))
@@ -305,24 +306,13 @@ def make_host_probe(agent: Agent):
             position=jnp.int32(0), filled=jnp.int32(chosen.size),
         )  # fmt: skip
         lr = state.learner
-        view = TrainState(
-            params=lr.params, target_params=lr.target_params, opt_state=lr.opt_state,
-            replay=device_replay, env_state=None, obs=None, key=state.key,
-            frames=jnp.int32(state.frames), updates=jnp.int32(state.updates),
-            return_sum=lr.loss_sum, episodes=jnp.int32(0), loss_sum=lr.loss_sum,
-            loss_count=lr.loss_count, diverged=lr.diverged,
-        )  # fmt: skip
-        # make_probe checks filled * config.num_envs >= k; our [m, 1] replay holds m >= k.
-        result = probe(view)
-        return None if result is None else _remap(result, chosen)
+        view = ProbeView(lr.params, lr.opt_state, state.key, int(state.frames))
+        result = probe(lr, replay=device_replay, view=view)
+        return (
+            None if result is None else dataclasses.replace(result, indices=chosen[result.indices])
+        )
 
     return host_probe
-
-
-def _remap(result: ProbeResult, chosen: np.ndarray) -> ProbeResult:
-    import dataclasses
-
-    return dataclasses.replace(result, indices=chosen[result.indices])
 
 
 def _log_values(config, state: HostTrainState, frames: int, seconds: float):
@@ -399,7 +389,8 @@ def _run(agent: Agent, run: RunDir, state: HostTrainState, logger, progress: boo
     try:
         events = []
         if config.probe_every:
-            events.append(probe_event(config.probe_every, make_host_probe(agent), run.probes))
+            host_probe = make_host_probe(agent)
+            events.append(probe_event(config.probe_every, lambda s, i: host_probe(s), run.probes))
         return run_segments(
             config,
             agent.algorithm.kind,

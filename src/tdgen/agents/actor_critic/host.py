@@ -17,10 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tdgen.agents.actor_critic import ACState, ActorCriticAgent, Rollout
-from tdgen.agents.host_loop import env_seed
-
-_EVAL_STREAM = 0x4556
+from tdgen import streams
+from tdgen.agents.actor_critic.loop import ACState, ActorCriticAgent, Rollout
+from tdgen.agents.value_based.host import env_seed
 
 
 class HostFunctions:
@@ -106,7 +105,7 @@ def host_episode_returns(agent: ActorCriticAgent, fns, params, spec, seed: int) 
 
 
 def host_evaluate(agent: ActorCriticAgent, fns, state: ACState) -> dict[str, Any]:
-    seed = env_seed(agent.config.seed, int(state.frames), _EVAL_STREAM)
+    seed = env_seed(agent.config.seed, int(state.frames), streams.EVAL_ENV)
     return {
         "charts/train_return": host_episode_returns(agent, fns, state.params, agent.env, seed),
         "charts/test_return": host_episode_returns(agent, fns, state.params, agent.test_env, seed),

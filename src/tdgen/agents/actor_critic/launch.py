@@ -1,0 +1,211 @@
+"""Run PPO or DAAC in run directories: one run, or a group of seeds as one vmapped program.
+
+On gymnax (MinAtar) training advances in jitted segments and resumes bit for bit; on envpool
+ProcGen rollouts are stepped on the host (`tdgen.agents.actor_critic.host`). Both share the host
+event loop of every agent (`tdgen.runs.loop`): log line, evaluation on training and held-out
+levels (`charts/train_return`, `charts/test_return`), update-rank probes of actor and critic,
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from tdgen.agents.actor_critic.config import PPOConfig
+from tdgen.agents.actor_critic.loop import ACState, ActorCriticAgent, eval_key, reset_accumulators
+from tdgen.agents.actor_critic.probe import make_actor_critic_probe
+from tdgen.agents.train import seed_keys, stack_states
+from tdgen.runs import (
+    CheckpointError,
+    MetricsLogger,
+    RunDir,
+    complete_checkpoints,
+    find_checkpoint,
+    load_checkpoint,
+)
+from tdgen.runs.loop import Event, Group, probe_event, run_segments, stacked_member
+
+
+def train(agent: ActorCriticAgent, run: RunDir, progress: bool = True) -> Path:
+    """Train PPO or DAAC from frame 0 into the new run directory ``run``."""
+    with MetricsLogger(run.path) as logger:
+        return _run(agent, run, agent.init(), logger, progress)
+
+
+def resume(agent: ActorCriticAgent, run: RunDir, frames: int | None, progress: bool = True):
+    """Continue ``run`` from its checkpoint of ``frames`` (None: the newest; 0: the start)."""
+    state, frames = start_state(agent, run, frames)
+    with MetricsLogger(run.path, resume_step=frames) as logger:
+        return _run(agent, run, state, logger, progress)
+
+
+def start_state(agent: ActorCriticAgent, run: RunDir, frames: int | None):
+    """The state a (re)start of ``run`` begins from, and its frame."""
+    if frames is None:
+        steps = complete_checkpoints(run.checkpoints)
+        frames = steps[-1] if steps else 0
+    if frames == 0:
+        return agent.init(), 0
+    frames, state = load_run_state(agent, run, find_checkpoint(run.checkpoints, frames))
+    return state, frames
+
+
+def load_run_state(agent: ActorCriticAgent, run: RunDir, path: Path):
+    """`(frames, state)` of the checkpoint at ``path``, checked against its name and kind."""
+    frames, state = load_checkpoint(path, agent.init(), kind=run.kind)
+    if int(state.frames) != frames:
+        raise CheckpointError(
+            f"checkpoint {path} is named for frame {frames} but holds frame {int(state.frames)}"
+        )
+    return frames, state
+
+
+def train_group(
+    agent: ActorCriticAgent, runs: Sequence[RunDir], starts: Sequence[int], progress: bool
+) -> list[Path]:
+    """Train the runs of one group (configs that differ only by seed) as one vmapped program,
+    each from its checkpoint of ``starts[i]`` (all equal; 0: the start)."""
+    if agent.host_stepped:
+        raise ValueError("seed groups run on gymnax environments (minatar/); train ProcGen seeds "
+                         "one by one")  # fmt: skip
+    config = agent.config
+    init, segment = agent.make_train().jit_group()
+    frames = starts[0]
+    if frames == 0:
+        state = init(seed_keys([RunDir.open(r.path).config["seed"] for r in runs]))
+    else:
+        state = stack_states([start_state(agent, r, frames)[0] for r in runs])
+    latest: dict[str, Any] = {}
+
+    def advance(state):
+        state, latest["rollout"] = segment(state)
+        return state
+
+    jit_evaluate = jax.jit(agent.evaluate)
+    events: list[Event] = []
+    if config.eval_every:
+        events.append(
+            Event(
+                config.eval_every,
+                _timed(
+                    lambda s, i: _plain(jit_evaluate(s.params, eval_key(s))), "perf/eval_seconds"
+                ),
+            )
+        )
+    if config.probe_every:
+        probe = make_actor_critic_probe(agent)
+        events.append(probe_event(
+            config.probe_every, lambda s, i: probe(s, stacked_member(latest["rollout"], i)),
+            [r.probes for r in runs],
+        ))  # fmt: skip
+    loggers = [MetricsLogger(r.path, resume_step=frames if frames else None) for r in runs]
+    try:
+        return run_segments(
+            config, config.kind, runs, state, loggers, progress, advance=advance,
+            diverged=lambda s: np.asarray(s.diverged), log_values=log_values, events=events,
+            log_every=config.log_period,
+            group=Group(len(runs), stacked_member, reset_accumulators),
+        )  # fmt: skip
+    finally:
+        for logger in loggers:
+            logger.close()
+
+
+def _run(agent: ActorCriticAgent, run: RunDir, state: ACState, logger, progress: bool) -> Path:
+    config = agent.config
+    iterations = config.segment_frames // config.batch_frames
+    latest: dict[str, Any] = {}  # the last rollout of the last segment, for the probes
+    events: list[Event] = []
+    env = None
+    if agent.host_stepped:
+        from tdgen.agents.actor_critic.host import (
+            HostFunctions,
+            env_seed,
+            host_evaluate,
+            host_segment,
+        )
+
+        fns = HostFunctions(agent)
+        env = agent.env.vector(config.num_envs, env_seed(config.seed, int(state.frames)))
+        latest["obs"] = env.reset()
+
+        def advance(state):
+            state, latest["obs"], latest["rollout"] = host_segment(
+                agent, fns, state, env, latest["obs"], iterations
+            )
+            return state
+
+        def evaluate(state, index):
+            return host_evaluate(agent, fns, state)
+    else:
+        segment = agent.jit_segment()
+        jit_evaluate = jax.jit(agent.evaluate)
+
+        def advance(state):
+            state, latest["rollout"] = segment(state)
+            return state
+
+        def evaluate(state, index):
+            return _plain(jit_evaluate(state.params, eval_key(state)))
+
+    if config.eval_every:
+        events.append(Event(config.eval_every, _timed(evaluate, "perf/eval_seconds")))
+    if config.probe_every:
+        probe = make_actor_critic_probe(agent)
+        events.append(
+            probe_event(config.probe_every, lambda s, i: probe(s, latest["rollout"]), run.probes)
+        )
+    try:
+        return run_segments(
+            config, config.kind, run, state, logger, progress, advance=advance,
+            diverged=lambda s: bool(s.diverged), log_values=log_values, events=events,
+            log_every=config.log_period,
+        )  # fmt: skip
+    finally:
+        if env is not None:
+            env.close()
+
+
+def _plain(values: dict[str, jax.Array]) -> dict[str, float]:
+    return {k: float(v) for k, v in values.items()}
+
+
+def _timed(fn, name: str):
+    def run(state, index):
+        tick = time.perf_counter()
+        values = fn(state, index)
+        return {**values, name: time.perf_counter() - tick}
+
+    return run
+
+
+def log_values(config: PPOConfig, state: ACState, frames: int, seconds: float):
+    """The metrics line of the interval since the last one, and the state with accumulators reset.
+
+    CleanRL's names: losses/policy_loss, losses/value_loss, losses/entropy, losses/approx_kl,
+    losses/clipfrac, and losses/loss for PPO's joint loss; charts/SPS in frames per second of
+    this run (in a group, each run's)."""
+    return_sum, episodes, sums, counts, diverged = jax.device_get(
+        (state.return_sum, state.episodes, state.loss_sums, state.loss_counts, state.diverged)
+    )
+    values: dict[str, Any] = {}
+    if episodes > 0:
+        values["charts/episodic_return"] = float(return_sum / episodes)
+        values["charts/episodes"] = int(episodes)
+    for name, total in sums.items():
+        if counts[name] > 0:
+            values[f"losses/{name}"] = float(total / counts[name])
+    values["charts/updates"] = int(state.iterations)
+    if diverged:
+        values["charts/diverged"] = 1
+    values["charts/SPS"] = frames / seconds if seconds > 0 else 0.0
+    return values, reset_accumulators(state)
+
+
+__all__ = ["load_run_state", "log_values", "resume", "start_state", "train", "train_group"]

@@ -1,0 +1,162 @@
+"""Run DQN, C51 or QR-DQN in run directories: one run, or a group of seeds as one vmapped program.
+
+On gymnax (MinAtar) training advances in jitted segments and resumes bit for bit; on envpool
+Atari the host loop (`tdgen.agents.value_based.host`) steps the emulators. Every loop shares the
+host event loop of `tdgen.runs.loop` (log line, probes, checkpoint, in that order), so a resumed
+gymnax run replays exactly what an uninterrupted one does next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from tdgen.agents.probes import ProbeResult
+from tdgen.agents.train import seed_keys, stack_states
+from tdgen.agents.value_based.config import ValueBasedConfig, epsilon_at
+from tdgen.agents.value_based.loop import Agent, TrainState, reset_accumulators
+from tdgen.agents.value_based.probe import make_value_probe
+from tdgen.runs import (
+    CheckpointError,
+    MetricsLogger,
+    RunDir,
+    complete_checkpoints,
+    find_checkpoint,
+    load_checkpoint,
+)
+from tdgen.runs.loop import Group, probe_event, run_segments, stacked_member
+
+
+def is_host_stepped(config: ValueBasedConfig) -> bool:
+    return config.env.startswith("atari/")
+
+
+def train(agent: Agent, run: RunDir, progress: bool = True) -> Path:
+    """Train from frame 0 into the new run directory ``run``."""
+    if is_host_stepped(agent.config):
+        from tdgen.agents.value_based.host import train_host
+
+        return train_host(agent, run, progress)
+    with MetricsLogger(run.path) as logger:
+        return _run(agent, run, agent.init(), logger, progress)
+
+
+def resume(agent: Agent, run: RunDir, frames: int | None, progress: bool = True) -> Path:
+    """Continue ``run`` from its checkpoint of ``frames`` (None: the newest; 0: the start)."""
+    if is_host_stepped(agent.config):  # not bit-exact: see tdgen.agents.value_based.host
+        from tdgen.agents.value_based.host import resume_host
+
+        return resume_host(agent, run, progress)
+    state, frames = start_state(agent, run, frames)
+    with MetricsLogger(run.path, resume_step=frames) as logger:
+        return _run(agent, run, state, logger, progress)
+
+
+def start_state(agent: Agent, run: RunDir, frames: int | None) -> tuple[TrainState, int]:
+    """The state a (re)start of ``run`` begins from, and its frame."""
+    if frames is None:
+        steps = complete_checkpoints(run.checkpoints)
+        frames = steps[-1] if steps else 0
+    if frames == 0:
+        return agent.init(), 0
+    frames, state = load_run_state(agent, run, find_checkpoint(run.checkpoints, frames))
+    return state, frames
+
+
+def load_run_state(agent: Agent, run: RunDir, path: Path) -> tuple[int, TrainState]:
+    """`(frames, state)` of the checkpoint at `path` of a MinAtar run, checked against its name."""
+    frames, state = load_checkpoint(path, agent.init(), kind=run.kind)
+    if int(state.frames) != frames:
+        raise CheckpointError(
+            f"checkpoint {path} is named for frame {frames} but holds frame {int(state.frames)}"
+        )
+    return frames, state
+
+
+def probe_checkpoint(agent: Agent, run: RunDir, frames: int = 0) -> ProbeResult:
+    """Recompute the update-rank probe of a MinAtar run from its checkpoint at ``frames`` (0: the
+    newest). It draws the transitions the run's own probe drew there (its key derives from the
+    saved state)."""
+    if is_host_stepped(agent.config):
+        raise ValueError("probing a checkpoint is implemented for minatar/ runs only")
+    _, state = load_run_state(agent, run, find_checkpoint(run.checkpoints, frames))
+    result = make_value_probe(agent)(state)
+    if result is None:
+        raise ValueError(
+            f"the replay at frame {int(state.frames)} holds fewer than k={agent.config.probe_k} "
+            "transitions"
+        )
+    return result
+
+
+def train_group(agent: Agent, runs: Sequence[RunDir], starts: Sequence[int], progress: bool):
+    """Train the runs of one group (configs that differ only by seed) as one vmapped program,
+    each from its checkpoint of ``starts[i]`` (all equal; 0: the start)."""
+    if is_host_stepped(agent.config):
+        raise ValueError("seed groups run on gymnax environments (minatar/); train Atari seeds "
+                         "one by one")  # fmt: skip
+    init, segment = agent.make_train().jit_group()
+    frames = starts[0]
+    if frames == 0:
+        seeds = [RunDir.open(r.path).config["seed"] for r in runs]
+        state = init(seed_keys(seeds))
+    else:
+        state = stack_states([start_state(agent, r, frames)[0] for r in runs])
+    loggers = [MetricsLogger(r.path, resume_step=frames if frames else None) for r in runs]
+    try:
+        probe = make_value_probe(agent)
+        events = []
+        if agent.config.probe_every:
+            events.append(probe_event(agent.config.probe_every, lambda s, i: probe(s),
+                                      [r.probes for r in runs]))  # fmt: skip
+        return run_segments(
+            agent.config, agent.algorithm.kind, runs, state, loggers, progress,
+            advance=lambda s: segment(s)[0], diverged=lambda s: np.asarray(s.diverged),
+            log_values=log_values, events=events,
+            group=Group(len(runs), stacked_member, reset_accumulators),
+        )  # fmt: skip
+    finally:
+        for logger in loggers:
+            logger.close()
+
+
+def _run(agent: Agent, run: RunDir, state: TrainState, logger: MetricsLogger, progress: bool):
+    config = agent.config
+    events = []
+    if config.probe_every:
+        probe = make_value_probe(agent)
+        events.append(probe_event(config.probe_every, lambda s, i: probe(s), run.probes))
+    return run_segments(
+        config, agent.algorithm.kind, run, state, logger, progress,
+        advance=agent.jit_segment(), diverged=lambda s: bool(s.diverged),
+        log_values=log_values, events=events,
+    )  # fmt: skip
+
+
+def log_values(config: ValueBasedConfig, state: TrainState, frames: int, seconds: float):
+    """The metrics line of the interval since the last one, and the state with accumulators reset.
+
+    charts/SPS counts this run's frames per second (in a group, each run's: the group's total
+    throughput is the group size times it)."""
+    host = jax.device_get(
+        (state.return_sum, state.episodes, state.loss_sum, state.loss_count, state.diverged)
+    )
+    return_sum, episodes, loss_sum, loss_count, diverged = host
+    values: dict[str, Any] = {"charts/epsilon": float(epsilon_at(config, state.frames))}
+    if episodes > 0:
+        values["charts/episodic_return"] = float(return_sum / episodes)
+        values["charts/episodes"] = int(episodes)
+    if loss_count > 0:
+        values["losses/td_loss"] = float(loss_sum / loss_count)
+    values["charts/updates"] = int(state.updates)
+    if diverged:
+        values["charts/diverged"] = 1
+    values["charts/SPS"] = frames / seconds if seconds > 0 else 0.0
+    return values, reset_accumulators(state)
+
+
+__all__ = ["load_run_state", "log_values", "probe_checkpoint", "resume", "train", "train_group"]

@@ -1,0 +1,189 @@
+"""The host side of every training loop: advance one segment, then the events on its boundary.
+
+`run_segments` is shared by the jitted gymnax loops, the host-stepped envpool loops of every agent
+and distillation, for one run or for a group of seeds trained as one vmapped program (`Group`).
+After each segment the events that land on its boundary run in a fixed order, for each run of a
+group in turn: a log line, the scheduled events (evaluations, probes), a checkpoint. A checkpoint is written after the
+events of its frame, so resuming from it (metrics truncated after that frame) replays exactly what
+an uninterrupted run does next. Wall-clock values (`WALL_CLOCK_FIELDS`) are the only fields that
+differ between the two.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tdgen.runs import MetricsLogger, RunDir, save_checkpoint
+
+# Fields that measure the machine, not the run: excluded when comparing runs for equality.
+WALL_CLOCK_FIELDS = (
+    "charts/SPS", "charts/updates_per_second", "perf/probe_seconds", "perf/checkpoint_seconds",
+    "perf/eval_seconds",
+)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """Something that runs every ``every`` frames: ``run(state, index)`` returns metrics to log
+    (``state`` is one run's state; ``index`` its place in a group, 0 for a single run)."""
+
+    every: int
+    run: Callable[[Any, int], dict[str, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """How to read one run out of a group's state: the group state is every run's state stacked
+    on a leading axis. member(state, i) is run i's state; reset(state) zeroes every run's
+    since-last-log accumulators at once."""
+
+    size: int
+    member: Callable[[Any, int], Any]
+    reset: Callable[[Any], Any]
+
+
+def stacked_member(state: Any, index: int) -> Any:
+    """Run ``index``'s state of a group state stacked on a leading axis."""
+    import jax
+
+    return jax.tree.map(lambda x: x[index], state)
+
+
+def progress_bar(enabled: bool, total: int, start: int, unit: str = "frames"):
+    """A rich progress bar over frames (a null context when disabled)."""
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} " + unit),
+        TextColumn("return {task.fields[ret]}"),
+        TextColumn("{task.fields[sps]} SPS"),
+        TimeRemainingColumn(),
+    )
+    bar.add_task("train", total=total, completed=start, ret="-", sps="-")
+    return bar
+
+
+def run_segments(
+    config: Any,
+    kind: str,
+    runs: RunDir | Sequence[RunDir],
+    state: Any,
+    loggers: MetricsLogger | Sequence[MetricsLogger],
+    progress: bool,
+    *,
+    advance: Callable[[Any], Any],
+    diverged: Callable[[Any], Any],
+    log_values: Callable[[Any, Any, int, float], tuple[dict[str, Any], Any]],
+    events: Sequence[Event] = (),
+    log_every: int | None = None,
+    total: int | None = None,
+    position: Callable[[Any], int] | None = None,
+    group: Group | None = None,
+    unit: str = "frames",
+) -> Path | list[Path]:
+    """Advance ``state`` segment by segment to ``config.frames`` (or divergence), with events.
+
+    `advance(state)` trains one segment (jitted scan on gymnax, host stepping on envpool);
+    `log_values(config, state, interval_frames, seconds)` returns one run's log line and its
+    state with the accumulators reset. Checkpoints (of kind ``kind``) every
+    ``config.checkpoint_every`` frames, at the end and on divergence. Reads config.frames,
+    log_every, checkpoint_every and keep_checkpoints; ``log_every`` overrides config.log_every.
+    Progress is counted in frames (``state.frames`` up to ``config.frames``) unless
+    ``position(state)`` and ``total`` say otherwise (distillation counts updates).
+
+    With ``group``, ``runs`` and ``loggers`` are sequences (one per run), ``diverged(state)``
+    returns one flag per run, and every run logs, probes and checkpoints as it would alone; a run
+    that diverges stops logging after its last checkpoint while the others go on (its lane keeps
+    computing: a vmapped program cannot drop it). Returns the run path, or the list of paths.
+    """
+    single = group is None
+    runs = [runs] if single else list(runs)
+    loggers = [loggers] if single else list(loggers)
+    if single:
+        group = Group(1, lambda s, i: s, lambda s: s)
+    log_every = config.log_every if log_every is None else log_every
+    total = config.frames if total is None else total
+    if position is None:
+        position = (lambda s: int(s.frames)) if single else (lambda s: int(s.frames[0]))
+
+    def flags(s) -> list[bool]:
+        return [bool(diverged(s))] if single else [bool(d) for d in diverged(s)]
+
+    frames = position(state)
+    stopped = flags(state)  # a run that diverged before this call is finished
+    last_return = "-"
+    with progress_bar(progress, total, frames, unit) as bar:
+        interval_start, train_seconds = frames, 0.0
+        while frames < total and not all(stopped):
+            tick = time.perf_counter()
+            state = advance(state)
+            is_diverged = flags(state)  # waits for the segment
+            frames = position(state)
+            train_seconds += time.perf_counter() - tick
+            last = frames >= total
+            log_due = frames % log_every == 0 or last or any(is_diverged)
+            first_sps = None
+            for i in range(group.size):
+                if stopped[i]:
+                    continue
+                member = group.member(state, i)
+                values: dict[str, Any] = {}
+                if log_due:
+                    values, member = log_values(config, member, frames - interval_start,
+                                                train_seconds)  # fmt: skip
+                    if i == 0 or first_sps is None:
+                        first_sps = values.get("charts/SPS")
+                        if "charts/episodic_return" in values:
+                            last_return = f"{values['charts/episodic_return']:.2f}"
+                for event in events:
+                    if event.every and frames % event.every == 0 and not is_diverged[i]:
+                        values.update(event.run(member, i))
+                if values:
+                    loggers[i].log(frames, values)
+                checkpoint_due = config.checkpoint_every and frames % config.checkpoint_every == 0
+                if checkpoint_due or last or is_diverged[i]:
+                    save_checkpoint(
+                        runs[i].checkpoints, frames, member, kind=kind,
+                        keep=config.keep_checkpoints,
+                    )  # fmt: skip
+                stopped[i] = is_diverged[i]
+                if single:
+                    state = member  # the accumulators reset by log_values
+            if log_due:
+                if not single:
+                    state = group.reset(state)
+                interval_start, train_seconds = frames, 0.0
+            if bar is not None:
+                if first_sps is not None and not single:
+                    first_sps *= group.size  # the group's total throughput
+                bar.update(
+                    bar.task_ids[0], completed=frames, ret=last_return,
+                    sps="-" if first_sps is None else f"{first_sps:,.0f}",
+                )  # fmt: skip
+    paths = [run.path for run in runs]
+    return paths[0] if single else paths
+
+
+def probe_event(every: int, probe: Callable[[Any, int], Any], directory: Path | Sequence[Path]):
+    """An event that runs ``probe(state, index)`` and, unless it returns None, saves the result
+    in ``directory`` (one per run of a group) and logs its metrics and duration."""
+    directories = [directory] if isinstance(directory, str | Path) else list(directory)
+
+    def run(state, index: int) -> dict[str, Any]:
+        tick = time.perf_counter()
+        result = probe(state, index)
+        if result is None:
+            return {}
+        result.save(directories[index])
+        return {**result.metrics(), "perf/probe_seconds": time.perf_counter() - tick}
+
+    return Event(every, run)
