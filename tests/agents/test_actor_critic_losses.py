@@ -134,7 +134,7 @@ def test_daac_value_network_trains_every_value_freq_iterations_only():
 
 def test_configs_validate_and_presets_cite_their_numbers():
     ppo = PPOConfig.procgen()
-    assert (ppo.num_envs, ppo.num_steps, ppo.num_minibatches, ppo.lr, ppo.adam_eps) == (
+    assert (ppo.num_envs, ppo.num_steps, ppo.num_minibatches, ppo.lr, ppo.eps) == (
         64, 256, 8, 5e-4, 1e-5,
     )  # fmt: skip
     assert (ppo.gamma, ppo.gae_lambda, ppo.clip_coef, ppo.ent_coef, ppo.encoder) == (

@@ -109,7 +109,7 @@ import json, sys
 from tdgen.agents import PPOConfig, resume, train_seeds
 mode, out, config = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 if mode == "train":
-    train_seeds("ppo", PPOConfig(**config), [0, 1, 2], out, progress=False)
+    train_seeds("ppo", PPOConfig.from_dict(config), [0, 1, 2], out, progress=False)
 else:
     resume(out, progress=False)
 """

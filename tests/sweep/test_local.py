@@ -3,6 +3,7 @@ and a directory holding another config is refused before anything runs."""
 
 import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,8 +14,8 @@ from tdgen.runs.metrics import read_metrics
 from tdgen.sweep import Grid, LocalBackend, SweepError, run_sweep
 from tdgen.sweep.command import sweep_main
 from tdgen.sweep.grid import expand
-from tdgen.sweep.launch import check_results
-from tdgen.sweep.tasks import Task, TaskResult, run_task
+from tdgen.sweep.launch import check_results, make_tasks
+from tdgen.sweep.tasks import Task, TaskResult, run_task, seed_groups
 from tdgen.sweep.wandb_hook import WandbHook
 
 WALL_CLOCK = ("charts/SPS", "perf/probe_seconds", "perf/checkpoint_seconds", "perf/eval_seconds")
@@ -96,3 +97,19 @@ def test_process_pool_and_the_command(tmp_path, tiny_dqn, jax_cache):
     again = sweep_main(agent=("dqn",), env=("minatar/breakout",), seeds=(0, 1), frames=800,
                        override=tuple(args), out=out, dry_run=True)  # fmt: skip
     assert again == []
+
+
+def test_points_that_differ_only_by_seed_train_as_one_group(tmp_path, tiny_dqn, jax_cache):
+    out = tmp_path / "grouped"
+    grids = [Grid(agents=("dqn",), envs=("minatar/breakout",), seeds=(0, 1, 2), set=tiny_dqn),
+             Grid(agents=("dqn",), envs=("minatar/breakout",), seeds=(0,),
+                  set={**tiny_dqn, "lr": 1e-3})]  # fmt: skip
+    tasks = make_tasks(expand(grids), out, cache_dir=jax_cache)
+    groups = seed_groups(tasks)
+    assert [len(g) for g in groups] == [3, 1]  # the lr point is another program
+    assert {t.config["seed"] for t in groups[0]} == {0, 1, 2}
+    results = run_sweep(grids, out, LocalBackend(), cache_dir=jax_cache)
+    assert [r.status for r in results] == ["trained"] * 4
+    for task in tasks:
+        assert complete_checkpoints(Path(task.run_dir) / "checkpoints") == [400, 800]
+    assert [r.status for r in run_sweep(grids, out, LocalBackend())] == ["skipped"] * 4

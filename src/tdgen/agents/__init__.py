@@ -27,8 +27,8 @@ from tdgen.agents.value_based.c51 import C51Config
 from tdgen.agents.value_based.config import PRESETS, ValueBasedConfig, epsilon_at
 from tdgen.agents.value_based.dqn import DQNConfig
 from tdgen.agents.value_based.loop import Agent, Algorithm, TrainState
-from tdgen.agents.value_based.qrdqn import QRDQNConfig
 from tdgen.agents.value_based.probe import make_value_probe
+from tdgen.agents.value_based.qrdqn import QRDQNConfig
 
 __all__ = [
     "AC_PRESETS",

@@ -18,7 +18,7 @@ import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import jax
 import jax.numpy as jnp
@@ -55,9 +55,9 @@ class DistillConfig(RunConfig):
     """Transitions per update."""
     lr: float = 2.5e-4
     """Adam learning rate."""
-    adam_eps: float = 3.125e-4
+    eps: float = 3.125e-4
     """Adam epsilon (Dopamine's MinAtar value)."""
-    entropy_coef: float = 0.01
+    ent_coef: float = 0.01
     """Entropy bonus of bc (Eq. 23: 1e-2; Eq. 57: 0.1) and kl (the teacher's PPO coefficient)."""
     encoder: str = ""
     """Student torso; empty: the teacher's, with its settings."""
@@ -94,10 +94,6 @@ class DistillConfig(RunConfig):
     """Updates between update-rank probes; 0 disables them."""
     probe_k: int = 128
     """Transitions per update matrix."""
-    probe_draws: int = 1
-    """Independent draws of k transitions per probe."""
-    probe_center: Literal["none", "drift"] = "none"
-    """Update-matrix centring (tdgen.interference)."""
     log_every: int = 1_000
     """Updates between metric lines."""
     checkpoint_every: int = 0
@@ -107,23 +103,19 @@ class DistillConfig(RunConfig):
     seed: int = 0
     """Seed of the student's initialisation, sampling, collection and probes."""
 
+    renamed_fields: ClassVar[dict[str, str]] = {"adam_eps": "eps", "entropy_coef": "ent_coef"}
+
     def __post_init__(self):
-        if self.objective not in OBJECTIVES:
-            raise ValueError(
-                f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"
-            )
-        for name in ("steps", "batch_size", "num_quantiles", "target_period", "buffer_size",
-                     "num_envs", "collect_every", "eval_envs", "eval_steps", "probe_k",
-                     "probe_draws", "log_every", "keep_checkpoints"):  # fmt: skip
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("eval_every", "probe_every", "checkpoint_every", "teacher_frames"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        super().__post_init__()
+        self.require_choice(objective=OBJECTIVES)
+        self.require_positive("steps", "batch_size", "num_quantiles", "target_period",
+                              "buffer_size", "num_envs", "collect_every", "eval_envs",
+                              "eval_steps", "log_every")  # fmt: skip
+        self.require_non_negative("eval_every", "teacher_frames")
         if self.encoder and self.encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
-        if self.lr <= 0 or self.entropy_coef < 0 or not 0 <= self.gamma <= 1:
-            raise ValueError("lr must be > 0, entropy_coef >= 0 and gamma in [0, 1]")
+        if self.lr <= 0 or self.ent_coef < 0 or not 0 <= self.gamma <= 1:
+            raise ValueError("lr must be > 0, ent_coef >= 0 and gamma in [0, 1]")
         if self.buffer_size % self.num_envs:
             raise ValueError(
                 f"buffer_size ({self.buffer_size}) must be a multiple of num_envs ({self.num_envs})"
@@ -185,7 +177,7 @@ class Distiller:
         if objective.head == "qr":
             kwargs = {**kwargs, "num_quantiles": config.num_quantiles}
         network = make_network(encoder, objective.head, teacher.env.num_actions, **kwargs)
-        optimizer = optax.adam(config.lr, eps=config.adam_eps)
+        optimizer = optax.adam(config.lr, eps=config.eps)
         return cls(config, teacher, objective, network, optimizer)
 
     # --- the student ----------------------------------------------------------------------
@@ -263,12 +255,12 @@ class Distiller:
     def transition_loss(self, params, t: dict[str, jax.Array]) -> jax.Array:
         """The objective on one transition (the probe's loss)."""
         out = self.apply(params, t["obs"][None])[0]
-        return self.objective.loss(out, t, self.config.entropy_coef)
+        return self.objective.loss(out, t, self.config.ent_coef)
 
     def batch_loss(self, params, t: dict[str, jax.Array]) -> jax.Array:
         outputs = self.apply(params, t["obs"])
         rest = {k: v for k, v in t.items() if k != "obs"}
-        losses = jax.vmap(lambda o, tr: self.objective.loss(o, tr, self.config.entropy_coef))(
+        losses = jax.vmap(lambda o, tr: self.objective.loss(o, tr, self.config.ent_coef))(
             outputs, rest
         )
         return jnp.mean(losses)
@@ -395,7 +387,7 @@ def _run(distiller: Distiller, run: RunDir, state: DistillState, logger, progres
     return run_segments(
         c, "distill", run, state, logger, progress, advance=distiller.jit_segment(),
         diverged=lambda s: bool(s.diverged), log_values=_log_values, events=events,
-        total=c.steps, position=lambda s: int(s.updates),
+        total=c.steps, position=lambda s: int(s.updates), unit="updates",
     )  # fmt: skip
 
 
@@ -408,7 +400,7 @@ def _log_values(config: DistillConfig, state: DistillState, updates: int, second
         values["losses/distill_loss"] = float(loss_sum / loss_count)
     if diverged:
         values["charts/diverged"] = 1
-    values["charts/updates_per_second"] = updates / seconds if seconds > 0 else 0.0
+    values["charts/SPS"] = updates / seconds if seconds > 0 else 0.0  # updates per second
     reset = state.replace(loss_sum=jnp.zeros_like(state.loss_sum),
                           loss_count=jnp.zeros_like(state.loss_count))  # fmt: skip
     return values, reset

@@ -96,7 +96,7 @@ def teacher_config(config: Config, game: str, seed: int) -> DQNConfig:
 def student_config(config: Config, teacher: Path, objective: str, seed: int) -> DistillConfig:
     return DistillConfig(
         teacher=str(teacher), objective=objective, steps=config.student_steps,
-        lr=config.student_lr, entropy_coef=config.bc_entropy, eval_every=0, probe_every=0,
+        lr=config.student_lr, ent_coef=config.bc_entropy, eval_every=0, probe_every=0,
         log_every=min(1_000, config.student_steps), seed=seed,
     )  # fmt: skip
 

@@ -27,7 +27,7 @@ from tdgen import plots
 from tdgen.agents import PPOConfig
 from tdgen.distill import DistillConfig
 from tdgen.experiments.base import Claim, Experiment, Outcome
-from tdgen.experiments.distillation import ensure_distill_run, ensure_teacher
+from tdgen.experiments.distillation import ensure_distill_run, ensure_teachers
 from tdgen.policies import evaluate_policy, load_policy
 
 
@@ -67,7 +67,7 @@ def teacher_config(config: Config, game: str, seed: int) -> PPOConfig:
 def student_config(config: Config, teacher: Path, seed: int) -> DistillConfig:
     return DistillConfig(
         teacher=str(teacher), objective="kl", steps=config.student_steps,
-        entropy_coef=PPOConfig.minatar().ent_coef, buffer_size=config.buffer_size, num_envs=16,
+        ent_coef=PPOConfig.minatar().ent_coef, buffer_size=config.buffer_size, num_envs=16,
         eval_every=0, probe_every=0, log_every=min(1_000, config.student_steps), seed=seed,
     )  # fmt: skip
 
@@ -78,9 +78,14 @@ def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
     for game in config.games:
         name = game.replace("/", "-")
         rows = {"teacher": [], "student": []}
-        for s in range(seed, seed + config.num_seeds):
-            teacher_dir = ensure_teacher("ppo", teacher_config(config, game, s), out_dir,
-                                         f"teacher_{name}_s{s}")  # fmt: skip
+        seeds = range(seed, seed + config.num_seeds)
+        teachers = ensure_teachers(
+            "ppo",
+            [teacher_config(config, game, s) for s in seeds],
+            out_dir,
+            [f"teacher_{name}_s{s}" for s in seeds],
+        )  # one group
+        for s, teacher_dir in zip(seeds, teachers, strict=True):
             student_dir = ensure_distill_run(student_config(config, teacher_dir, s),
                                              out_dir / "runs" / f"kl_{name}_s{s}")  # fmt: skip
             for who, run in (("teacher", teacher_dir), ("student", student_dir)):

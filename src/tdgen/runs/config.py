@@ -1,19 +1,78 @@
-"""What every run config shares: copies with changes, and the round trip through config.json."""
+"""What every run config shares: the schedule, probe, checkpoint, log and seed fields with their
+validation, the validation helpers every config uses, and the round trip through config.json.
+
+Configs are frozen dataclasses that subclass `RunConfig`; a subclass redeclares a shared field
+only to change its default (and its docstring: what a step counts, frames or updates).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Self
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Literal, Self
 
 
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Mixin for frozen config dataclasses stored in a run's config.json.
+    """The fields every run has. ``retired_fields``: fields earlier versions stored that mean
+    nothing now (dropped when an old config.json loads); ``renamed_fields``: old name -> new."""
 
-    ``retired_fields``: fields earlier versions stored that no longer mean anything; an old run's
-    config.json that holds them still loads (they are dropped).
-    """
+    probe_every: int = 0
+    """Steps between update-rank probes; 0 disables them."""
+    probe_k: int = 128
+    """Samples in one update matrix (k x k)."""
+    probe_center: Literal["none", "drift"] = "none"
+    """Update-matrix centring (tdgen.interference): none is the paper's definition; drift
+    removes the step Adam's momentum takes whatever the sample."""
+    probe_draws: int = 1
+    """Independent draws of k samples per probe; their update ranks are averaged."""
+    checkpoint_every: int = 0
+    """Steps between checkpoints (a last one is always written at the end); 0: only the last."""
+    keep_checkpoints: int = 3
+    """Complete checkpoints kept on disk (the newest)."""
+    log_every: int = 0
+    """Steps between metric lines."""
+    seed: int = 0
+    """Seed of every random draw of the run."""
 
     retired_fields: ClassVar[tuple[str, ...]] = ()
+    renamed_fields: ClassVar[dict[str, str]] = {}
+
+    def __post_init__(self):
+        self.require_positive("probe_k", "probe_draws", "keep_checkpoints")
+        self.require_non_negative("probe_every", "checkpoint_every", "log_every")
+        self.require_choice(probe_center=("none", "drift"))
+
+    def require_positive(self, *names: str) -> None:
+        """A ValueError naming the first of ``names`` that is not >= 1."""
+        for name in names:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def require_non_negative(self, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def require_unit_interval(self, *names: str) -> None:
+        for name in names:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+
+    def require_multiple(self, of: int, what: str, names: Iterable[str]) -> None:
+        """Each of ``names`` a multiple of ``of`` (``what`` names it in the message)."""
+        for name in names:
+            if getattr(self, name) % of:
+                raise ValueError(f"{name} ({getattr(self, name)}) must be a multiple of {what} "
+                                 f"({of})")  # fmt: skip
+
+    def require_choice(self, **choices: Iterable[str]) -> None:
+        for name, allowed in choices.items():
+            allowed = tuple(allowed)
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
 
     def replace(self, **changes) -> Self:
         return dataclasses.replace(self, **changes)
@@ -22,10 +81,11 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Self:
+    def from_dict(cls, values: Mapping[str, Any]) -> Self:
         """The config stored in a run's config.json; unknown fields are an error."""
         names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in values.items() if k not in cls.retired_fields}
+        values = {cls.renamed_fields.get(k, k): v for k, v in values.items()
+                  if k not in cls.retired_fields}  # fmt: skip
         unknown = sorted(set(values) - names)
         if unknown:
             raise ValueError(f"config has fields {cls.__name__} does not know: {unknown}")

@@ -22,7 +22,7 @@ from tdgen.runs import MetricsLogger, RunDir, save_checkpoint
 
 # Fields that measure the machine, not the run: excluded when comparing runs for equality.
 WALL_CLOCK_FIELDS = (
-    "charts/SPS", "charts/updates_per_second", "perf/probe_seconds", "perf/checkpoint_seconds",
+    "charts/SPS", "perf/probe_seconds", "perf/checkpoint_seconds",
     "perf/eval_seconds",
 )  # fmt: skip
 

@@ -1,6 +1,7 @@
 """Where a sweep's tasks run: `local` (this process or a process pool), `ray` or `slurm` (submitit).
 
-Every backend runs `tdgen.sweep.tasks.run_task` on each task and returns the `TaskResult`s in
+Every backend runs `tdgen.sweep.tasks.run_group` on each group of `seed_groups` (runs that
+differ only by seed train as one vmapped program; every other task alone) and returns the `TaskResult`s in
 task order, calling ``on_result`` as each one ends. Runs are resumable run directories, so a
 backend needs no state of its own: relaunching a sweep after a crash, a preemption or a Slurm
 timeout skips finished runs and resumes the others from their newest complete checkpoint.
@@ -16,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from tdgen.sweep.tasks import Task, TaskResult, run_task
+from tdgen.sweep.tasks import Task, TaskResult, run_group, seed_groups
 
 OnResult = Callable[[TaskResult], None]
 
@@ -32,27 +33,30 @@ class LocalBackend:
 
     def run(self, tasks: Sequence[Task], on_result: OnResult | None = None) -> list[TaskResult]:
         results: dict[str, TaskResult] = {}
-        if self.workers <= 1 or len(tasks) <= 1:
-            for task in tasks:
-                results[task.name] = result = run_task(task)
-                if on_result:
-                    on_result(result)
+        groups = seed_groups(tasks)
+        if self.workers <= 1 or len(groups) <= 1:
+            for group in groups:
+                for result in run_group(group):
+                    results[result.name] = result
+                    if on_result:
+                        on_result(result)
             return [results[t.name] for t in tasks]
         context = multiprocessing.get_context("spawn")  # never fork a process that holds XLA
         with ProcessPoolExecutor(
-            min(self.workers, len(tasks)), mp_context=context,
+            min(self.workers, len(groups)), mp_context=context,
             initializer=_init_local_worker, initargs=(self.threads,),
         ) as pool:  # fmt: skip
-            futures = {pool.submit(run_task, task): task for task in tasks}
+            futures = {pool.submit(run_group, group): group for group in groups}
             for future in as_completed(futures):
-                task = futures[future]
                 try:
-                    result = future.result()
+                    done = future.result()
                 except Exception as error:  # the worker process itself died (OOM, signal)
-                    result = TaskResult(task.name, "failed", 0.0, f"worker died: {error}")
-                results[task.name] = result
-                if on_result:
-                    on_result(result)
+                    done = [TaskResult(t.name, "failed", 0.0, f"worker died: {error}")
+                            for t in futures[future]]  # fmt: skip
+                for result in done:
+                    results[result.name] = result
+                    if on_result:
+                        on_result(result)
         return [results[t.name] for t in tasks]
 
 
@@ -93,19 +97,21 @@ class RayBackend:
                                          "max_retries": self.max_retries}  # fmt: skip
             if self.memory_gb_per_run:
                 resources["memory"] = int(self.memory_gb_per_run * 2**30)
-            remote = ray.remote(**resources)(run_task)
-            pending = {remote.remote(task): task for task in tasks}
+            remote = ray.remote(**resources)(run_group)
+            pending = {remote.remote(group): group for group in seed_groups(tasks)}
             results: dict[str, TaskResult] = {}
             while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
-                task = pending.pop(done[0])
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                group = pending.pop(ready[0])
                 try:
-                    result = ray.get(done[0])
+                    done = ray.get(ready[0])
                 except Exception as error:  # retries exhausted: the worker kept dying
-                    result = TaskResult(task.name, "failed", 0.0, f"ray: {error}".splitlines()[0])
-                results[task.name] = result
-                if on_result:
-                    on_result(result)
+                    message = f"ray: {error}".splitlines()[0]
+                    done = [TaskResult(t.name, "failed", 0.0, message) for t in group]
+                for result in done:
+                    results[result.name] = result
+                    if on_result:
+                        on_result(result)
             return [results[t.name] for t in tasks]
         finally:
             if started:
@@ -151,35 +157,37 @@ class SlurmBackend:
         if not tasks:
             return []
         executor = self.executor()
-        jobs = executor.map_array(CheckpointableTask(), list(tasks))
+        groups = seed_groups(tasks)
+        jobs = executor.map_array(CheckpointableGroup(), groups)
         if not self.wait:
             return [TaskResult(t.name, "submitted", 0.0, f"job {j.job_id}")
-                    for t, j in zip(tasks, jobs, strict=True)]  # fmt: skip
-        results = []
-        for task, job in zip(tasks, jobs, strict=True):
+                    for g, j in zip(groups, jobs, strict=True) for t in g]  # fmt: skip
+        results: dict[str, TaskResult] = {}
+        for group, job in zip(groups, jobs, strict=True):
             try:
-                result = job.result()
-            except Exception as error:  # the job failed outside run_task (killed, node lost)
+                done = job.result()
+            except Exception as error:  # the job failed outside run_group (killed, node lost)
                 first = str(error).strip().splitlines()
-                result = TaskResult(task.name, "failed", 0.0,
-                                    f"job {job.job_id}: {first[-1] if first else error}")  # fmt: skip
-            results.append(result)
-            if on_result:
-                on_result(result)
-        return results
+                message = f"job {job.job_id}: {first[-1] if first else error}"
+                done = [TaskResult(t.name, "failed", 0.0, message) for t in group]
+            for result in done:
+                results[result.name] = result
+                if on_result:
+                    on_result(result)
+        return [results[t.name] for t in tasks]
 
 
-class CheckpointableTask:
-    """`run_task` as a submitit Checkpointable: on preemption or timeout the same task is
-    resubmitted, and `ensure_run` resumes it from the run's newest complete checkpoint."""
+class CheckpointableGroup:
+    """`run_group` as a submitit Checkpointable: on preemption or timeout the same group is
+    resubmitted, and `ensure_runs` resumes it from its runs' newest common checkpoint."""
 
-    def __call__(self, task: Task) -> TaskResult:
-        return run_task(task)
+    def __call__(self, group: list[Task]) -> list[TaskResult]:
+        return run_group(group)
 
-    def checkpoint(self, task: Task):
+    def checkpoint(self, group: list[Task]):
         from submitit.helpers import DelayedSubmission
 
-        return DelayedSubmission(self, task)
+        return DelayedSubmission(self, group)
 
 
 BACKENDS = ("local", "ray", "slurm")

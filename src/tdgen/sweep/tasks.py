@@ -14,7 +14,7 @@ import dataclasses
 import json
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,53 @@ def run_task(task: Task) -> TaskResult:
         return TaskResult(task.name, "failed", time.perf_counter() - start, message)
 
 
+def seed_groups(tasks: Sequence[Task]) -> list[list[Task]]:
+    """The tasks as groups to run together: agent runs that differ only by seed (same agent, same
+    config otherwise, same cache, no W&B logging: a W&B run is one process's) form one group,
+    trained as one vmapped program; every other task is a group of one. First-seen order."""
+    groups: dict[Any, list[Task]] = {}
+    for i, task in enumerate(tasks):
+        if task.kind == "agent" and not task.wandb:
+            rest = json.dumps({k: v for k, v in task.config.items() if k != "seed"},
+                              sort_keys=True)  # fmt: skip
+            key: Any = ("agent", task.target, rest, task.cache_dir, task.log_dir)
+        else:
+            key = ("alone", i)
+        groups.setdefault(key, []).append(task)
+    return list(groups.values())
+
+
+def run_group(tasks: Sequence[Task]) -> list[TaskResult]:
+    """Run a group of `seed_groups` in this process: one task as `run_task` does; several agent
+    runs as one seed group (`tdgen.agents.ensure_runs`). Never raises: a failure fails the group."""
+    if len(tasks) == 1:
+        return [run_task(tasks[0])]
+    start = time.perf_counter()
+    try:
+        set_compilation_cache(tasks[0].cache_dir)
+        before = [status(task) for task in tasks]
+        from tdgen.agents import config_class, ensure_runs
+
+        cls = config_class(tasks[0].target)
+        todo = [t for t, b in zip(tasks, before, strict=True) if b != "finished"]
+        ensure_runs(tasks[0].target, [cls.from_dict(dict(t.config)) for t in todo],
+                    [Path(t.run_dir) for t in todo])  # fmt: skip
+    except Exception as error:  # a failed group is reported, the sweep goes on
+        text = traceback.format_exc()
+        message = f"{type(error).__name__}: {error}".splitlines()[0]
+        results = []
+        for task in tasks:
+            if task.log_dir:
+                log = Path(task.log_dir) / f"{task.name.replace('/', '__')}.log"
+                log.parent.mkdir(parents=True, exist_ok=True)
+                log.write_text(text)
+            results.append(TaskResult(task.name, "failed", time.perf_counter() - start, message))
+        return results
+    seconds = time.perf_counter() - start
+    names = {"finished": "skipped", "new": "trained", "incomplete": "resumed"}
+    return [TaskResult(t.name, names[b], seconds) for t, b in zip(tasks, before, strict=True)]
+
+
 def _execute(task: Task) -> None:
     if task.kind == "experiment":
         from tdgen.experiments.runner import run_experiment
@@ -138,7 +185,9 @@ def _execute(task: Task) -> None:
 __all__ = [
     "Task",
     "TaskResult",
+    "run_group",
     "run_task",
+    "seed_groups",
     "set_compilation_cache",
     "status",
 ]

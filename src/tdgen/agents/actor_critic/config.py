@@ -66,7 +66,7 @@ class PPOConfig(RunConfig):
     """Global gradient-norm clipping before Adam."""
     lr: float = 5e-4
     """Adam learning rate."""
-    adam_eps: float = 1e-5
+    eps: float = 1e-5
     """Adam epsilon."""
     norm_adv: bool = True
     """Normalise advantages per minibatch."""
@@ -86,39 +86,26 @@ class PPOConfig(RunConfig):
     """Frames between update-rank probes of actor and critic; 0 disables them."""
     probe_k: int = 128
     """Observations per update matrix (k x k), drawn from the latest rollout."""
-    probe_center: Literal["none", "drift"] = "none"
-    """Update-matrix centring (tdgen.interference): none is the paper's definition; drift
-    removes the step Adam's momentum takes whatever the transition."""
-    probe_draws: int = 1
-    """Independent draws of k observations per probe; their ranks are averaged."""
     checkpoint_every: int = 0
     """Frames between checkpoints (a last one is always written at the end); 0: only the last."""
-    keep_checkpoints: int = 3
-    """Complete checkpoints kept on disk (the newest)."""
     log_every: int = 0
     """Frames between metric lines; 0: every iteration."""
-    seed: int = 0
-    """Seed of every random draw of the run."""
 
     kind: ClassVar[str] = "ppo"
 
+    renamed_fields: ClassVar[dict[str, str]] = {"adam_eps": "eps"}  # before 0.2
+
     def __post_init__(self):
-        positive = ("num_envs", "num_steps", "frames", "epochs", "num_minibatches", "eval_envs",
-                    "eval_steps", "probe_k", "probe_draws", "keep_checkpoints", "hidden_size")  # fmt: skip
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("num_levels", "start_level", "test_num_levels", "eval_every", "probe_every",
-                     "checkpoint_every", "log_every"):  # fmt: skip
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        super().__post_init__()
+        self.require_positive("num_envs", "num_steps", "frames", "epochs", "num_minibatches",
+                              "eval_envs", "eval_steps", "hidden_size")  # fmt: skip
+        self.require_non_negative("num_levels", "start_level", "test_num_levels", "eval_every")
         batch = self.batch_frames
-        for name in ("frames", "eval_every", "probe_every", "checkpoint_every", "log_every"):
-            if getattr(self, name) % batch:
-                raise ValueError(
-                    f"{name} ({getattr(self, name)}) must be a multiple of num_envs * num_steps "
-                    f"({batch})"
-                )
+        self.require_multiple(
+            batch,
+            "num_envs * num_steps",
+            ("frames", "eval_every", "probe_every", "checkpoint_every", "log_every"),
+        )
         if batch % self.num_minibatches:
             raise ValueError(
                 f"num_minibatches ({self.num_minibatches}) must divide num_envs * num_steps "
@@ -126,26 +113,14 @@ class PPOConfig(RunConfig):
             )
         if self.probe_every and self.probe_k > batch:
             raise ValueError(f"probe_k {self.probe_k} exceeds the rollout size {batch}")
-        for name in ("gamma", "gae_lambda"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
-        for name in ("clip_coef", "ent_coef", "vf_coef", "max_grad_norm", "adam_eps"):
+        self.require_unit_interval("gamma", "gae_lambda")
+        for name in ("clip_coef", "ent_coef", "vf_coef", "max_grad_norm", "eps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
-        choices = {
-            "reward": ("dense", "zero", "sparse"),
-            "distribution_mode": ("easy", "hard"),
-            "encoder": tuple(ENCODERS),
-            "conv_impl": ("xla", "im2col"),
-            "probe_center": ("none", "drift"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
-                )
+        self.require_choice(reward=("dense", "zero", "sparse"), distribution_mode=("easy", "hard"),
+                            encoder=tuple(ENCODERS), conv_impl=("xla", "im2col"))  # fmt: skip
 
     # Per-algorithm changes to a preset, by preset name (DAAC's epochs and value schedule).
     preset_extras: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -233,14 +208,14 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "procgen": dict(
         num_envs=64, num_steps=256, frames=24_985_600, epochs=3, num_minibatches=8, gamma=0.999,
         gae_lambda=0.95, clip_coef=0.2, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5, lr=5e-4,
-        adam_eps=1e-5, encoder="impala", hidden_size=256, num_levels=200, distribution_mode="easy",
+        eps=1e-5, encoder="impala", hidden_size=256, num_levels=200, distribution_mode="easy",
         eval_every=64 * 256 * 10, eval_envs=16, eval_steps=1_000, probe_every=64 * 256 * 30,
         checkpoint_every=64 * 256 * 30,
     ),
     "minatar": dict(
         num_envs=64, num_steps=128, frames=2_097_152, epochs=3, num_minibatches=8, gamma=0.99,
         gae_lambda=0.95, clip_coef=0.2, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5, lr=1e-3,
-        adam_eps=1e-5, encoder="minatar", hidden_size=128, eval_every=64 * 128 * 8, eval_envs=16,
+        eps=1e-5, encoder="minatar", hidden_size=128, eval_every=64 * 128 * 8, eval_envs=16,
         eval_steps=1_000, probe_every=64 * 128 * 8, checkpoint_every=64 * 128 * 16,
     ),
 }  # fmt: skip

@@ -28,7 +28,7 @@ from tdgen.nets import make_network
 
 def make_adam(config: PPOConfig) -> optax.GradientTransformation:
     """Adam after global gradient-norm clipping (none when max_grad_norm is 0)."""
-    adam = optax.adam(config.lr, eps=config.adam_eps)
+    adam = optax.adam(config.lr, eps=config.eps)
     if config.max_grad_norm > 0:
         return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam)
     return adam

@@ -65,38 +65,21 @@ class ValueBasedConfig(RunConfig):
     """Convolution lowering of the encoder: the same numbers; im2col trained 2.4x faster on CPU."""
     probe_every: int = 100_000
     """Frames between interference probes (the paper: 1e5); 0 disables probes."""
-    probe_k: int = 128
-    """Transitions in one update matrix (k x k)."""
-    probe_center: Literal["none", "drift"] = "none"
-    """Update-matrix centring: none for RMSProp without momentum; drift removes Adam's shared
-    momentum step from every row (tdgen.interference)."""
-    probe_draws: int = 1
-    """Independent draws of k transitions per probe; their update ranks are averaged."""
     checkpoint_every: int = 100_000
     """Frames between checkpoints (a last one is always written at the end); 0: only the last."""
-    keep_checkpoints: int = 3
-    """Complete checkpoints kept on disk (the newest)."""
     log_every: int = 10_000
     """Frames between metric lines."""
-    seed: int = 0
-    """Seed of every random draw of the run (initialisation, acting, replay, probes)."""
 
     def __post_init__(self):
-        positive = ("num_envs", "frames", "buffer_size", "batch_size", "train_every",
-                    "target_period", "log_every", "probe_k", "probe_draws", "keep_checkpoints")  # fmt: skip
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("learning_starts", "epsilon_decay_frames", "probe_every", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        super().__post_init__()
+        self.require_positive("num_envs", "frames", "buffer_size", "batch_size", "train_every",
+                              "target_period", "log_every")  # fmt: skip
+        self.require_non_negative("learning_starts", "epsilon_decay_frames")
+        self.require_multiple(self.num_envs, "num_envs", (
+            "frames", "buffer_size", "target_period", "log_every", "probe_every",
+            "checkpoint_every", "learning_starts",
+        ))  # fmt: skip
         n = self.num_envs
-        for name in ("frames", "buffer_size", "target_period", "log_every", "probe_every",
-                     "checkpoint_every", "learning_starts"):  # fmt: skip
-            if getattr(self, name) % n:
-                raise ValueError(
-                    f"{name} ({getattr(self, name)}) must be a multiple of num_envs ({n})"
-                )
         if self.train_every % n and n % self.train_every:
             raise ValueError(
                 f"train_every ({self.train_every}) must divide or be a multiple of num_envs ({n})"
@@ -105,27 +88,13 @@ class ValueBasedConfig(RunConfig):
             raise ValueError(f"buffer_size {self.buffer_size} < batch_size {self.batch_size}")
         if self.probe_every and self.probe_k > self.buffer_size:
             raise ValueError(f"probe_k {self.probe_k} exceeds buffer_size {self.buffer_size}")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma must lie in [0, 1], got {self.gamma}")
-        for name in ("epsilon_start", "epsilon_end"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        self.require_unit_interval("gamma", "epsilon_start", "epsilon_end")
         if self.lr <= 0 or self.eps < 0:
             raise ValueError(f"lr must be > 0 and eps >= 0, got lr={self.lr}, eps={self.eps}")
         if not 0.0 <= self.decay < 1.0:
             raise ValueError(f"decay must lie in [0, 1), got {self.decay}")
-        choices = {
-            "reward": ("dense", "zero", "sparse"),
-            "optimizer": ("adam", "rmsprop"),
-            "encoder": tuple(ENCODERS),
-            "conv_impl": ("xla", "im2col"),
-            "probe_center": ("none", "drift"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
-                )
+        self.require_choice(reward=("dense", "zero", "sparse"), optimizer=("adam", "rmsprop"),
+                            encoder=tuple(ENCODERS), conv_impl=("xla", "im2col"))  # fmt: skip
 
     retired_fields: ClassVar[tuple[str, ...]] = ("eval_epsilon",)  # unused before 0.2
 
