@@ -35,6 +35,12 @@ def parse() -> argparse.Namespace:
     p.add_argument("--mode", choices=["vmap", "loop"], default="vmap")
     p.add_argument("--segments", type=int, default=1, help="jitted calls the updates split into")
     p.add_argument("--no-async", action="store_true", help="jax_cpu_enable_async_dispatch=False")
+    p.add_argument("--callback", choices=["none", "update", "step"], default="none",
+                   help="jax.debug.callback to the host once per update or per env step "
+                        "(PureJaxRL's DEBUG logging)")  # fmt: skip
+    p.add_argument("--shard", action="store_true",
+                   help="shard the seed axis over jax.devices() (with "
+                        "--xla_force_host_platform_device_count)")  # fmt: skip
     p.add_argument("--env", default="Breakout-MinAtar")
     p.add_argument("--num-envs", type=int, default=64)
     p.add_argument("--num-steps", type=int, default=128)
@@ -76,6 +82,16 @@ class ActorCritic(nn.Module):
         )
         value = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))(trunk(x, "v"))
         return logits, value[:, 0]
+
+
+HOST_CALLS = [0]
+
+
+def _host_log(reward, episodes):
+    """A host callback like PureJaxRL's DEBUG print: count the calls, print a few."""
+    HOST_CALLS[0] += 1
+    if HOST_CALLS[0] % 1000 == 1:
+        log(f"host callback {HOST_CALLS[0]}: reward {float(reward):.3f} episodes {float(episodes):.0f}")
 
 
 def make_train(cfg: argparse.Namespace):
@@ -125,6 +141,8 @@ def make_train(cfg: argparse.Namespace):
                 jax.random.split(k_step, cfg.num_envs), env_state, act, env_params
             )
             done = jnp.logical_or(term, trunc).astype(jnp.float32)  # truncation as an end
+            if cfg.callback == "step":
+                jax.debug.callback(_host_log, rew.sum(), done.sum())
             return (env_state, obs2, key), (obs, act, logp, v, rew, done)
 
         (env_state, obs, key), traj = jax.lax.scan(
@@ -169,6 +187,8 @@ def make_train(cfg: argparse.Namespace):
         )
         metrics = {"loss": losses.mean(), "reward_per_step": t_rew.mean(),
                    "episodes": t_done.sum()}  # fmt: skip
+        if cfg.callback == "update":
+            jax.debug.callback(_host_log, metrics["reward_per_step"], metrics["episodes"])
         return (params, opt_state, env_state, obs, key), metrics
 
     def run(state, n: int):
@@ -191,6 +211,12 @@ def main() -> None:
     init, run, train = make_train(cfg)
     frames = cfg.seeds * cfg.updates * cfg.num_envs * cfg.num_steps
     keys = jax.random.split(jax.random.PRNGKey(0), cfg.seeds)
+    if cfg.shard:
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        mesh = Mesh(jax.devices(), ("seed",))
+        keys = jax.device_put(keys, NamedSharding(mesh, PartitionSpec("seed")))
+        log(f"keys sharded over {len(jax.devices())} devices")
 
     t_start = time.perf_counter()
     if cfg.segments == 1:
@@ -228,7 +254,7 @@ def main() -> None:
     wall = time.perf_counter() - t_run
     rps = jax.device_get(metrics["reward_per_step"])
     log(f"FINISHED run {wall:.1f}s (total {time.perf_counter() - t_start:.1f}s), "
-        f"{frames / wall:,.0f} frames/s, {frames} frames; "
+        f"{frames / wall:,.0f} frames/s, {frames} frames, {HOST_CALLS[0]} host callbacks; "
         f"last reward/step {jnp.asarray(rps).reshape(-1)[-1]:.4f}")  # fmt: skip
 
 

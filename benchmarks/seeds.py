@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/seeds.py [--quick] [--seeds 1 2 4 8] [--timeout 600]
 
 For DQN and PPO on MinAtar breakout, each with the MinAtar CNN (im2col convolution) and an MLP,
-and N seeds: the group (`Train.jit_group`: one compile, states vmapped over seeds) against N
-sequential runs in one process, each built anew (as `tdgen train` per seed: every run compiles
+and N seeds: the group (`Train.jit_group`: one compile, the seeds as vmapped lanes or as
+`lax.map` lanes) against N sequential runs in one process, each built anew (as `tdgen train` per seed: every run compiles
 its own program). Prints total frames/s including compilation, compile seconds, and the group's
 memory: its state's bytes and XLA's temp allocation for one segment. Each measurement runs in its
 own subprocess with a timeout, so a hanging program is reported as "hung" instead of stopping the
@@ -54,12 +54,11 @@ def measure(case: str, n: int, mode: str, quick: bool) -> dict:
     out: dict = {"case": case, "n": n, "mode": mode, "frames": config.frames * n}
     start = time.perf_counter()
     compile_seconds = 0.0
-    if mode == "group":
+    if mode in ("vmap", "map"):
         train = build_agent(agent_name, config).make_train()
         tick = time.perf_counter()
-        init = jax.jit(jax.vmap(train.init))
+        init, segment = train.jit_group(mode)
         state = init(seed_keys(range(n)))
-        segment = jax.jit(jax.vmap(train.segment), donate_argnums=0)
         compiled = segment.lower(state).compile()
         compile_seconds = time.perf_counter() - tick
         memory = compiled.memory_analysis()
@@ -110,25 +109,28 @@ def main() -> None:
         case, n, mode = args.child
         print(json.dumps(measure(case, int(n), mode, args.quick)))
         return
-    print(f"{'case':8s} {'N':>2s} {'group f/s':>10s} {'seq f/s':>9s} {'ratio':>6s} "
-          f"{'compile g/s':>12s} {'state MiB':>9s} {'temp MiB':>8s} {'RSS MiB':>8s}")  # fmt: skip
+    header = (f"{'case':8s} {'N':>2s} {'seq f/s':>8s} {'vmap f/s':>9s} {'x':>5s} {'map f/s':>8s} "
+              f"{'x':>5s} {'compile s seq/vmap/map':>23s} {'state MiB':>9s} {'temp MiB':>8s} "
+              f"{'RSS MiB':>8s}")  # fmt: skip
+    print(header)
     rows = []
     for case in args.cases:
         for n in args.seeds:
-            group = run_child(case, n, "group", args.quick, args.timeout)
             seq = run_child(case, n, "sequential", args.quick, args.timeout)
-            rows.append((group, seq))
-            if "fps" not in group or "fps" not in seq:
-                print(
-                    f"{case:8s} {n:2d} group: {group.get('error') or 'hung'}; "
-                    f"sequential: {seq.get('error') or ('hung' if seq.get('hung') else 'ok')}"
-                )
+            vmap = run_child(case, n, "vmap", args.quick, args.timeout)
+            lmap = run_child(case, n, "map", args.quick, args.timeout)
+            rows.append((seq, vmap, lmap))
+            if any("fps" not in r for r in (seq, vmap, lmap)):
+                states = [f"{r['mode']}: {r.get('error') or ('hung' if r.get('hung') else 'ok')}"
+                          for r in (seq, vmap, lmap)]  # fmt: skip
+                print(f"{case:8s} {n:2d} " + "; ".join(states), flush=True)
                 continue
-            print(f"{case:8s} {n:2d} {group['fps']:10,.0f} {seq['fps']:9,.0f} "
-                  f"{group['fps'] / seq['fps']:6.2f} "
-                  f"{group['compile_seconds']:5.1f}/{seq['compile_seconds']:5.1f} "
-                  f"{group['state_mib']:9.1f} {group['temp_mib']:8.1f} {group['peak_rss_mib']:8.0f}",
-                  flush=True)  # fmt: skip
+            print(f"{case:8s} {n:2d} {seq['fps']:8,.0f} {vmap['fps']:9,.0f} "
+                  f"{vmap['fps'] / seq['fps']:5.2f} {lmap['fps']:8,.0f} "
+                  f"{lmap['fps'] / seq['fps']:5.2f} "
+                  f"{seq['compile_seconds']:11.1f}/{vmap['compile_seconds']:5.1f}/"
+                  f"{lmap['compile_seconds']:5.1f} {vmap['state_mib']:9.1f} "
+                  f"{vmap['temp_mib']:8.1f} {vmap['peak_rss_mib']:8.0f}", flush=True)  # fmt: skip
     print(json.dumps([list(r) for r in rows]))
 
 

@@ -41,6 +41,7 @@ def reproduce(
     seed: int = 0,
     backend: Literal["inline", "local", "ray", "slurm"] = "inline",
     workers: int | None = None,
+    no_jax_cache: bool = False,
 ) -> None:
     """Run experiments by name (all when none is named), then write out/report.md and report.html.
 
@@ -52,6 +53,9 @@ def reproduce(
         backend: inline runs here; local, ray or slurm hand the experiments (and the training
             runs of Figures 3 and 4) to a sweep backend (tdgen.sweep).
         workers: Local backend: processes in the pool.
+        no_jax_cache: Compile every program anew instead of loading programs compiled before
+            (default: JAX's persistent compilation cache in $TDGEN_JAX_CACHE or
+            ~/.cache/tdgen/jax, shared with `tdgen sweep`; the same numbers either way).
     """
     from tdgen.experiments import experiment_names, get_experiment
     from tdgen.experiments.report import write_report
@@ -66,6 +70,11 @@ def reproduce(
         report = reproduce_main(names, scale, out, seed, backend, workers)
         console.print(f"report: {report}")
         return
+    if not no_jax_cache:
+        from tdgen.sweep.launch import default_cache_dir
+        from tdgen.sweep.tasks import set_compilation_cache
+
+        set_compilation_cache(default_cache_dir())
     for i, name in enumerate(names, 1):
         with console.status(f"[{i}/{len(names)}] {name} ({scale})"):
             result = run_experiment(name, scale, seed, out)
@@ -166,18 +175,22 @@ def train(args: list[str]) -> None:
 
     The preset and environment are read first because the preset picks the network for the
     environment; every other config field is then a flag whose default comes from that preset.
-    ``--seeds 0 1 2 3`` trains one run per seed as one vmapped program (a seed group).
+    ``--seeds 0 1 2 3`` trains one run per seed as one program (a seed group); ``--lanes`` vmap
+    vectorises the seeds, map runs them one after another in the program (bit for bit their solo
+    runs).
     """
     import argparse
 
     from tdgen.agents import AGENTS, get_agent, train_seeds
     from tdgen.agents import train as train_run
+    from tdgen.agents.train import DEFAULT_LANES, LANES
 
     if not args or args[0] in ("-h", "--help"):
         lines = [f"  {name:6s} {spec.family.name:13s} presets: {', '.join(spec.presets)}"
                  for name, spec in AGENTS.items()]  # fmt: skip
         print(
-            "usage: tdgen train AGENT --env ENV --preset PRESET [--seeds S ...] [flags]\n\n"
+            "usage: tdgen train AGENT --env ENV --preset PRESET [--seeds S ... [--lanes vmap|map]] "
+            "[flags]\n\n"
             "agents:\n" + "\n".join(lines) + "\n\n`tdgen train AGENT --help` lists its flags."
         )
         if not args:
@@ -189,6 +202,7 @@ def train(args: list[str]) -> None:
     pre.add_argument("--preset", default="minatar", choices=spec.presets)
     pre.add_argument("--env", default="minatar/breakout")
     pre.add_argument("--seeds", type=int, nargs="+", default=None)
+    pre.add_argument("--lanes", default=DEFAULT_LANES, choices=LANES)
     pre.add_argument("--out", type=Path, default=None)
     pre.add_argument("--progress", default=True, action=argparse.BooleanOptionalAction)
     known, rest = pre.parse_known_args(rest)
@@ -204,7 +218,8 @@ def train(args: list[str]) -> None:
     name = f"{agent}-{config.env.replace('/', '-')}"
     if known.seeds:
         out = known.out or Path("runs") / f"{name}-seeds{'_'.join(map(str, known.seeds))}"
-        paths = train_seeds(agent, config, known.seeds, out, progress=known.progress)
+        paths = train_seeds(agent, config, known.seeds, out, progress=known.progress,
+                            lanes=known.lanes)  # fmt: skip
         console.print(f"group: {out} ({len(paths)} runs: {', '.join(p.name for p in paths)})")
         return
     out = known.out or Path("runs") / f"{name}-seed{config.seed}"

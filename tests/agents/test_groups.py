@@ -57,26 +57,31 @@ def _assert_close_rows(alone, grouped, rtol):
             np.testing.assert_allclose(g[key], a[key], rtol=rtol, atol=1e-6, err_msg=key)
 
 
+@pytest.mark.parametrize("lanes", ["map", "vmap"])
 @pytest.mark.parametrize("make", [tiny_dqn, tiny_ac], ids=["dqn", "ppo"])
-def test_a_seed_in_a_group_gives_what_it_gives_alone(make, tmp_path):
+def test_a_seed_in_a_group_gives_what_it_gives_alone(make, lanes, tmp_path):
     config = make()
     agent = "dqn" if isinstance(config, DQNConfig) else "ppo"
-    paths = train_seeds(agent, config, [3, 5], tmp_path / "group", progress=False)
+    paths = train_seeds(agent, config, [3, 5], tmp_path / "group", progress=False, lanes=lanes)
     assert [p.name for p in paths] == ["seed3", "seed5"]
     alone = train(agent, config.replace(seed=5), tmp_path / "alone", progress=False)
     for p in paths:  # ordinary run directories, each with its own seed
         assert RunDir.open(p).kind == agent
     assert RunDir.open(paths[1]).config == RunDir.open(alone).config
-    # Measured on 2 CPU cores (jax 0.10.2): the MLP programs agree bit for bit; the tolerance
-    # leaves room for XLA batching a dot product differently on another CPU.
-    _assert_close_rows(read_metrics(alone), read_metrics(paths[1]), rtol=1e-4)
     built = build_agent(agent, config)
     _, a = load_checkpoint(latest_checkpoint(alone / "checkpoints"), built.init(), kind=agent)
     _, g = load_checkpoint(latest_checkpoint(paths[1] / "checkpoints"), built.init(), kind=agent)
-    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(g.params), strict=True):
-        np.testing.assert_allclose(y, x, rtol=1e-4, atol=1e-6)
+    if lanes == "map":  # the seeds run one after another in the program: bit for bit
+        assert _comparable(read_metrics(alone)) == _comparable(read_metrics(paths[1]))
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(g), strict=True):
+            np.testing.assert_array_equal(y, x)
+    else:
+        # vmap may round a batched reduction (a bias gradient) differently in the last bit
+        # (measured: 1e-9 after one DQN update, benchmarks/group_equivalence.py), and RL amplifies
+        # it; over these few hundred updates the metrics agree to a relative 1e-3.
+        _assert_close_rows(read_metrics(alone), read_metrics(paths[1]), rtol=1e-3)
     assert read_metrics(paths[0]) != read_metrics(paths[1])  # the seeds really differ
-    for probe in sorted((alone / "probes").iterdir()):
+    for probe in sorted((alone / "probes").iterdir()):  # the same draws (keys, not floats)
         with np.load(probe) as x, np.load(paths[1] / "probes" / probe.name) as y:
             np.testing.assert_array_equal(x["sample_indices"], y["sample_indices"])
 

@@ -40,9 +40,15 @@ class Family(Protocol):
         ...
 
     def train_group(
-        self, agent: Any, runs: Sequence[RunDir], starts: Sequence[int], progress: bool
+        self,
+        agent: Any,
+        runs: Sequence[RunDir],
+        starts: Sequence[int],
+        progress: bool,
+        lanes: str,
     ) -> list[Path]:
-        """Train runs that differ only by seed as one vmapped program (gymnax only)."""
+        """Train runs that differ only by seed as one program (gymnax only); ``lanes``: vmap or
+        map (`tdgen.agents.train.Train.jit_group`)."""
         ...
 
     def load_run_state(self, agent: Any, run: RunDir, path: Path) -> tuple[int, Any]:

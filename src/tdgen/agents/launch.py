@@ -17,6 +17,7 @@ from typing import Any
 
 from tdgen.agents.probes import ProbeResult
 from tdgen.agents.registry import get_agent
+from tdgen.agents.train import DEFAULT_LANES, LANES
 from tdgen.runs import RunDir, checkpoint_path, complete_checkpoints
 from tdgen.runs.reuse import config_differences, is_complete
 from tdgen.runs.rundir import write_json_atomic
@@ -37,13 +38,21 @@ def train(agent: str, config: Any, out: Path, progress: bool = True) -> Path:
 
 
 def train_seeds(
-    agent: str, config: Any, seeds: Sequence[int], out: Path, progress: bool = True
+    agent: str,
+    config: Any,
+    seeds: Sequence[int],
+    out: Path,
+    progress: bool = True,
+    lanes: str = DEFAULT_LANES,
 ) -> list[Path]:
     """Train one run per seed (``config`` with each seed) into ``out/seed<S>`` as one group.
 
-    ``out/group.json`` names the runs, so `tdgen resume out` continues the group; each run is
-    also an ordinary run directory (`tdgen resume out/seed3` continues that seed alone).
+    ``out/group.json`` names the runs and the group's ``lanes`` (vmap or map:
+    `tdgen.agents.train.Train.jit_group`), so `tdgen resume out` continues the group as it ran;
+    each run is also an ordinary run directory (`tdgen resume out/seed3` continues it alone).
     """
+    if lanes not in LANES:
+        raise ValueError(f"--lanes must be one of {', '.join(LANES)}, got {lanes!r}")
     seeds = [int(s) for s in seeds]
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"--seeds must be distinct and non-empty, got {seeds}")
@@ -58,23 +67,23 @@ def train_seeds(
         RunDir.create(out / f"seed{s}", agent, c.to_dict())
         for s, c in zip(seeds, configs, strict=True)
     ]
-    write_json_atomic(out / GROUP_FILE, {"kind": "group", "agent": agent,
+    write_json_atomic(out / GROUP_FILE, {"kind": "group", "agent": agent, "lanes": lanes,
                                          "runs": [r.path.name for r in runs]})  # fmt: skip
-    return _train_together(agent, runs, [0] * len(runs), progress)
+    return _train_together(agent, runs, [0] * len(runs), progress, lanes)
 
 
 def is_group(path: Path) -> bool:
     return (Path(path) / GROUP_FILE).is_file()
 
 
-def group_runs(path: Path) -> list[Path]:
-    """The run directories of the group at ``path`` (its group.json)."""
+def group_runs(path: Path) -> tuple[list[Path], str]:
+    """The run directories of the group at ``path`` and its lanes (its group.json)."""
     try:
         stored = json.loads((Path(path) / GROUP_FILE).read_text())
-        names = stored["runs"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        names, lanes = stored["runs"], stored.get("lanes", DEFAULT_LANES)
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"{path}/{GROUP_FILE} is not a tdgen group file: {error}") from None
-    return [Path(path) / name for name in names]
+    return [Path(path) / name for name in names], lanes
 
 
 def resume(path: Path, progress: bool = True) -> Path | list[Path]:
@@ -85,14 +94,17 @@ def resume(path: Path, progress: bool = True) -> Path | list[Path]:
     A corrupt, foreign or mismatched checkpoint raises CheckpointError before anything changes.
     """
     if is_group(path):
-        return resume_runs(group_runs(path), progress)
+        runs, lanes = group_runs(path)
+        return resume_runs(runs, progress, lanes)
     run = RunDir.open(Path(path))
     spec = get_agent(run.kind)
     config = spec.config_cls.from_dict(run.config)
     return spec.family.resume(spec.build(config), run, None, progress)
 
 
-def resume_runs(run_dirs: Sequence[Path], progress: bool = True) -> list[Path]:
+def resume_runs(
+    run_dirs: Sequence[Path], progress: bool = True, lanes: str = DEFAULT_LANES
+) -> list[Path]:
     """Continue the unfinished runs among ``run_dirs`` (same agent, configs differing only by
     seed), grouped by the checkpoint they restart from."""
     runs = [RunDir.open(Path(p)) for p in run_dirs]
@@ -103,11 +115,13 @@ def resume_runs(run_dirs: Sequence[Path], progress: bool = True) -> list[Path]:
             pending.append(run)
     if pending:
         starts = _common_starts(pending)
-        _train_together(pending[0].kind, pending, starts, progress)
+        _train_together(pending[0].kind, pending, starts, progress, lanes)
     return [r.path for r in runs]
 
 
-def ensure_runs(agent: str, configs: Sequence[Any], run_dirs: Sequence[Path]) -> list[Path]:
+def ensure_runs(
+    agent: str, configs: Sequence[Any], run_dirs: Sequence[Path], lanes: str = DEFAULT_LANES
+) -> list[Path]:
     """Train, resume or reuse each run (configs differing only by seed), without a progress bar.
 
     A directory holding a complete run of the same config is reused; an incomplete one resumes;
@@ -129,7 +143,7 @@ def ensure_runs(agent: str, configs: Sequence[Any], run_dirs: Sequence[Path]) ->
         elif not is_complete(run_dir, config.frames):
             pending.append(RunDir.open(Path(run_dir)))
     if pending:
-        _train_together(agent, pending, _common_starts(pending), progress=False)
+        _train_together(agent, pending, _common_starts(pending), False, lanes)
     return [Path(p) for p in run_dirs]
 
 
@@ -165,7 +179,11 @@ def _common_starts(runs: Sequence[RunDir]) -> list[int]:
 
 
 def _train_together(
-    agent: str, runs: Sequence[RunDir], starts: Sequence[int], progress: bool
+    agent: str,
+    runs: Sequence[RunDir],
+    starts: Sequence[int],
+    progress: bool,
+    lanes: str = DEFAULT_LANES,
 ) -> list[Path]:
     """Train ``runs`` (fresh or restarting at ``starts``): one vmapped group per start frame on
     gymnax, one at a time where a group cannot run (a single run, host-stepped environments)."""
@@ -191,7 +209,7 @@ def _train_together(
                     path = checkpoint_path(run.checkpoints, step)
                     path.with_suffix(".done").unlink(missing_ok=True)
                     path.unlink(missing_ok=True)
-        spec.family.train_group(built, members, [start] * len(members), progress)
+        spec.family.train_group(built, members, [start] * len(members), progress, lanes)
     return [r.path for r in runs]
 
 

@@ -14,6 +14,7 @@ from tdgen.agents.actor_critic.daac import DAAC
 from tdgen.agents.actor_critic.loop import ActorCriticAgent
 from tdgen.agents.actor_critic.ppo import PPO
 from tdgen.agents.family import Family, FamilyRecord
+from tdgen.agents.train import load_run_state
 from tdgen.agents.value_based import c51, dqn, qrdqn
 from tdgen.agents.value_based import launch as vb_launch
 from tdgen.agents.value_based.config import PRESETS
@@ -27,7 +28,7 @@ VALUE_BASED: Family = FamilyRecord(
     train=vb_launch.train,
     resume=vb_launch.resume,
     train_group=vb_launch.train_group,
-    load_run_state=vb_launch.load_run_state,
+    load_run_state=load_run_state,
     is_host_stepped=lambda agent: vb_launch.is_host_stepped(agent.config),
 )
 
@@ -39,7 +40,7 @@ ACTOR_CRITIC: Family = FamilyRecord(
     train=ac_launch.train,
     resume=ac_launch.resume,
     train_group=ac_launch.train_group,
-    load_run_state=ac_launch.load_run_state,
+    load_run_state=load_run_state,
     is_host_stepped=lambda agent: agent.host_stepped,
 )
 

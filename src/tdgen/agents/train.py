@@ -6,20 +6,27 @@ the host events so logging, probes and checkpoints happen between segments). ``e
 the host needs after a segment besides the state: the last rollout for actor-critic agents (their
 probes read it), None for value-based agents.
 
-A group of N seeds is the same two functions under `jax.vmap` over a leading seed axis: one
-compile serves every seed, and seed i's lane computes what seed i alone computes (bitwise where
-XLA batches the same arithmetic, within float tolerance where it does not; see
-tests/agents/test_groups.py).
+A group of N seeds is the same two functions over a leading seed axis, compiled once: under
+`jax.vmap` (vectorised lanes; a batched reduction, such as a bias gradient summed over the batch,
+may round differently from the solo run's, and RL amplifies the last bit: measured in
+benchmarks/group_equivalence.py) or under `jax.lax.map` (lanes one after another inside the
+program: bit for bit the solo run, measured and tested in tests/agents/test_groups.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+
+from tdgen.runs import RunDir, complete_checkpoints, find_checkpoint, load_run_checkpoint
+
+LANES = ("vmap", "map")
+DEFAULT_LANES = "vmap"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,9 +40,48 @@ class Train:
         """(init, segment) compiled for one seed; the segment donates the old state."""
         return jax.jit(self.init), jax.jit(self.segment, donate_argnums=0)
 
-    def jit_group(self) -> tuple[Callable, Callable]:
-        """(init, segment) compiled for a group: states stacked on a leading seed axis."""
-        return jax.jit(jax.vmap(self.init)), jax.jit(jax.vmap(self.segment), donate_argnums=0)
+    def jit_group(self, lanes: str = DEFAULT_LANES) -> tuple[Callable, Callable]:
+        """(init, segment) compiled once for a group: states stacked on a leading seed axis.
+
+        ``lanes``: "vmap" vectorises the seeds (one batched program: the fastest, but XLA may
+        order a batched reduction differently, so a seed's numbers match its solo run only to
+        the last bits, and RL amplifies those); "map" runs the seeds one after another inside
+        the one program (`jax.lax.map`: one compile, and bit for bit a seed's solo run).
+        """
+        if lanes == "vmap":
+            return jax.jit(jax.vmap(self.init)), jax.jit(jax.vmap(self.segment), donate_argnums=0)
+        if lanes == "map":
+            return (
+                jax.jit(lambda keys: jax.lax.map(self.init, keys)),
+                jax.jit(lambda state: jax.lax.map(self.segment, state), donate_argnums=0),
+            )
+        raise ValueError(f"lanes must be vmap or map, got {lanes!r}")
+
+
+def start_state(agent: Any, run: RunDir, frames: int | None) -> tuple[Any, int]:
+    """The state a (re)start of ``run`` begins from and its frame: the checkpoint of ``frames``
+    (None: the newest complete one; 0 or none: ``agent.init()``, the start)."""
+    if frames is None:
+        steps = complete_checkpoints(run.checkpoints)
+        frames = steps[-1] if steps else 0
+    if frames == 0:
+        return agent.init(), 0
+    frames, state = load_run_state(agent, run, find_checkpoint(run.checkpoints, frames))
+    return state, frames
+
+
+def load_run_state(agent: Any, run: RunDir, path: Path) -> tuple[int, Any]:
+    """`(frames, state)` of the checkpoint at ``path`` of a gymnax run (any family whose agent has
+    ``init()``), checked against its name and kind."""
+    return load_run_checkpoint(path, agent.init(), kind=run.kind)
+
+
+def group_start(agent: Any, init: Callable, runs: Sequence[RunDir], frames: int) -> Any:
+    """The group state of ``runs`` at ``frames``: ``init`` (the vmapped init) of their seeds'
+    keys at 0, else their checkpoints of ``frames`` stacked."""
+    if frames == 0:
+        return init(seed_keys([RunDir.open(r.path).config["seed"] for r in runs]))
+    return stack_states([start_state(agent, r, frames)[0] for r in runs])
 
 
 def seed_keys(seeds: Sequence[int]) -> jax.Array:
@@ -48,4 +94,13 @@ def stack_states(states: Sequence[Any]) -> Any:
     return jax.tree.map(lambda *xs: jnp.stack(xs), *states)
 
 
-__all__ = ["Train", "seed_keys", "stack_states"]
+__all__ = [
+    "DEFAULT_LANES",
+    "LANES",
+    "Train",
+    "group_start",
+    "load_run_state",
+    "seed_keys",
+    "stack_states",
+    "start_state",
+]

@@ -33,9 +33,9 @@ from tdgen.distill.objectives import OBJECTIVES, Objective
 from tdgen.distill.teacher import Teacher, load_teacher
 from tdgen.evaluate import episode_returns, epsilon_greedy, sampled
 from tdgen.nets import ENCODERS, make_network
-from tdgen.runs import CheckpointError, MetricsLogger, RunDir, latest_checkpoint, load_checkpoint
+from tdgen.runs import MetricsLogger, RunDir, latest_checkpoint, load_run_checkpoint
 from tdgen.runs.config import RunConfig
-from tdgen.runs.loop import Event, probe_event, run_segments
+from tdgen.runs.loop import Event, log_line, probe_event, run_segments
 
 
 @dataclasses.dataclass(frozen=True)
@@ -360,10 +360,7 @@ def resume_distill(run_dir: Path, progress: bool = True) -> Path:
     state, updates = distiller.init(), 0
     path = latest_checkpoint(run.checkpoints)
     if path is not None:
-        updates, state = load_checkpoint(path, state, kind="distill")
-        if int(state.updates) != updates:
-            raise CheckpointError(f"checkpoint {path} is named for update {updates} but holds "
-                                  f"{int(state.updates)}")  # fmt: skip
+        updates, state = load_run_checkpoint(path, state, kind="distill", position="updates")
     with MetricsLogger(run.path, resume_step=updates) as logger:
         return _run(distiller, run, state, logger, progress)
 
@@ -395,12 +392,10 @@ def _log_values(config: DistillConfig, state: DistillState, updates: int, second
     loss_sum, loss_count, diverged = jax.device_get(
         (state.loss_sum, state.loss_count, state.diverged)
     )
-    values: dict[str, Any] = {"charts/updates": int(state.updates)}
-    if loss_count:
-        values["losses/distill_loss"] = float(loss_sum / loss_count)
-    if diverged:
-        values["charts/diverged"] = 1
-    values["charts/SPS"] = updates / seconds if seconds > 0 else 0.0  # updates per second
+    values = log_line(
+        return_sum=0.0, episodes=0, losses={"distill_loss": (loss_sum, loss_count)},
+        updates=int(state.updates), diverged=bool(diverged), steps=updates, seconds=seconds,
+    )  # fmt: skip
     reset = state.replace(loss_sum=jnp.zeros_like(state.loss_sum),
                           loss_count=jnp.zeros_like(state.loss_count))  # fmt: skip
     return values, reset

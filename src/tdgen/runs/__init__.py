@@ -7,6 +7,7 @@ from tdgen.runs.checkpoint import (
     find_checkpoint,
     latest_checkpoint,
     load_checkpoint,
+    load_run_checkpoint,
     save_checkpoint,
 )
 from tdgen.runs.metrics import MetricsLogger
@@ -21,5 +22,6 @@ __all__ = [
     "RunDir",
     "latest_checkpoint",
     "load_checkpoint",
+    "load_run_checkpoint",
     "save_checkpoint",
 ]

@@ -94,6 +94,19 @@ def latest_checkpoint(directory: Path) -> Path | None:
     return _paths(Path(directory), steps[-1])[0] if steps else None
 
 
+def load_run_checkpoint(
+    path: Path, target: Any, *, kind: str, position: str = "frames"
+) -> tuple[int, Any]:
+    """`load_checkpoint`, then a check that the state's ``position`` counter (frames, or updates
+    for distillation) is the step the file is named for."""
+    step, state = load_checkpoint(path, target, kind=kind)
+    held = int(getattr(state, position))
+    if held != step:
+        raise CheckpointError(f"checkpoint {path} is named for {position} {step} but holds "
+                              f"{position} {held}")  # fmt: skip
+    return step, state
+
+
 def load_checkpoint(path: Path, target: Any, *, kind: str) -> tuple[int, Any]:
     """Restore `(step, state)` from `path` into the structure of `target` (a pytree of the same kind).
 

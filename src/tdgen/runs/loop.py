@@ -140,7 +140,7 @@ def run_segments(
                 if log_due:
                     values, member = log_values(config, member, frames - interval_start,
                                                 train_seconds)  # fmt: skip
-                    if i == 0 or first_sps is None:
+                    if first_sps is None:  # the bar shows the first running run's line
                         first_sps = values.get("charts/SPS")
                         if "charts/episodic_return" in values:
                             last_return = f"{values['charts/episodic_return']:.2f}"
@@ -171,6 +171,34 @@ def run_segments(
                 )  # fmt: skip
     paths = [run.path for run in runs]
     return paths[0] if single else paths
+
+
+def log_line(
+    *,
+    return_sum: float,
+    episodes: int,
+    losses: dict[str, tuple[float, int]],
+    updates: int,
+    diverged: bool,
+    steps: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """One metrics line in CleanRL's names, from accumulators since the last line: the mean
+    return of the episodes that finished (charts/episodic_return, charts/episodes), the mean of
+    each loss (losses/<name>: sum, count), charts/updates, charts/diverged, and charts/SPS =
+    ``steps`` / ``seconds`` (frames per second; updates per second for distillation)."""
+    values: dict[str, Any] = {}
+    if episodes > 0:
+        values["charts/episodic_return"] = float(return_sum / episodes)
+        values["charts/episodes"] = int(episodes)
+    for name, (total, count) in losses.items():
+        if count > 0:
+            values[f"losses/{name}"] = float(total / count)
+    values["charts/updates"] = int(updates)
+    if diverged:
+        values["charts/diverged"] = 1
+    values["charts/SPS"] = steps / seconds if seconds > 0 else 0.0
+    return values
 
 
 def probe_event(every: int, probe: Callable[[Any, int], Any], directory: Path | Sequence[Path]):

@@ -6,8 +6,10 @@ Names follow CleanRL's convention (`charts/episodic_return`, `losses/td_loss`, `
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,17 @@ class MetricsLogger:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def group_loggers(directories: Sequence[Path], resume_step: int | None):
+    """One `MetricsLogger` per run of a group (resuming at ``resume_step``), all closed after."""
+    loggers = [MetricsLogger(d, resume_step=resume_step) for d in directories]
+    try:
+        yield loggers
+    finally:
+        for logger in loggers:
+            logger.close()
 
 
 def _plain(value: Any) -> Any:

@@ -20,16 +20,13 @@ import numpy as np
 from tdgen.agents.actor_critic.config import PPOConfig
 from tdgen.agents.actor_critic.loop import ACState, ActorCriticAgent, eval_key, reset_accumulators
 from tdgen.agents.actor_critic.probe import make_actor_critic_probe
-from tdgen.agents.train import seed_keys, stack_states
+from tdgen.agents.train import DEFAULT_LANES, group_start, load_run_state, start_state
 from tdgen.runs import (
-    CheckpointError,
     MetricsLogger,
     RunDir,
-    complete_checkpoints,
-    find_checkpoint,
-    load_checkpoint,
 )
-from tdgen.runs.loop import Event, Group, probe_event, run_segments, stacked_member
+from tdgen.runs.loop import Event, Group, log_line, probe_event, run_segments, stacked_member
+from tdgen.runs.metrics import group_loggers
 
 
 def train(agent: ActorCriticAgent, run: RunDir, progress: bool = True) -> Path:
@@ -45,42 +42,22 @@ def resume(agent: ActorCriticAgent, run: RunDir, frames: int | None, progress: b
         return _run(agent, run, state, logger, progress)
 
 
-def start_state(agent: ActorCriticAgent, run: RunDir, frames: int | None):
-    """The state a (re)start of ``run`` begins from, and its frame."""
-    if frames is None:
-        steps = complete_checkpoints(run.checkpoints)
-        frames = steps[-1] if steps else 0
-    if frames == 0:
-        return agent.init(), 0
-    frames, state = load_run_state(agent, run, find_checkpoint(run.checkpoints, frames))
-    return state, frames
-
-
-def load_run_state(agent: ActorCriticAgent, run: RunDir, path: Path):
-    """`(frames, state)` of the checkpoint at ``path``, checked against its name and kind."""
-    frames, state = load_checkpoint(path, agent.init(), kind=run.kind)
-    if int(state.frames) != frames:
-        raise CheckpointError(
-            f"checkpoint {path} is named for frame {frames} but holds frame {int(state.frames)}"
-        )
-    return frames, state
-
-
 def train_group(
-    agent: ActorCriticAgent, runs: Sequence[RunDir], starts: Sequence[int], progress: bool
+    agent: ActorCriticAgent,
+    runs: Sequence[RunDir],
+    starts: Sequence[int],
+    progress: bool,
+    lanes: str = DEFAULT_LANES,
 ) -> list[Path]:
     """Train the runs of one group (configs that differ only by seed) as one vmapped program,
-    each from its checkpoint of ``starts[i]`` (all equal; 0: the start)."""
+    each from its checkpoint of ``starts[i]`` (all equal; 0: the start); ``lanes``: vmap or map
+    (`tdgen.agents.train.Train.jit_group`)."""
     if agent.host_stepped:
         raise ValueError("seed groups run on gymnax environments (minatar/); train ProcGen seeds "
                          "one by one")  # fmt: skip
     config = agent.config
-    init, segment = agent.make_train().jit_group()
-    frames = starts[0]
-    if frames == 0:
-        state = init(seed_keys([RunDir.open(r.path).config["seed"] for r in runs]))
-    else:
-        state = stack_states([start_state(agent, r, frames)[0] for r in runs])
+    init, segment = agent.make_train().jit_group(lanes)
+    state = group_start(agent, init, runs, starts[0])
     latest: dict[str, Any] = {}
 
     def advance(state):
@@ -104,20 +81,23 @@ def train_group(
             config.probe_every, lambda s, i: probe(s, stacked_member(latest["rollout"], i)),
             [r.probes for r in runs],
         ))  # fmt: skip
-    loggers = [MetricsLogger(r.path, resume_step=frames if frames else None) for r in runs]
-    try:
+    with group_loggers([r.path for r in runs], starts[0] or None) as loggers:
         return run_segments(
             config, config.kind, runs, state, loggers, progress, advance=advance,
             diverged=lambda s: np.asarray(s.diverged), log_values=log_values, events=events,
             log_every=config.log_period,
             group=Group(len(runs), stacked_member, reset_accumulators),
         )  # fmt: skip
-    finally:
-        for logger in loggers:
-            logger.close()
 
 
-def _run(agent: ActorCriticAgent, run: RunDir, state: ACState, logger, progress: bool) -> Path:
+def _run(
+    agent: ActorCriticAgent,
+    run: RunDir,
+    state: ACState,
+    logger,
+    progress: bool,
+    lanes: str = DEFAULT_LANES,
+) -> Path:
     config = agent.config
     iterations = config.segment_frames // config.batch_frames
     latest: dict[str, Any] = {}  # the last rollout of the last segment, for the probes
@@ -194,17 +174,11 @@ def log_values(config: PPOConfig, state: ACState, frames: int, seconds: float):
     return_sum, episodes, sums, counts, diverged = jax.device_get(
         (state.return_sum, state.episodes, state.loss_sums, state.loss_counts, state.diverged)
     )
-    values: dict[str, Any] = {}
-    if episodes > 0:
-        values["charts/episodic_return"] = float(return_sum / episodes)
-        values["charts/episodes"] = int(episodes)
-    for name, total in sums.items():
-        if counts[name] > 0:
-            values[f"losses/{name}"] = float(total / counts[name])
-    values["charts/updates"] = int(state.iterations)
-    if diverged:
-        values["charts/diverged"] = 1
-    values["charts/SPS"] = frames / seconds if seconds > 0 else 0.0
+    values = log_line(
+        return_sum=return_sum, episodes=episodes,
+        losses={name: (total, counts[name]) for name, total in sums.items()},
+        updates=int(state.iterations), diverged=bool(diverged), steps=frames, seconds=seconds,
+    )  # fmt: skip
     return values, reset_accumulators(state)
 
 

@@ -57,14 +57,8 @@ from tdgen.agents.value_based.config import epsilon_at
 from tdgen.agents.value_based.loop import Agent
 from tdgen.agents.value_based.probe import make_value_probe
 from tdgen.envs.atari import emulator_frames
-from tdgen.runs import (
-    CheckpointError,
-    MetricsLogger,
-    RunDir,
-    latest_checkpoint,
-    load_checkpoint,
-)
-from tdgen.runs.loop import probe_event, run_segments
+from tdgen.runs import MetricsLogger, RunDir, latest_checkpoint, load_run_checkpoint
+from tdgen.runs.loop import log_line, probe_event, run_segments
 
 
 def is_host_env(name: str) -> bool:
@@ -319,17 +313,11 @@ def _log_values(config, state: HostTrainState, frames: int, seconds: float):
     """The gymnax loop's metric names, plus ``charts/emulator_frames``; accumulators reset."""
     lr = state.learner
     loss_sum, loss_count, diverged = jax.device_get((lr.loss_sum, lr.loss_count, lr.diverged))
-    values: dict[str, Any] = {"charts/epsilon": float(epsilon_at(config, jnp.int32(state.frames)))}
-    if state.episodes > 0:
-        values["charts/episodic_return"] = float(state.return_sum / state.episodes)
-        values["charts/episodes"] = int(state.episodes)
-    if loss_count > 0:
-        values["losses/td_loss"] = float(loss_sum / loss_count)
-    values["charts/updates"] = int(state.updates)
-    values["charts/emulator_frames"] = emulator_frames(int(state.frames))
-    if diverged:
-        values["charts/diverged"] = 1
-    values["charts/SPS"] = frames / seconds if seconds > 0 else 0.0
+    values = {"charts/epsilon": float(epsilon_at(config, jnp.int32(state.frames))), **log_line(
+        return_sum=float(state.return_sum), episodes=int(state.episodes),
+        losses={"td_loss": (loss_sum, loss_count)}, updates=int(state.updates),
+        diverged=bool(diverged), steps=frames, seconds=seconds,
+    ), "charts/emulator_frames": emulator_frames(int(state.frames))}  # fmt: skip
     state = state.replace(
         learner=lr.replace(loss_sum=jnp.zeros_like(lr.loss_sum),
                            loss_count=jnp.zeros_like(lr.loss_count)),
@@ -357,11 +345,7 @@ def load_host_state(agent: Agent, directory: Path, kind: str) -> tuple[HostTrain
     path = latest_checkpoint(directory)
     if path is None:
         return state, 0
-    frames, restored = load_checkpoint(path, state, kind=kind)
-    if int(restored.frames) != frames:
-        raise CheckpointError(
-            f"checkpoint {path} is named for frame {frames} but holds frame {int(restored.frames)}"
-        )
+    frames, restored = load_run_checkpoint(path, state, kind=kind)
     host = jax.tree.map(lambda x: np.array(x), (restored.replay, restored.frames, restored.updates,
                                                restored.return_sum, restored.episodes))  # fmt: skip
     replay, frames_, updates, return_sum, episodes = host

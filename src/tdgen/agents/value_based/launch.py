@@ -10,25 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import jax
 import numpy as np
 
 from tdgen.agents.probes import ProbeResult
-from tdgen.agents.train import seed_keys, stack_states
+from tdgen.agents.train import DEFAULT_LANES, group_start, load_run_state, start_state
 from tdgen.agents.value_based.config import ValueBasedConfig, epsilon_at
 from tdgen.agents.value_based.loop import Agent, TrainState, reset_accumulators
 from tdgen.agents.value_based.probe import make_value_probe
 from tdgen.runs import (
-    CheckpointError,
     MetricsLogger,
     RunDir,
-    complete_checkpoints,
     find_checkpoint,
-    load_checkpoint,
 )
-from tdgen.runs.loop import Group, probe_event, run_segments, stacked_member
+from tdgen.runs.loop import Group, log_line, probe_event, run_segments, stacked_member
+from tdgen.runs.metrics import group_loggers
 
 
 def is_host_stepped(config: ValueBasedConfig) -> bool:
@@ -56,27 +53,6 @@ def resume(agent: Agent, run: RunDir, frames: int | None, progress: bool = True)
         return _run(agent, run, state, logger, progress)
 
 
-def start_state(agent: Agent, run: RunDir, frames: int | None) -> tuple[TrainState, int]:
-    """The state a (re)start of ``run`` begins from, and its frame."""
-    if frames is None:
-        steps = complete_checkpoints(run.checkpoints)
-        frames = steps[-1] if steps else 0
-    if frames == 0:
-        return agent.init(), 0
-    frames, state = load_run_state(agent, run, find_checkpoint(run.checkpoints, frames))
-    return state, frames
-
-
-def load_run_state(agent: Agent, run: RunDir, path: Path) -> tuple[int, TrainState]:
-    """`(frames, state)` of the checkpoint at `path` of a MinAtar run, checked against its name."""
-    frames, state = load_checkpoint(path, agent.init(), kind=run.kind)
-    if int(state.frames) != frames:
-        raise CheckpointError(
-            f"checkpoint {path} is named for frame {frames} but holds frame {int(state.frames)}"
-        )
-    return frames, state
-
-
 def probe_checkpoint(agent: Agent, run: RunDir, frames: int = 0) -> ProbeResult:
     """Recompute the update-rank probe of a MinAtar run from its checkpoint at ``frames`` (0: the
     newest). It draws the transitions the run's own probe drew there (its key derives from the
@@ -93,35 +69,33 @@ def probe_checkpoint(agent: Agent, run: RunDir, frames: int = 0) -> ProbeResult:
     return result
 
 
-def train_group(agent: Agent, runs: Sequence[RunDir], starts: Sequence[int], progress: bool):
+def train_group(
+    agent: Agent,
+    runs: Sequence[RunDir],
+    starts: Sequence[int],
+    progress: bool,
+    lanes: str = DEFAULT_LANES,
+) -> list[Path]:
     """Train the runs of one group (configs that differ only by seed) as one vmapped program,
-    each from its checkpoint of ``starts[i]`` (all equal; 0: the start)."""
+    each from its checkpoint of ``starts[i]`` (all equal; 0: the start); ``lanes``: vmap or map
+    (`tdgen.agents.train.Train.jit_group`)."""
     if is_host_stepped(agent.config):
         raise ValueError("seed groups run on gymnax environments (minatar/); train Atari seeds "
                          "one by one")  # fmt: skip
-    init, segment = agent.make_train().jit_group()
-    frames = starts[0]
-    if frames == 0:
-        seeds = [RunDir.open(r.path).config["seed"] for r in runs]
-        state = init(seed_keys(seeds))
-    else:
-        state = stack_states([start_state(agent, r, frames)[0] for r in runs])
-    loggers = [MetricsLogger(r.path, resume_step=frames if frames else None) for r in runs]
-    try:
-        probe = make_value_probe(agent)
-        events = []
-        if agent.config.probe_every:
-            events.append(probe_event(agent.config.probe_every, lambda s, i: probe(s),
-                                      [r.probes for r in runs]))  # fmt: skip
+    init, segment = agent.make_train().jit_group(lanes)
+    state = group_start(agent, init, runs, starts[0])
+    probe = make_value_probe(agent)
+    events = []
+    if agent.config.probe_every:
+        events.append(probe_event(agent.config.probe_every, lambda s, i: probe(s),
+                                  [r.probes for r in runs]))  # fmt: skip
+    with group_loggers([r.path for r in runs], starts[0] or None) as loggers:
         return run_segments(
             agent.config, agent.algorithm.kind, runs, state, loggers, progress,
             advance=lambda s: segment(s)[0], diverged=lambda s: np.asarray(s.diverged),
             log_values=log_values, events=events,
             group=Group(len(runs), stacked_member, reset_accumulators),
         )  # fmt: skip
-    finally:
-        for logger in loggers:
-            logger.close()
 
 
 def _run(agent: Agent, run: RunDir, state: TrainState, logger: MetricsLogger, progress: bool):
@@ -146,16 +120,10 @@ def log_values(config: ValueBasedConfig, state: TrainState, frames: int, seconds
         (state.return_sum, state.episodes, state.loss_sum, state.loss_count, state.diverged)
     )
     return_sum, episodes, loss_sum, loss_count, diverged = host
-    values: dict[str, Any] = {"charts/epsilon": float(epsilon_at(config, state.frames))}
-    if episodes > 0:
-        values["charts/episodic_return"] = float(return_sum / episodes)
-        values["charts/episodes"] = int(episodes)
-    if loss_count > 0:
-        values["losses/td_loss"] = float(loss_sum / loss_count)
-    values["charts/updates"] = int(state.updates)
-    if diverged:
-        values["charts/diverged"] = 1
-    values["charts/SPS"] = frames / seconds if seconds > 0 else 0.0
+    values = {"charts/epsilon": float(epsilon_at(config, state.frames)), **log_line(
+        return_sum=return_sum, episodes=episodes, losses={"td_loss": (loss_sum, loss_count)},
+        updates=int(state.updates), diverged=bool(diverged), steps=frames, seconds=seconds,
+    )}  # fmt: skip
     return values, reset_accumulators(state)
 
 
