@@ -91,7 +91,9 @@ def _host_log(reward, episodes):
     """A host callback like PureJaxRL's DEBUG print: count the calls, print a few."""
     HOST_CALLS[0] += 1
     if HOST_CALLS[0] % 1000 == 1:
-        log(f"host callback {HOST_CALLS[0]}: reward {float(reward):.3f} episodes {float(episodes):.0f}")
+        log(
+            f"host callback {HOST_CALLS[0]}: reward {float(reward):.3f} episodes {float(episodes):.0f}"
+        )
 
 
 def make_train(cfg: argparse.Namespace):

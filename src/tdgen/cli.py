@@ -177,7 +177,7 @@ def train(args: list[str]) -> None:
     environment; every other config field is then a flag whose default comes from that preset.
     ``--seeds 0 1 2 3`` trains one run per seed as one program (a seed group); ``--lanes`` vmap
     vectorises the seeds, map runs them one after another in the program (bit for bit their solo
-    runs).
+    runs), auto (default) takes map on the CPU and vmap on an accelerator.
     """
     import argparse
 
@@ -189,7 +189,7 @@ def train(args: list[str]) -> None:
         lines = [f"  {name:6s} {spec.family.name:13s} presets: {', '.join(spec.presets)}"
                  for name, spec in AGENTS.items()]  # fmt: skip
         print(
-            "usage: tdgen train AGENT --env ENV --preset PRESET [--seeds S ... [--lanes vmap|map]] "
+            "usage: tdgen train AGENT --env ENV --preset PRESET [--seeds S ... [--lanes auto|vmap|map]] "
             "[flags]\n\n"
             "agents:\n" + "\n".join(lines) + "\n\n`tdgen train AGENT --help` lists its flags."
         )

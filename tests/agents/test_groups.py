@@ -86,11 +86,14 @@ def test_a_seed_in_a_group_gives_what_it_gives_alone(make, lanes, tmp_path):
             np.testing.assert_array_equal(x["sample_indices"], y["sample_indices"])
 
 
-def test_a_group_resumes_from_the_checkpoint_all_its_runs_have(tmp_path):
+@pytest.mark.parametrize("lanes", ["map", "vmap"])
+def test_a_group_resumes_from_the_checkpoint_all_its_runs_have(lanes, tmp_path):
     """A kill while the group wrote its members' checkpoints: seed 0 has frame 1200, seed 1 only
     800. The group restarts both from 800 and ends bit for bit where the uninterrupted one did."""
     config = tiny_dqn()
-    reference = train_seeds("dqn", config, [0, 1], tmp_path / "reference", progress=False)
+    reference = train_seeds("dqn", config, [0, 1], tmp_path / "reference", progress=False,
+                            lanes=lanes)  # fmt: skip
+    assert json.loads((tmp_path / "reference" / "group.json").read_text())["lanes"] == lanes
     killed = tmp_path / "killed"
     shutil.copytree(tmp_path / "reference", killed)
     for step, members in ((2_000, ("seed0", "seed1")), (1_600, ("seed0", "seed1")),

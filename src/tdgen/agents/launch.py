@@ -17,7 +17,7 @@ from typing import Any
 
 from tdgen.agents.probes import ProbeResult
 from tdgen.agents.registry import get_agent
-from tdgen.agents.train import DEFAULT_LANES, LANES
+from tdgen.agents.train import DEFAULT_LANES, LANES, resolve_lanes
 from tdgen.runs import RunDir, checkpoint_path, complete_checkpoints
 from tdgen.runs.reuse import config_differences, is_complete
 from tdgen.runs.rundir import write_json_atomic
@@ -53,6 +53,7 @@ def train_seeds(
     """
     if lanes not in LANES:
         raise ValueError(f"--lanes must be one of {', '.join(LANES)}, got {lanes!r}")
+    lanes = resolve_lanes(lanes)  # group.json records what ran, so a resume runs the same
     seeds = [int(s) for s in seeds]
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"--seeds must be distinct and non-empty, got {seeds}")

@@ -25,8 +25,19 @@ import jax.numpy as jnp
 
 from tdgen.runs import RunDir, complete_checkpoints, find_checkpoint, load_run_checkpoint
 
-LANES = ("vmap", "map")
-DEFAULT_LANES = "vmap"
+LANES = ("auto", "vmap", "map")
+DEFAULT_LANES = "auto"
+
+
+def resolve_lanes(lanes: str) -> str:
+    """ "auto": "map" on the CPU (measured faster there than "vmap" for the MinAtar CNN agents, and
+    bit for bit the solo runs: benchmarks/seeds.py), "vmap" on an accelerator (where vectorised
+    lanes run in parallel)."""
+    if lanes not in LANES:
+        raise ValueError(f"lanes must be one of {', '.join(LANES)}, got {lanes!r}")
+    if lanes == "auto":
+        return "map" if jax.default_backend() == "cpu" else "vmap"
+    return lanes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,11 +54,13 @@ class Train:
     def jit_group(self, lanes: str = DEFAULT_LANES) -> tuple[Callable, Callable]:
         """(init, segment) compiled once for a group: states stacked on a leading seed axis.
 
-        ``lanes``: "vmap" vectorises the seeds (one batched program: the fastest, but XLA may
-        order a batched reduction differently, so a seed's numbers match its solo run only to
-        the last bits, and RL amplifies those); "map" runs the seeds one after another inside
-        the one program (`jax.lax.map`: one compile, and bit for bit a seed's solo run).
+        ``lanes``: "vmap" vectorises the seeds (one batched program: parallel lanes on an
+        accelerator, but XLA may order a batched reduction differently, so a seed's numbers match
+        its solo run only to the last bits, and RL amplifies those); "map" runs the seeds one
+        after another inside the one program (`jax.lax.map`: one compile, and bit for bit a
+        seed's solo run); "auto": `resolve_lanes`.
         """
+        lanes = resolve_lanes(lanes)
         if lanes == "vmap":
             return jax.jit(jax.vmap(self.init)), jax.jit(jax.vmap(self.segment), donate_argnums=0)
         if lanes == "map":
@@ -55,7 +68,7 @@ class Train:
                 jax.jit(lambda keys: jax.lax.map(self.init, keys)),
                 jax.jit(lambda state: jax.lax.map(self.segment, state), donate_argnums=0),
             )
-        raise ValueError(f"lanes must be vmap or map, got {lanes!r}")
+        raise AssertionError(lanes)
 
 
 def start_state(agent: Any, run: RunDir, frames: int | None) -> tuple[Any, int]:
@@ -98,6 +111,7 @@ __all__ = [
     "DEFAULT_LANES",
     "LANES",
     "Train",
+    "resolve_lanes",
     "group_start",
     "load_run_state",
     "seed_keys",
