@@ -3,7 +3,9 @@
 The algorithm is `tdgen.losses.distributional.quantile_q_learning_loss` on one transition; it acts
 greedily on the mean of the quantiles, and the probes read the same mean, then the max over
 actions (Appendix B.1's reduction for value-based agents). Loop and presets are the value-based
-family's (`tdgen.agents.value_based`); QR-DQN adds the number of quantiles and kappa.
+family's (`tdgen.agents.value_based`); QR-DQN adds the number of quantiles and kappa. Unlike
+Dopamine's quantile agent, the family is 1-step with uniform replay (Dopamine's gin uses 3-step
+returns and prioritised replay): the same targets as DQN and C51 here, so the three compare.
 """
 
 from __future__ import annotations
