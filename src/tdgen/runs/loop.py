@@ -130,14 +130,14 @@ def run_segments(
             frames = position(state)
             train_seconds += time.perf_counter() - tick
             last = frames >= total
-            log_due = frames % log_every == 0 or last or any(is_diverged)
+            scheduled = frames % log_every == 0 or last  # every run logs; else only a diverged one
             first_sps = None
             for i in range(group.size):
                 if stopped[i]:
                     continue
                 member = group.member(state, i)
                 values: dict[str, Any] = {}
-                if log_due:
+                if scheduled or is_diverged[i]:
                     values, member = log_values(config, member, frames - interval_start,
                                                 train_seconds)  # fmt: skip
                     if first_sps is None:  # the bar shows the first running run's line
@@ -158,7 +158,7 @@ def run_segments(
                 stopped[i] = is_diverged[i]
                 if single:
                     state = member  # the accumulators reset by log_values
-            if log_due:
+            if scheduled or (single and is_diverged[0]):
                 if not single:
                     state = group.reset(state)
                 interval_start, train_seconds = frames, 0.0
