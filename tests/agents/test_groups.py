@@ -148,7 +148,8 @@ def test_a_group_killed_with_sigkill_resumes_bit_for_bit(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     proc.stdout.close(), proc.stderr.close()
-    assert latest_checkpoint(killed / "seed0" / "checkpoints") is not None
+    interrupted_at = complete_checkpoints(killed / "seed0" / "checkpoints")[-1]
+    assert interrupted_at < config["frames"], "the group finished before it was killed"
     _run("resume", killed, config, env)
     for seed in (0, 1, 2):
         ref, got = tmp_path / "reference" / f"seed{seed}", killed / f"seed{seed}"
