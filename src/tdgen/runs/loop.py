@@ -132,9 +132,13 @@ def run_segments(
             last = frames >= total
             scheduled = frames % log_every == 0 or last  # every run logs; else only a diverged one
             first_sps = None
+            checkpoint_due = config.checkpoint_every and frames % config.checkpoint_every == 0
+            event_due = any(e.every and frames % e.every == 0 for e in events)
             for i in range(group.size):
                 if stopped[i]:
                     continue
+                if not (scheduled or is_diverged[i] or checkpoint_due or event_due):
+                    continue  # nothing to do for this run: do not slice its state out
                 member = group.member(state, i)
                 values: dict[str, Any] = {}
                 if scheduled or is_diverged[i]:
@@ -149,7 +153,6 @@ def run_segments(
                         values.update(event.run(member, i))
                 if values:
                     loggers[i].log(frames, values)
-                checkpoint_due = config.checkpoint_every and frames % config.checkpoint_every == 0
                 if checkpoint_due or last or is_diverged[i]:
                     save_checkpoint(
                         runs[i].checkpoints, frames, member, kind=kind,
