@@ -76,12 +76,9 @@ def train_group(
     progress: bool,
     lanes: str = DEFAULT_LANES,
 ) -> list[Path]:
-    """Train the runs of one group (configs that differ only by seed) as one vmapped program,
-    each from its checkpoint of ``starts[i]`` (all equal; 0: the start); ``lanes``: vmap or map
-    (`tdgen.agents.train.Train.jit_group`)."""
-    if is_host_stepped(agent.config):
-        raise ValueError("seed groups run on gymnax environments (minatar/); train Atari seeds "
-                         "one by one")  # fmt: skip
+    """Train the runs of one group (configs that differ only by seed) as one program, each from
+    its checkpoint of ``starts[i]`` (all equal; 0: the start); ``lanes``: `Train.jit_group`. Only
+    gymnax agents: `tdgen.agents.launch` trains host-stepped seeds one by one."""
     init, segment = agent.make_train().jit_group(lanes)
     state = group_start(agent, init, runs, starts[0])
     probe = make_value_probe(agent)
