@@ -6,32 +6,15 @@ import jax
 import numpy as np
 import pytest
 
-from tdgen.agents import DQNConfig, PPOConfig, train
-from tdgen.distill import DistillConfig, Distiller, distill, load_teacher, resume_distill
+from tdgen.agents import PPOConfig, train
+from tdgen.distill import Distiller, distill, load_teacher, resume_distill
 from tdgen.runs import CheckpointError, RunDir
 from tdgen.runs.checkpoint import complete_checkpoints
 from tdgen.runs.loop import WALL_CLOCK_FIELDS
 from tdgen.runs.metrics import read_metrics
 
 
-@pytest.fixture(scope="module")
-def dqn_teacher(tmp_path_factory):
-    out = tmp_path_factory.mktemp("teacher") / "dqn"
-    config = DQNConfig.minatar(
-        frames=2_000, num_envs=4, buffer_size=2_000, batch_size=16, learning_starts=100,
-        train_every=4, target_period=200, epsilon_decay_frames=400, log_every=500,
-        probe_every=1_000, probe_k=16, checkpoint_every=1_000, encoder="mlp",
-    )  # fmt: skip
-    return train("dqn", config, out, progress=False)
-
-
-def tiny(teacher, **overrides):
-    values = dict(teacher=str(teacher), steps=400, eval_every=200, eval_envs=4, eval_steps=200,
-                  probe_every=200, probe_k=16, log_every=100, num_quantiles=11)  # fmt: skip
-    return DistillConfig(**{**values, **overrides})
-
-
-def test_q_regression_fits_the_teacher_and_logs_ranks_and_returns(dqn_teacher, tmp_path):
+def test_q_regression_fits_the_teacher_and_logs_ranks_and_returns(dqn_teacher, tmp_path, tiny):
     out = distill(tiny(dqn_teacher, objective="q", steps=600, lr=1e-3), tmp_path / "q",
                   progress=False)  # fmt: skip
     rows = read_metrics(out)
@@ -45,7 +28,7 @@ def test_q_regression_fits_the_teacher_and_logs_ranks_and_returns(dqn_teacher, t
     np.testing.assert_array_equal(state.replay.obs, teacher.replay.obs)
 
 
-def test_resume_replays_the_uninterrupted_distillation(dqn_teacher, tmp_path):
+def test_resume_replays_the_uninterrupted_distillation(dqn_teacher, tmp_path, tiny):
     config = tiny(dqn_teacher, objective="double_q", checkpoint_every=200, keep_checkpoints=3,
                   collect=True, collect_every=2, target_period=50)  # fmt: skip
     reference = distill(config, tmp_path / "reference", progress=False)
@@ -64,7 +47,7 @@ def test_resume_replays_the_uninterrupted_distillation(dqn_teacher, tmp_path):
     assert comparable(interrupted) == comparable(reference)
 
 
-def test_policy_teacher_kl_student_is_evaluated_on_held_out_levels(tmp_path):
+def test_policy_teacher_kl_student_is_evaluated_on_held_out_levels(tmp_path, tiny):
     config = PPOConfig.minatar(
         "minatar/asterix", num_envs=4, num_steps=16, frames=256, num_minibatches=2, num_levels=3,
         test_num_levels=4, eval_every=0, probe_every=0, checkpoint_every=0, encoder="mlp",
@@ -80,7 +63,7 @@ def test_policy_teacher_kl_student_is_evaluated_on_held_out_levels(tmp_path):
         Distiller.build(tiny(teacher, objective="q"))
 
 
-def test_bad_teachers_and_objectives_fail_clearly(dqn_teacher, tmp_path):
+def test_bad_teachers_and_objectives_fail_clearly(dqn_teacher, tmp_path, tiny):
     with pytest.raises(ValueError, match="needs a policy teacher"):
         Distiller.build(tiny(dqn_teacher, objective="kl"))
     with pytest.raises(ValueError, match="objective must be one of"):

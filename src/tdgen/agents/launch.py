@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tdgen.agents.probes import ProbeResult
-from tdgen.agents.registry import get_agent
+from tdgen.agents.registry import AgentSpec, get_agent
 from tdgen.agents.train import DEFAULT_LANES, LANES, resolve_lanes
 from tdgen.runs import RunDir, checkpoint_path, complete_checkpoints
 from tdgen.runs.reuse import config_differences, is_complete
@@ -70,7 +70,7 @@ def train_seeds(
     ]
     write_json_atomic(out / GROUP_FILE, {"kind": "group", "agent": agent, "lanes": lanes,
                                          "runs": [r.path.name for r in runs]})  # fmt: skip
-    return _train_together(agent, runs, [0] * len(runs), progress, lanes)
+    return _train_together(spec, runs, [0] * len(runs), progress, lanes)
 
 
 def is_group(path: Path) -> bool:
@@ -112,24 +112,30 @@ def resume_runs(
     pending = []
     for run in runs:
         config = get_agent(run.kind).config_cls.from_dict(run.config)
-        if not is_complete(run.path, config.frames):
+        if not is_complete(run.path, config.length):
             pending.append(run)
     if pending:
         starts = _common_starts(pending)
-        _train_together(pending[0].kind, pending, starts, progress, lanes)
+        _train_together(get_agent(pending[0].kind), pending, starts, progress, lanes)
     return [r.path for r in runs]
 
 
 def ensure_runs(
-    agent: str, configs: Sequence[Any], run_dirs: Sequence[Path], lanes: str = DEFAULT_LANES
+    agent: str | AgentSpec,
+    configs: Sequence[Any],
+    run_dirs: Sequence[Path],
+    lanes: str = DEFAULT_LANES,
 ) -> list[Path]:
-    """Train, resume or reuse each run (configs differing only by seed), without a progress bar.
+    """Train, resume or reuse each run, without a progress bar.
 
     A directory holding a complete run of the same config is reused; an incomplete one resumes;
     an empty path gets a new run; one holding a different run is a ValueError and is left
-    untouched (`tdgen.runs.reuse`). The runs to train go together as one group per start frame.
+    untouched (`tdgen.runs.reuse`). The runs to train that differ only by seed go together as one
+    group per start frame.
+    ``agent``: a registry name, or a spec of the same shape (distillation's, `tdgen.distill`).
     """
-    spec = get_agent(agent)
+    spec = agent if isinstance(agent, AgentSpec) else get_agent(agent)
+    agent = spec.name
     pending: list[RunDir] = []
     for config, run_dir in zip(configs, run_dirs, strict=True):
         diff = config_differences(run_dir, agent, config.to_dict())
@@ -141,10 +147,10 @@ def ensure_runs(
         if diff is None:
             spec.build(config)
             pending.append(RunDir.create(Path(run_dir), agent, config.to_dict()))
-        elif not is_complete(run_dir, config.frames):
+        elif not is_complete(run_dir, config.length):
             pending.append(RunDir.open(Path(run_dir)))
     if pending:
-        _train_together(agent, pending, _common_starts(pending), False, lanes)
+        _train_together(spec, pending, _common_starts(pending), False, lanes)
     return [Path(p) for p in run_dirs]
 
 
@@ -180,19 +186,19 @@ def _common_starts(runs: Sequence[RunDir]) -> list[int]:
 
 
 def _train_together(
-    agent: str,
+    spec: AgentSpec,
     runs: Sequence[RunDir],
     starts: Sequence[int],
     progress: bool,
     lanes: str = DEFAULT_LANES,
 ) -> list[Path]:
-    """Train ``runs`` (fresh or restarting at ``starts``): one vmapped group per start frame on
-    gymnax, one at a time where a group cannot run (a single run, host-stepped environments)."""
-    spec = get_agent(agent)
-    by_start: dict[int, list[RunDir]] = defaultdict(list)
+    """Train ``runs`` (fresh or restarting at ``starts``): one group per start frame and config
+    (runs that differ only by seed) on gymnax, one at a time where a group cannot run (a single
+    run, host-stepped environments)."""
+    buckets: dict[tuple[int, str], list[RunDir]] = defaultdict(list)
     for run, start in zip(runs, starts, strict=True):
-        by_start[start].append(run)
-    for start, members in sorted(by_start.items()):
+        buckets[start, _without_seed(run.config)].append(run)
+    for (start, _), members in sorted(buckets.items(), key=lambda item: item[0]):
         configs = [spec.config_cls.from_dict(r.config) for r in members]
         built = spec.build(configs[0])
         if len(members) == 1 or spec.family.is_host_stepped(built):
@@ -203,7 +209,6 @@ def _train_together(
                 else:
                     spec.family.resume(one, run, start, progress)
             continue
-        _check_seed_only(configs)
         for run in members:  # a restart drops what the interrupted run wrote after it
             for step in complete_checkpoints(run.checkpoints):
                 if step > start:
@@ -214,13 +219,8 @@ def _train_together(
     return [r.path for r in runs]
 
 
-def _check_seed_only(configs: Sequence[Any]) -> None:
-    first = {k: v for k, v in configs[0].to_dict().items() if k != "seed"}
-    for config in configs[1:]:
-        other = {k: v for k, v in config.to_dict().items() if k != "seed"}
-        if other != first:
-            diff = sorted(k for k in first if first[k] != other.get(k))
-            raise ValueError(f"a seed group's runs may differ only by seed; these differ in {diff}")
+def _without_seed(config: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in config.items() if k != "seed"}, sort_keys=True)
 
 
 __all__ = ["ensure_run", "ensure_runs", "group_runs", "is_group", "probe_checkpoint", "resume",

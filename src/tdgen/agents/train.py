@@ -71,30 +71,38 @@ class Train:
         raise AssertionError(lanes)
 
 
-def start_state(agent: Any, run: RunDir, frames: int | None) -> tuple[Any, int]:
-    """The state a (re)start of ``run`` begins from and its frame: the checkpoint of ``frames``
-    (None: the newest complete one; 0 or none: ``agent.init()``, the start)."""
+def start_state(
+    agent: Any, run: RunDir, frames: int | None, position: str = "frames"
+) -> tuple[Any, int]:
+    """The state a (re)start of ``run`` begins from and its step: the checkpoint of ``frames``
+    (None: the newest complete one; 0 or none: ``agent.init()``, the start). ``position``: the
+    state's step counter (distillation counts updates)."""
     if frames is None:
         steps = complete_checkpoints(run.checkpoints)
         frames = steps[-1] if steps else 0
     if frames == 0:
         return agent.init(), 0
-    frames, state = load_run_state(agent, run, find_checkpoint(run.checkpoints, frames))
+    path = find_checkpoint(run.checkpoints, frames)
+    frames, state = load_run_state(agent, run, path, position)
     return state, frames
 
 
-def load_run_state(agent: Any, run: RunDir, path: Path) -> tuple[int, Any]:
-    """`(frames, state)` of the checkpoint at ``path`` of a gymnax run (any family whose agent has
+def load_run_state(
+    agent: Any, run: RunDir, path: Path, position: str = "frames"
+) -> tuple[int, Any]:
+    """`(step, state)` of the checkpoint at ``path`` of a gymnax run (any family whose agent has
     ``init()``), checked against its name and kind."""
-    return load_run_checkpoint(path, agent.init(), kind=run.kind)
+    return load_run_checkpoint(path, agent.init(), kind=run.kind, position=position)
 
 
-def group_start(agent: Any, init: Callable, runs: Sequence[RunDir], frames: int) -> Any:
+def group_start(
+    agent: Any, init: Callable, runs: Sequence[RunDir], frames: int, position: str = "frames"
+) -> Any:
     """The group state of ``runs`` at ``frames``: ``init`` (the vmapped init) of their seeds'
     keys at 0, else their checkpoints of ``frames`` stacked."""
     if frames == 0:
         return init(seed_keys([RunDir.open(r.path).config["seed"] for r in runs]))
-    return stack_states([start_state(agent, r, frames)[0] for r in runs])
+    return stack_states([start_state(agent, r, frames, position)[0] for r in runs])
 
 
 def seed_keys(seeds: Sequence[int]) -> jax.Array:

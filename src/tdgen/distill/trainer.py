@@ -1,21 +1,20 @@
 """Post-training distillation: a fresh student trained on a frozen teacher's data (Section 6).
 
-`distill(config, out)` loads the teacher (`tdgen.distill.teacher`), builds its data (a value
+A `Distiller` loads the teacher (`tdgen.distill.teacher`), builds its data (a value
 teacher's replay buffer; an actor-critic teacher fills a buffer of ``buffer_size`` transitions by
 acting on its training levels), and trains a freshly initialised student on one objective
-(`tdgen.distill.objectives`) in jitted segments. With ``collect`` the teacher keeps acting, one
-vectorised step every ``collect_every`` updates, writing into the same ring buffer (Appendix B.3).
+(`tdgen.distill.objectives`) in jitted segments (`Distiller.make_train`: pure, so students that
+differ only by seed train as one group, `tdgen.distill.launch`). With ``collect`` the teacher
+keeps acting, one vectorised step every ``collect_every`` updates, writing into the same ring buffer (Appendix B.3).
 The student's update rank is probed exactly as during training: k distinct transitions of the
 buffer, one optimiser step on one transition's loss, for the student and for a freshly initialised
-network. Runs, metrics, checkpoints and resume are those of every agent (`tdgen.runs.loop`);
-progress counts student updates.
+network.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -26,16 +25,14 @@ import numpy as np
 import optax
 from flax import struct
 
-from tdgen import streams
 from tdgen.agents.probes import VALUE, Draw, ProbeResult, ProbeTarget, ProbeView, make_probe
+from tdgen.agents.train import Train
 from tdgen.agents.value_based import replay as replay_lib
 from tdgen.distill.objectives import OBJECTIVES, Objective
 from tdgen.distill.teacher import Teacher, load_teacher
 from tdgen.evaluate import episode_returns, epsilon_greedy, sampled
 from tdgen.nets import ENCODERS, make_network
-from tdgen.runs import MetricsLogger, RunDir, latest_checkpoint, load_run_checkpoint
 from tdgen.runs.config import RunConfig
-from tdgen.runs.loop import Event, log_line, probe_event, run_segments
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +117,10 @@ class DistillConfig(RunConfig):
             raise ValueError(
                 f"buffer_size ({self.buffer_size}) must be a multiple of num_envs ({self.num_envs})"
             )
+
+    @property
+    def length(self) -> int:
+        return self.steps
 
     @property
     def segment_updates(self) -> int:
@@ -291,10 +292,15 @@ class Distiller:
             diverged=state.diverged | ~jnp.isfinite(loss),
         ), None  # fmt: skip
 
-    def jit_segment(self):
+    def make_train(self) -> Train:
+        """The pure pair `Train(init(key), segment(state))`: one segment is
+        ``config.segment_updates`` updates (a seed group compiles it once: `Train.jit_group`)."""
         n = self.config.segment_updates
-        return jax.jit(lambda s: jax.lax.scan(self._update, s, None, length=n)[0],
-                       donate_argnums=0)  # fmt: skip
+        return Train(self._init, lambda s: (jax.lax.scan(self._update, s, None, length=n)[0], None))
+
+    def jit_segment(self):
+        segment = self.make_train().jit()[1]
+        return lambda state: segment(state)[0]
 
     # --- evaluation and probes ------------------------------------------------------------------
 
@@ -343,63 +349,11 @@ def make_distill_probe(distiller: Distiller) -> Callable[[DistillState], ProbeRe
     return run
 
 
-def distill(config: DistillConfig, out: Path, progress: bool = True) -> Path:
-    """Distil ``config.teacher`` into a fresh student in a new run directory ``out``."""
-    distiller = Distiller.build(config)  # a bad teacher or objective fails before writing
-    run = RunDir.create(Path(out), "distill", config.to_dict())
-    with MetricsLogger(run.path) as logger:
-        return _run(distiller, run, distiller.init(), logger, progress)
+def reset_accumulators(state: DistillState) -> DistillState:
+    """The state (one run's, or a group's stacked) with its since-last-log loss sums zeroed."""
+    return state.replace(loss_sum=jnp.zeros_like(state.loss_sum),
+                         loss_count=jnp.zeros_like(state.loss_count))  # fmt: skip
 
 
-def resume_distill(run_dir: Path, progress: bool = True) -> Path:
-    """Continue a distillation run from its newest complete checkpoint."""
-    run = RunDir.open(Path(run_dir))
-    if run.kind != "distill":
-        raise ValueError(f"{run.path} is a {run.kind!r} run, not a distillation")
-    distiller = Distiller.build(DistillConfig.from_dict(run.config))
-    state, updates = distiller.init(), 0
-    path = latest_checkpoint(run.checkpoints)
-    if path is not None:
-        updates, state = load_run_checkpoint(path, state, kind="distill", position="updates")
-    with MetricsLogger(run.path, resume_step=updates) as logger:
-        return _run(distiller, run, state, logger, progress)
-
-
-def _run(distiller: Distiller, run: RunDir, state: DistillState, logger, progress: bool) -> Path:
-    c = distiller.config
-    events = []
-    if c.eval_every:
-        jit_eval = jax.jit(distiller.evaluate)
-
-        def evaluate(state, index):
-            tick = time.perf_counter()
-            key = jax.random.fold_in(state.key, streams.EVAL)
-            values = {k: float(v) for k, v in jit_eval(state.params, key).items()}
-            return {**values, "perf/eval_seconds": time.perf_counter() - tick}
-
-        events.append(Event(c.eval_every, evaluate))
-    if c.probe_every:
-        probe = make_distill_probe(distiller)
-        events.append(probe_event(c.probe_every, lambda s, i: probe(s), run.probes))
-    return run_segments(
-        c, "distill", run, state, logger, progress, advance=distiller.jit_segment(),
-        diverged=lambda s: bool(s.diverged), log_values=_log_values, events=events,
-        total=c.steps, position=lambda s: int(s.updates), unit="updates",
-    )  # fmt: skip
-
-
-def _log_values(config: DistillConfig, state: DistillState, updates: int, seconds: float):
-    loss_sum, loss_count, diverged = jax.device_get(
-        (state.loss_sum, state.loss_count, state.diverged)
-    )
-    values = log_line(
-        return_sum=0.0, episodes=0, losses={"distill_loss": (loss_sum, loss_count)},
-        updates=int(state.updates), diverged=bool(diverged), steps=updates, seconds=seconds,
-    )  # fmt: skip
-    reset = state.replace(loss_sum=jnp.zeros_like(state.loss_sum),
-                          loss_count=jnp.zeros_like(state.loss_count))  # fmt: skip
-    return values, reset
-
-
-__all__ = ["DistillConfig", "DistillState", "Distiller", "distill", "make_distill_probe",
-           "resume_distill"]  # fmt: skip
+__all__ = ["DistillConfig", "DistillState", "Distiller", "make_distill_probe",
+           "reset_accumulators"]  # fmt: skip

@@ -2,7 +2,7 @@
 
 A teacher is an ordinary agent run and a student an ordinary distillation run, both reused when
 complete, resumed when not, and refused when the directory holds a different config
-(`tdgen.agents.ensure_run`, as Figure 3's runs). Figure 5 and Figure 11 distil the same kind of DQN teacher: each
+(`tdgen.agents.ensure_runs`, as Figure 3's runs); runs that differ only by seed train as one group. Figure 5 and Figure 11 distil the same kind of DQN teacher: each
 trains its own in ``out_dir/runs/teacher_<game>`` unless the sibling experiment already holds one with the
 same config, which is then reused.
 """
@@ -14,20 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from tdgen.agents import ensure_runs
-from tdgen.distill import DistillConfig, distill, resume_distill
+from tdgen.distill import DistillConfig, ensure_distill_runs
 from tdgen.runs import RunDir
-from tdgen.runs.reuse import ensure_run_dir, is_complete
+from tdgen.runs.reuse import is_complete
 
 VALUE_TEACHER_SIBLINGS = ("fig5_distillation_robustness", "fig11_value_distillation_objectives")
 
 
 def ensure_distill_run(config: DistillConfig, run_dir: Path) -> Path:
-    """Distil into ``run_dir``, resume it if incomplete, reuse it if complete (same config only)."""
-    return ensure_run_dir(
-        run_dir, "distill", config.to_dict(), config.steps,
-        create=lambda: distill(config, run_dir, progress=False),
-        resume=lambda: resume_distill(run_dir, progress=False),
-    )  # fmt: skip
+    """Distil into ``run_dir``, resume it if incomplete, reuse it if complete (same config only);
+    students that differ only by seed: `tdgen.distill.ensure_distill_runs`, one group."""
+    return ensure_distill_runs([config], [run_dir])[0]
 
 
 def ensure_teacher(agent: str, config: Any, out_dir: Path, name: str, siblings=()) -> Path:
@@ -61,4 +58,5 @@ def ensure_teachers(
     return [found[i] for i in range(len(configs))]
 
 
-__all__ = ["VALUE_TEACHER_SIBLINGS", "ensure_distill_run", "ensure_teacher", "ensure_teachers"]
+__all__ = ["VALUE_TEACHER_SIBLINGS", "ensure_distill_run", "ensure_distill_runs", "ensure_teacher",
+           "ensure_teachers"]  # fmt: skip

@@ -26,7 +26,7 @@ from tdgen.experiments import fig5_distillation_robustness as fig5
 from tdgen.experiments.base import Claim, Experiment, Outcome
 from tdgen.experiments.distillation import (
     VALUE_TEACHER_SIBLINGS,
-    ensure_distill_run,
+    ensure_distill_runs,
     ensure_teacher,
 )
 from tdgen.runs.metrics import read_metrics
@@ -92,11 +92,13 @@ def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
     curves = {}
     for objective in OBJECTIVES:
         per_seed = []
-        for s in range(seed, seed + config.num_seeds):
-            cfg = student_config(config, teacher, objective, s)
-            rows = read_metrics(
-                ensure_distill_run(cfg, out_dir / "runs" / f"{objective}_{name}_s{s}")
-            )
+        seeds = range(seed, seed + config.num_seeds)
+        runs = ensure_distill_runs(  # one seed group
+            [student_config(config, teacher, objective, s) for s in seeds],
+            [out_dir / "runs" / f"{objective}_{name}_s{s}" for s in seeds],
+        )
+        for run in runs:
+            rows = read_metrics(run)
             per_seed.append({
                 "updates": [r["step"] for r in rows if RANK in r],
                 "rank": [r[RANK] for r in rows if RANK in r],

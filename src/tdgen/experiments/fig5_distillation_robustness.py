@@ -38,7 +38,7 @@ from tdgen.evaluate import plot_interpolation, plot_robustness
 from tdgen.experiments.base import Claim, Experiment, Outcome
 from tdgen.experiments.distillation import (
     VALUE_TEACHER_SIBLINGS,
-    ensure_distill_run,
+    ensure_distill_runs,
     ensure_teacher,
 )
 from tdgen.policies import evaluate_policy, load_policy, visited_states
@@ -116,11 +116,12 @@ def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
                       eval_envs=config.eval_envs, eval_steps=config.eval_steps, states=states)  # fmt: skip
         results = {"teacher": [evaluate_policy(teacher, **kwargs)]}
         for objective in STUDENTS:
-            results[objective] = []
-            for s in range(seed, seed + config.num_seeds):
-                cfg = student_config(config, teacher_dir, objective, s)
-                run = ensure_distill_run(cfg, out_dir / "runs" / f"{objective}_{name}_s{s}")
-                results[objective].append(evaluate_policy(load_policy(run), **kwargs))
+            seeds = range(seed, seed + config.num_seeds)
+            runs = ensure_distill_runs(  # one seed group
+                [student_config(config, teacher_dir, objective, s) for s in seeds],
+                [out_dir / "runs" / f"{objective}_{name}_s{s}" for s in seeds],
+            )
+            results[objective] = [evaluate_policy(load_policy(run), **kwargs) for run in runs]
         games[game] = results
     return {"games": games}
 

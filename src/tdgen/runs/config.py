@@ -74,6 +74,11 @@ class RunConfig:
                     f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
                 )
 
+    @property
+    def length(self) -> int:
+        """The run's length in the unit its steps count: frames (distillation: updates)."""
+        return self.frames
+
     def replace(self, **changes) -> Self:
         return dataclasses.replace(self, **changes)
 
