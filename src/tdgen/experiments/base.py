@@ -1,6 +1,8 @@
 """The experiment contract (ARCHITECTURE.md): every paper figure is an `Experiment` with presets.
 
-An experiment module defines a frozen config dataclass with classmethods `quick()` and `paper()`,
+An experiment module defines a frozen config dataclass with classmethods `smoke()`, `quick()` and
+`paper()` (smoke: the paper preset's code paths with schedules cut to a few iterations; its claims
+are computed but are not a test of the paper),
 a `run(config, seed, out_dir) -> Outcome` that computes, plots and checks the paper's claims, and an
 `EXPERIMENT = Experiment(...)` entry that the registry finds. A claim's `holds` is computed from the
 run's own numbers by a stated rule, never written by hand.
@@ -16,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-SCALES = ("quick", "paper")
+SCALES = ("smoke", "quick", "paper")
 
 
 @dataclass(frozen=True)

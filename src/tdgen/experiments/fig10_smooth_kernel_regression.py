@@ -55,6 +55,12 @@ class Config:
             raise ValueError(f"ridge must be >= 0, got {self.ridge}")
 
     @classmethod
+    def smoke(cls) -> Config:
+        """The quick preset: the theory runs in seconds, and its paper preset is the same code
+        at larger sizes."""
+        return cls.quick()
+
+    @classmethod
     def quick(cls) -> Config:
         return cls(num_graphs=6, splits_per_graph=4)
 

@@ -14,6 +14,7 @@ same settings, trained here otherwise), 10k updates per objective, a probe every
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,14 @@ class Config:
     def quick(cls) -> Config:
         """Breakout-MinAtar, Figure 5's teacher, 10k updates per objective, probes every 2.5k."""
         return cls()
+
+    @classmethod
+    def smoke(cls) -> Config:
+        """The paper preset (its objectives and seeds) on Figure 5's smoke teacher, 400 updates
+        with a probe (k = 16) every 100: the code paths, not a test of the claims."""
+        return dataclasses.replace(cls.paper(), teacher=fig5.Config.smoke(), steps=400,
+                                   probe_every=100, probe_k=16, probe_draws=1, eval_every=200,
+                                   eval_steps=100)  # fmt: skip
 
     @classmethod
     def paper(cls) -> Config:

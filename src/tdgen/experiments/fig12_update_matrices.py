@@ -18,6 +18,7 @@ numbers (update rank, the diagonal's share of the squared mass) are in the summa
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,12 @@ import numpy as np
 from tdgen import plots
 from tdgen.agents import agents_of, ensure_run
 from tdgen.experiments.base import Claim, Experiment, Outcome
-from tdgen.experiments.fig3_value_update_rank import agent_config, read_curve, run_name
+from tdgen.experiments.fig3_value_update_rank import (
+    SMOKE_SCHEDULE,
+    agent_config,
+    read_curve,
+    run_name,
+)
 from tdgen.interference import plot_update_matrix, update_rank
 from tdgen.runs import RunDir
 from tdgen.runs.reuse import is_complete
@@ -53,6 +59,7 @@ class Config:
     show_frames: tuple[int, ...] = (20_000, 40_000, 60_000)  # probes shown, heatmap columns
     preset: str = "tandem"  # agent preset (Tandem DQN, centred RMSProp)
     encoder: str | None = None  # network torso (None: the preset's, MinAtar or Nature CNN)
+    buffer_size: int | None = None  # replay capacity in transitions (None: the preset's)
     frames: int = 60_000  # training frames per run (at least the last shown frame)
     learning_starts: int = 20_000  # frames before the first update
     target_period: int | None = 1_000  # frames between target copies (None: the preset's)
@@ -83,6 +90,13 @@ class Config:
         """MinAtar, 60k frames, probes at initialisation (20k), 40k and 60k; Figure 3's settings,
         so its breakout runs are reused when present."""
         return cls()
+
+    @classmethod
+    def smoke(cls) -> Config:
+        """The paper preset (Atari, its four games) with Figure 3's smoke schedule, heatmaps at
+        256, 512 and 1,024 frames: the code paths, not a test of the observation."""
+        return dataclasses.replace(cls.paper(), show_frames=(256, 512, 1_024),
+                                   **{k: v for k, v in SMOKE_SCHEDULE.items()})  # fmt: skip
 
     @classmethod
     def paper(cls) -> Config:

@@ -73,6 +73,12 @@ class Config:
             raise ValueError("num_per_set and num_steps must be >= 1")
 
     @classmethod
+    def smoke(cls) -> Config:
+        """The quick preset: the theory runs in seconds, and its paper preset is the same code
+        at larger sizes."""
+        return cls.quick()
+
+    @classmethod
     def quick(cls) -> Config:
         return cls()
 

@@ -62,6 +62,12 @@ class Config:
             raise ValueError("frequencies needs at least two values to rank")
 
     @classmethod
+    def smoke(cls) -> Config:
+        """The quick preset: the theory runs in seconds, and its paper preset is the same code
+        at larger sizes."""
+        return cls.quick()
+
+    @classmethod
     def quick(cls) -> Config:
         return cls()
 

@@ -27,6 +27,7 @@ game score of the zero-reward runs rose from 0.4 to ~2.4 (DQN) and ~1.6 (C51) ag
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ class Config:
     num_seeds: int = 2  # runs per (agent, game, reward); seeds are seed, seed + 1, ...
     preset: str = "tandem"  # agent preset (Tandem DQN: the paper's base, centred RMSProp)
     encoder: str | None = None  # network torso (None: the preset's, MinAtar or Nature CNN)
+    buffer_size: int | None = None  # replay capacity in transitions (None: the preset's)
     frames: int = 100_000  # training frames per run
     learning_starts: int = 20_000  # frames before the first update; the first probe lands here
     target_period: int | None = 1_000  # frames between target copies (None: the preset's)
@@ -99,6 +101,13 @@ class Config:
         return cls()
 
     @classmethod
+    def smoke(cls) -> Config:
+        """The paper preset (Atari, Tandem DQN/C51, its games, rewards and seeds) cut to four
+        probe iterations of 256 frames, a 2,048-transition replay and k = 16: every code path
+        of the paper run in minutes, not a test of the claim."""
+        return dataclasses.replace(cls.paper(), **SMOKE_SCHEDULE)
+
+    @classmethod
     def paper(cls) -> Config:
         """Atari as Figure 3: ~7M frames (> 50 iterations of 1e5), a probe per iteration, the Tandem
         schedules unchanged except learning_starts = one iteration (a probe at initialisation),
@@ -116,6 +125,14 @@ class Config:
             keep_checkpoints=10,
             late_probes=3,
         )
+
+
+# The smoke scale's cut of the value-based schedules (Figures 3, 12 and 8): a probe at
+# initialisation and three after it, target copies and checkpoints inside the run, update
+# matrices of k = 16 (one draw: a Nature-CNN probe at k = 128 costs more than the whole cut run).
+SMOKE_SCHEDULE = dict(frames=1_024, learning_starts=256, probe_every=256, log_every=256,
+                      target_period=256, checkpoint_every=512, buffer_size=2_048, probe_k=16,
+                      probe_draws=1)  # fmt: skip
 
 
 def run_name(agent: str, game: str, reward: str, seed: int) -> str:
@@ -141,7 +158,7 @@ def agent_config(config: Any, agent: str, game: str, reward: str, seed: int):
         "keep_checkpoints": config.keep_checkpoints,
         "seed": seed,
     }
-    for name in ("target_period", "epsilon_decay_frames", "encoder"):
+    for name in ("target_period", "epsilon_decay_frames", "encoder", "buffer_size"):
         if getattr(config, name) is not None:
             overrides[name] = getattr(config, name)
     return config_class(agent).preset(config.preset, game, **overrides)

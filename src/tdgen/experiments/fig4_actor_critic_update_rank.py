@@ -23,6 +23,7 @@ runs the `minatar` presets on gymnax SpaceInvaders-MinAtar, where the effect was
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,8 @@ class Config:
     early_probes: int = 2  # "early in training": the first early_probes probes
     encoder: str | None = None  # network torso (None: the preset's, MinAtar CNN or IMPALA)
     num_envs: int | None = None  # parallel environments (None: the preset's)
+    num_steps: int | None = None  # rollout length per environment (None: the preset's)
+    eval_steps: int | None = None  # steps per evaluation environment (None: the preset's)
 
     def __post_init__(self) -> None:
         if self.num_seeds < 1 or self.early_probes < 1:
@@ -72,6 +75,17 @@ class Config:
     def quick(cls) -> Config:
         """SpaceInvaders-MinAtar, PPO and DAAC, 2 seeds x 196k frames, a probe every 32k."""
         return cls()
+
+    @classmethod
+    def smoke(cls) -> Config:
+        """The paper preset (ProcGen, IMPALA, its games, levels and seeds) cut to rollouts of
+        8 envs x 16 steps and three iterations, a probe of k = 16 on each, one evaluation of 64
+        steps:
+        the code paths, not a test of the claim."""
+        batch = 8 * 16
+        return dataclasses.replace(cls.paper(), num_envs=8, num_steps=16, frames=3 * batch,
+                                   probe_every=batch, probe_k=16, probe_draws=1,
+                                   eval_every=3 * batch, eval_steps=64)  # fmt: skip
 
     @classmethod
     def paper(cls) -> Config:
@@ -97,7 +111,7 @@ def agent_config(config: Config, agent: str, game: str, seed: int):
         "probe_draws": config.probe_draws, "probe_center": config.probe_center,
         "eval_every": config.eval_every, "checkpoint_every": 0, "seed": seed,
     }  # fmt: skip
-    for name in ("encoder", "num_envs"):
+    for name in ("encoder", "num_envs", "num_steps", "eval_steps"):
         if getattr(config, name) is not None:
             overrides[name] = getattr(config, name)
     return config_class(agent).preset(config.preset, game, **overrides)

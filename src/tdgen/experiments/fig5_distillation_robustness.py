@@ -24,6 +24,7 @@ RMSProp, schedules shortened as in Figure 3) for 200k frames; students with Adam
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,9 @@ class Config:
     teacher_frames: int = 200_000  # DQN teacher's training frames
     teacher_epsilon_decay: int = 100_000  # frames over which the teacher's epsilon decays
     teacher_encoder: str | None = None  # teacher torso (None: the preset's MinAtar CNN)
+    teacher_learning_starts: int = 20_000  # frames before the teacher's first update
+    teacher_probe_every: int = 100_000  # frames between the teacher's update-rank probes
+    teacher_log_every: int = 10_000  # frames between the teacher's metric lines
     student_steps: int = 20_000  # student updates
     student_lr: float = 2.5e-4  # Adam
     bc_entropy: float = 0.01  # Eq. 23's lambda
@@ -71,6 +75,16 @@ class Config:
         return cls()
 
     @classmethod
+    def smoke(cls) -> Config:
+        """The paper preset (its games and seeds) with 2,048-frame teachers, 200-update students
+        and 256 held-out states: the code paths, not a test of the claims."""
+        return dataclasses.replace(
+            cls.paper(), teacher_frames=2_048, teacher_epsilon_decay=1_024,
+            teacher_learning_starts=256, teacher_probe_every=1_024, teacher_log_every=512,
+            student_steps=200, num_states=256, eval_steps=100,
+        )  # fmt: skip
+
+    @classmethod
     def paper(cls) -> Config:
         """All four MinAtar games, 2M-frame teachers, 3 seeds x 100k updates (Atari teachers
         are not loadable by tdgen.distill yet)."""
@@ -84,9 +98,10 @@ class Config:
 
 def teacher_config(config: Config, game: str, seed: int) -> DQNConfig:
     """Tandem DQN (centred RMSProp) with Figure 3's shortened schedules."""
-    overrides = dict(frames=config.teacher_frames, learning_starts=20_000, target_period=1_000,
-                     epsilon_decay_frames=config.teacher_epsilon_decay, probe_every=100_000,
-                     probe_k=128, log_every=10_000, checkpoint_every=0, keep_checkpoints=1,
+    overrides = dict(frames=config.teacher_frames, learning_starts=config.teacher_learning_starts,
+                     target_period=1_000, epsilon_decay_frames=config.teacher_epsilon_decay,
+                     probe_every=config.teacher_probe_every, probe_k=128,
+                     log_every=config.teacher_log_every, checkpoint_every=0, keep_checkpoints=1,
                      seed=seed)  # fmt: skip
     if config.teacher_encoder:
         overrides["encoder"] = config.teacher_encoder

@@ -17,6 +17,7 @@ with real per-step randomness (asterix, freeway) at a larger budget.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,13 @@ class Config:
     def quick(cls) -> Config:
         """Asterix-MinAtar with 10 seed-defined levels, 2 teachers x 490k frames, KL students."""
         return cls()
+
+    @classmethod
+    def smoke(cls) -> Config:
+        """The paper preset (its games, levels and seeds) with two-iteration teachers, a
+        1,024-transition buffer and 200-update students: the code paths, not a test."""
+        return dataclasses.replace(cls.paper(), teacher_frames=2 * 64 * 128, student_steps=200,
+                                   buffer_size=1_024, eval_steps=100)  # fmt: skip
 
     @classmethod
     def paper(cls) -> Config:

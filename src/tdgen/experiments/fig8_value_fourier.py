@@ -24,6 +24,7 @@ short run (Figure 3's Tandem settings, shortened) is trained into ``out_dir/runs
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ import numpy as np
 from tdgen import plots
 from tdgen.agents import ensure_run, get_agent
 from tdgen.experiments.base import Claim, Experiment, Outcome
-from tdgen.experiments.fig3_value_update_rank import agent_config, run_name
+from tdgen.experiments.fig3_value_update_rank import SMOKE_SCHEDULE, agent_config, run_name
 from tdgen.runs import RunDir, find_checkpoint
 from tdgen.runs.checkpoint import complete_checkpoints
 from tdgen.theory.spectral import fourier_spectrum
@@ -64,6 +65,7 @@ class Config:
     )  # run folders to reuse, relative to out_dir
     preset: str = "tandem"  # agent preset of a run trained here
     encoder: str | None = None  # network torso (None: the preset's)
+    buffer_size: int | None = None  # replay capacity in transitions (None: the preset's)
     frames: int = 50_000  # training frames of a run trained here
     learning_starts: int = 10_000  # frames before the first update
     target_period: int | None = 1_000  # frames between target copies (Dopamine's MinAtar)
@@ -90,6 +92,13 @@ class Config:
         """MinAtar, four games; reuses Figure 3/12 quick runs (100k / 60k frames) when present,
         else trains 50k frames per game (learning_starts 10k, epsilon decay 25k)."""
         return cls()
+
+    @classmethod
+    def smoke(cls) -> Config:
+        """The paper preset (Atari, Figure 3's games) with Figure 3's smoke schedule, so it reuses
+        Figure 3's smoke runs: the code paths, not a test of the claim."""
+        schedule = {k: v for k, v in SMOKE_SCHEDULE.items() if not k.startswith("probe_")}
+        return dataclasses.replace(cls.paper(), **schedule)
 
     @classmethod
     def paper(cls) -> Config:

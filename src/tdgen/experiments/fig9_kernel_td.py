@@ -68,6 +68,12 @@ class Config:
             raise ValueError(f"step_fraction must be positive, got {self.step_fraction}")
 
     @classmethod
+    def smoke(cls) -> Config:
+        """The quick preset: the theory runs in seconds, and its paper preset is the same code
+        at larger sizes."""
+        return cls.quick()
+
+    @classmethod
     def quick(cls) -> Config:
         return cls(sweep_step_fractions=(0.25, 1.0, 1.9, 100.0, 250.0), sweep_steps=1000)
 

@@ -74,6 +74,12 @@ class Config:
                 )
 
     @classmethod
+    def smoke(cls) -> Config:
+        """The quick preset: the theory runs in seconds, and its paper preset is the same code
+        at larger sizes."""
+        return cls.quick()
+
+    @classmethod
     def quick(cls) -> Config:
         return cls()
 

@@ -17,8 +17,21 @@ def load_results(out: Path) -> list[dict[str, Any]]:
     return sorted(results, key=lambda r: (order.get(r["experiment"], len(order)), r["experiment"]))
 
 
-def _verdict(holds: bool) -> str:
-    return "held" if holds else "did not hold"
+SMOKE = "smoke: not a test of the claim"
+
+
+def _verdict(holds: bool, scale: str = "quick") -> str:
+    """A claim's verdict; at smoke scale the rule still runs, on a run too short to test it."""
+    rule = "held" if holds else "did not hold"
+    return f"{SMOKE} (rule: {rule})" if scale == "smoke" else rule
+
+
+def _summary(results: list[dict[str, Any]]) -> str:
+    claims = [(r, c) for r in results for c in r["claims"]]
+    tested = [c for r, c in claims if r["scale"] != "smoke"]
+    line = f"{len(results)} experiments, {sum(c['holds'] for c in tested)} of {len(tested)} claims held"
+    smoke = len(claims) - len(tested)
+    return line + (f"; {smoke} claims at smoke scale ({SMOKE})." if smoke else ".")
 
 
 def _evidence_text(evidence: dict[str, Any], limit: int = 300) -> str:
@@ -28,14 +41,13 @@ def _evidence_text(evidence: dict[str, Any], limit: int = 300) -> str:
 
 def render_markdown(results: list[dict[str, Any]]) -> str:
     claims = [(r, c) for r in results for c in r["claims"]]
-    held = sum(c["holds"] for _, c in claims)
     lines = [
         "# tdgen reproduction report",
         "",
         "Lyle, Rowland, Dabney, Kwiatkowska, Gal. *Learning Dynamics and Generalization in "
         "Reinforcement Learning*, ICML 2022.",
         "",
-        f"{len(results)} experiments, {held} of {len(claims)} claims held.",
+        _summary(results),
         "",
         "| experiment | paper | scale | seconds | claim | verdict |",
         "|---|---|---|---|---|---|",
@@ -43,7 +55,7 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
     for r, c in claims:
         lines.append(
             f"| {r['experiment']} | {r['paper_ref']} | {r['scale']} | {r['seconds']:.1f} "
-            f"| {c['id']} | **{_verdict(c['holds'])}** |"
+            f"| {c['id']} | **{_verdict(c['holds'], r['scale'])}** |"
         )
     for r in results:
         lines += [
@@ -58,7 +70,7 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
         if note:
             lines += [f"Note: {note}", ""]
         for c in r["claims"]:
-            lines.append(f"- **{_verdict(c['holds'])}**: {c['statement']}  ")
+            lines.append(f"- **{_verdict(c['holds'], r['scale'])}**: {c['statement']}  ")
             lines.append(f"  evidence: `{_evidence_text(c['evidence'])}`")
         lines.append("")
         lines += [f"![{fig}]({r['experiment']}/{fig})" for fig in r["figures"]]
@@ -68,17 +80,16 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
 def render_html(results: list[dict[str, Any]]) -> str:
     esc = html.escape
     claims = [(r, c) for r in results for c in r["claims"]]
-    held = sum(c["holds"] for _, c in claims)
     rows = "\n".join(
         f"<tr><td>{esc(r['experiment'])}</td><td>{esc(r['paper_ref'])}</td><td>{esc(r['scale'])}</td>"
         f"<td>{r['seconds']:.1f}</td><td>{esc(c['id'])}</td>"
-        f"<td class='{'ok' if c['holds'] else 'no'}'>{_verdict(c['holds'])}</td></tr>"
+        f"<td class='{'ok' if c['holds'] else 'no'}'>{_verdict(c['holds'], r['scale'])}</td></tr>"
         for r, c in claims
     )
     sections = []
     for r in results:
         items = "\n".join(
-            f"<li><b class='{'ok' if c['holds'] else 'no'}'>{_verdict(c['holds'])}</b>: "
+            f"<li><b class='{'ok' if c['holds'] else 'no'}'>{_verdict(c['holds'], r['scale'])}</b>: "
             f"{esc(c['statement'])}<br><code>{esc(_evidence_text(c['evidence']))}</code></li>"
             for c in r["claims"]
         )
@@ -104,7 +115,7 @@ code {{ font-size: 85%; }}
 <h1>tdgen reproduction report</h1>
 <p>Lyle, Rowland, Dabney, Kwiatkowska, Gal. <i>Learning Dynamics and Generalization in Reinforcement
 Learning</i>, ICML 2022.</p>
-<p>{len(results)} experiments, {held} of {len(claims)} claims held.</p>
+<p>{esc(_summary(results))}</p>
 <table><tr><th>experiment</th><th>paper</th><th>scale</th><th>seconds</th><th>claim</th><th>verdict</th></tr>
 {rows}
 </table>

@@ -12,10 +12,15 @@ from tdgen.experiments.base import to_jsonable
 from tdgen.runs.rundir import write_json_atomic
 
 
-def run_experiment(name: str, scale: str, seed: int, out: Path) -> dict[str, Any]:
-    """Run one experiment, write `out/name/result.json` and its figures, and return the result."""
+def run_experiment(
+    name: str, scale: str, seed: int, out: Path, config: Any = None
+) -> dict[str, Any]:
+    """Run one experiment, write `out/name/result.json` and its figures, and return the result.
+
+    ``config``: the experiment's config to run (default: its preset of ``scale``; a config
+    changed from a preset is still reported under that scale's name)."""
     experiment = get_experiment(name)
-    config = experiment.config(scale)
+    config = experiment.config(scale) if config is None else config
     out_dir = Path(out) / name
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

@@ -49,6 +49,12 @@ class Config:
             raise ValueError(f"gamma must lie in [0, 1), got {self.gamma}")
 
     @classmethod
+    def smoke(cls) -> Config:
+        """The quick preset: the theory runs in seconds, and its paper preset is the same code
+        at larger sizes."""
+        return cls.quick()
+
+    @classmethod
     def quick(cls) -> Config:
         return cls()
 

@@ -1,0 +1,55 @@
+"""The three scales: smoke is the paper preset with schedules cut, and its verdicts say so."""
+
+import dataclasses
+
+import pytest
+
+from tdgen.experiments import experiment_names, get_experiment
+from tdgen.experiments.report import SMOKE, render_html, render_markdown
+
+# What a smoke preset may change in a paper preset: lengths and sizes (k of the update matrix
+# included), never games, agents, networks, presets, seeds, levels or the claims' rules.
+SCHEDULE = {
+    "frames", "learning_starts", "probe_every", "log_every", "target_period", "checkpoint_every",
+    "buffer_size", "show_frames", "num_envs", "num_steps", "eval_every", "eval_steps",
+    "teacher_frames", "teacher_epsilon_decay", "teacher_learning_starts", "teacher_probe_every",
+    "teacher_log_every", "student_steps", "num_states", "steps", "teacher", "probe_k",
+    "probe_draws",
+}  # fmt: skip
+THEORY = {"fig1_mountaincar_spectrum", "fig2_high_frequency_pretraining", "fig9_kernel_td",
+          "fig10_smooth_kernel_regression", "obs42_second_order_dynamics",
+          "thm41_td_error_bound"}  # fmt: skip
+
+
+def changed(a, b) -> set[str]:
+    return {f.name for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)}
+
+
+@pytest.mark.parametrize("name", experiment_names())
+def test_smoke_is_the_paper_preset_with_its_schedule_cut(name):
+    experiment = get_experiment(name)
+    smoke, paper = experiment.config("smoke"), experiment.config("paper")
+    if name in THEORY:  # seconds already: smoke runs the quick sizes of the same code
+        assert smoke == experiment.config("quick")
+        return
+    assert changed(smoke, paper) <= SCHEDULE, changed(smoke, paper) - SCHEDULE
+    assert changed(smoke, paper), "smoke must cut something"
+    if "teacher" in changed(smoke, paper):  # Figure 11: Figure 5's teacher, cut the same way
+        assert changed(smoke.teacher, paper.teacher) <= SCHEDULE
+    with pytest.raises(ValueError, match="unknown scale 'tiny'"):
+        experiment.config("tiny")
+
+
+def result(scale: str, holds: bool) -> dict:
+    claim = {"id": "c", "statement": "s", "holds": holds, "evidence": {}}
+    return {"experiment": f"e_{scale}", "paper_ref": "Fig. 0", "scale": scale, "seed": 0,
+            "seconds": 1.0, "claims": [claim], "figures": [], "summary": {}}  # fmt: skip
+
+
+def test_smoke_verdicts_are_not_counted_as_tests_of_the_claims():
+    results = [result("quick", True), result("smoke", True), result("smoke", False)]
+    for text in (render_markdown(results), render_html(results)):
+        assert "3 experiments, 1 of 1 claims held; 2 claims at smoke scale" in text
+        assert f"{SMOKE} (rule: held)" in text and f"{SMOKE} (rule: did not hold)" in text
+    quick_only = render_markdown([result("quick", False)])
+    assert "0 of 1 claims held." in quick_only and SMOKE not in quick_only
