@@ -356,7 +356,7 @@ def resume_distill(run_dir: Path, progress: bool = True) -> Path:
     run = RunDir.open(Path(run_dir))
     if run.kind != "distill":
         raise ValueError(f"{run.path} is a {run.kind!r} run, not a distillation")
-    distiller = Distiller.build(DistillConfig.from_dict(run.config))
+    distiller = Distiller.build(run.load_config(DistillConfig))
     state, updates = distiller.init(), 0
     path = latest_checkpoint(run.checkpoints)
     if path is not None:

@@ -1,0 +1,85 @@
+"""The errors the `tdgen` command reports in one line, and the readers that raise them.
+
+`InputError`, raised by every reader of a user's file or option, is a ValueError (config validation, which names the field, is one too), so the `tdgen`
+command prints both as one line `tdgen: error: ...` and exits 2. Its message names the file or
+option and what was expected. `read_json` and `read_toml` read a file and turn every way it can be
+missing, empty, truncated or garbage into an InputError naming it. `Interrupted` is training
+stopped by SIGTERM after its checkpoint (`tdgen.runs.loop`). This module imports nothing of tdgen,
+so every layer may raise them.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+class InputError(ValueError):
+    """A file or option given to tdgen is missing, unreadable, malformed or out of range."""
+
+
+class Interrupted(Exception):
+    """Training stopped on SIGTERM after checkpointing every unfinished run at ``frames``."""
+
+    def __init__(self, paths: list[Path], frames: int, unit: str):
+        self.paths, self.frames = [Path(p) for p in paths], frames
+        super().__init__(f"stopped by SIGTERM at {unit.rstrip('s')} {frames} after checkpointing "
+                         f"{', '.join(map(str, self.paths))}")  # fmt: skip
+
+
+def read_text(path: Path, what: str) -> str:
+    """The text of ``path`` (``what`` it should be, for the message); InputError when it is
+    missing, a directory, unreadable or not UTF-8."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} does not exist (expected {what})")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not text (expected {what})") from None
+    except OSError as error:
+        raise InputError(f"{path} cannot be read ({error.strerror}; expected {what})") from None
+
+
+def read_json(path: Path, what: str) -> Any:
+    """The parsed JSON of ``path``; InputError naming it on an empty, truncated or garbage file."""
+    text = read_text(path, what)
+    if not text.strip():
+        raise InputError(f"{path} is empty (expected {what})")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path} is not valid JSON ({error}; expected {what})") from None
+
+
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """The parsed TOML of ``path``; InputError naming it on an empty or garbage file."""
+    text = read_text(path, what)
+    if not text.strip():
+        raise InputError(f"{path} is empty (expected {what})")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise InputError(f"{path} is not valid TOML ({error}; expected {what})") from None
+
+
+def require_fields(data: Any, path: Path, what: str, **types: type | tuple[type, ...]) -> None:
+    """InputError naming ``path`` unless ``data`` is a JSON object holding each field with its
+    type (e.g. ``kind=str, config=dict``)."""
+    if not isinstance(data, Mapping):
+        raise InputError(f"{path} holds a {type(data).__name__}, expected {what} (a JSON object)")
+    for name, kind in types.items():
+        if name not in data:
+            raise InputError(f"{path} has no {name!r} field (expected {what})")
+        if not isinstance(data[name], kind):
+            expected = kind.__name__ if isinstance(kind, type) else " or ".join(
+                k.__name__ for k in kind
+            )
+            raise InputError(f"{path}: field {name!r} is a {type(data[name]).__name__}, expected "
+                             f"{expected} (in {what})")  # fmt: skip
+
+
+__all__ = ["InputError", "Interrupted", "read_json", "read_text", "read_toml", "require_fields"]
