@@ -35,8 +35,8 @@ def list_experiments() -> None:
 def table(rows: list[tuple[str, ...]]) -> str:
     """Rows as left-aligned columns two spaces apart (each as wide as its widest cell)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(row, widths)), row[-1]]).rstrip()
-                     for row in rows)  # fmt: skip
+    lines = ["  ".join([*(row[i].ljust(w) for i, w in enumerate(widths)), row[-1]]) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def reproduce(
@@ -310,8 +310,10 @@ def usage() -> str:
         "usage: tdgen COMMAND [ARGS...]    (tdgen COMMAND --help: its options)\n\n"
         "Learning dynamics and generalisation in RL (Lyle et al., ICML 2022).\n\n"
         "commands:\n" + table([("  " + name, line) for name, line in COMMANDS.items()]) + "\n\n"
-        "options:\n" + table([("  -h, --help", "show this message"),
-                              ("  --version", "print tdgen's version")])  # fmt: skip
+        "options:\n"
+        + table(
+            [("  -h, --help", "show this message"), ("  --version", "print tdgen's version")]
+        )  # fmt: skip
     )
 
 

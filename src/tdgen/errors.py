@@ -21,7 +21,7 @@ class InputError(ValueError):
     """A file or option given to tdgen is missing, unreadable, malformed or out of range."""
 
 
-class Interrupted(Exception):
+class Interrupted(Exception):  # noqa: N818  (not an error: a requested stop)
     """Training stopped on SIGTERM after checkpointing every unfinished run at ``frames``."""
 
     def __init__(self, paths: list[Path], frames: int, unit: str):
@@ -66,6 +66,46 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
         raise InputError(f"{path} is not valid TOML ({error}; expected {what})") from None
 
 
+def read_npz(path: Path, what: str, keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The arrays of the .npz file ``path`` (no pickles), which must hold ``keys``; InputError
+    naming it when it is missing, empty, truncated or not an .npz file."""
+    import zipfile
+
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} does not exist (expected {what})")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
+        raise InputError(f"{path} is not a readable .npz file ({error}; expected {what})") from None
+    missing = [key for key in keys if key not in arrays]
+    if missing:
+        raise InputError(f"{path} lacks {', '.join(missing)} (expected {what}; it holds "
+                         f"{', '.join(arrays) or 'nothing'})")  # fmt: skip
+    return arrays
+
+
+def read_msgpack(path: Path, what: str) -> Any:
+    """The flax-msgpack payload of ``path``; InputError naming it when it is missing, empty,
+    truncated or garbage (msgpack raises several unrelated types on those)."""
+    from flax import serialization
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} does not exist (expected {what})")
+    data = path.read_bytes()
+    if not data:
+        raise InputError(f"{path} is empty (expected {what})")
+    try:
+        return serialization.msgpack_restore(data)
+    except Exception as error:  # noqa: BLE001  (ExtraData, ValueError, TypeError, ...)
+        raise InputError(f"{path} is not a msgpack file ({type(error).__name__}: {error}; "
+                         f"expected {what})") from None  # fmt: skip
+
+
 def require_fields(data: Any, path: Path, what: str, **types: type | tuple[type, ...]) -> None:
     """InputError naming ``path`` unless ``data`` is a JSON object holding each field with its
     type (e.g. ``kind=str, config=dict``)."""
@@ -75,11 +115,20 @@ def require_fields(data: Any, path: Path, what: str, **types: type | tuple[type,
         if name not in data:
             raise InputError(f"{path} has no {name!r} field (expected {what})")
         if not isinstance(data[name], kind):
-            expected = kind.__name__ if isinstance(kind, type) else " or ".join(
-                k.__name__ for k in kind
+            expected = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
             )
             raise InputError(f"{path}: field {name!r} is a {type(data[name]).__name__}, expected "
                              f"{expected} (in {what})")  # fmt: skip
 
 
-__all__ = ["InputError", "Interrupted", "read_json", "read_text", "read_toml", "require_fields"]
+__all__ = [
+    "InputError",
+    "Interrupted",
+    "read_json",
+    "read_msgpack",
+    "read_npz",
+    "read_text",
+    "read_toml",
+    "require_fields",
+]

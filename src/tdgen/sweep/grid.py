@@ -32,6 +32,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tdgen.errors import InputError, read_toml
+
 GRID_KEYS = ("agents", "experiments", "envs", "presets", "seeds", "scale", "set", "vary")
 
 
@@ -212,14 +214,11 @@ def _expand_one(grid: Grid) -> Iterable[Point]:
 
 def load_spec(path: Path) -> list[Grid]:
     """The grids of a TOML spec: the top level (if it names agents or experiments) and `[[grid]]`."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"sweep spec {path} does not exist")
+    data = read_toml(path, "a sweep spec (TOML: agents, envs, seeds, ... or [[grid]] tables)")
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{path} is not valid TOML: {error}") from None
-    return grids_from_dict(data)
+        return grids_from_dict(data)
+    except (ValueError, TypeError) as error:
+        raise InputError(f"{path}: {error}") from None
 
 
 def grids_from_dict(data: Mapping[str, Any]) -> list[Grid]:
