@@ -22,6 +22,12 @@ from tdgen.errors import InputError, Interrupted
 console = Console(stderr=True)
 
 
+def require(holds: bool, option: str, expected: str, got) -> None:
+    """An InputError naming ``option`` and what it expects unless ``holds``."""
+    if not holds:
+        raise InputError(f"{option} must be {expected}, got {got!r}")
+
+
 def list_experiments() -> None:
     """Name every experiment with its paper reference."""
     from tdgen.experiments import experiment_names, get_experiment
@@ -63,12 +69,14 @@ def reproduce(
             ~/.cache/tdgen/jax, shared with `tdgen sweep`; the same numbers either way).
     """
     from tdgen.experiments import experiment_names, get_experiment
-    from tdgen.experiments.report import write_report
+    from tdgen.experiments.report import load_results, write_report
     from tdgen.experiments.runner import run_experiment
 
+    require(workers is None or workers >= 1, "--workers", "a pool size >= 1", workers)
     names = names or tuple(experiment_names())
     for name in names:
         get_experiment(name)  # fail on a typo before any work is done
+    load_results(out)  # and on a damaged result.json the report would read at the end
     if backend != "inline":
         from tdgen.sweep.command import reproduce_main
 
@@ -146,6 +154,13 @@ def evaluate(
     """
     from tdgen.policies import evaluate_run
 
+    require(frames >= 0, "--frames", "a frame count >= 0 (0: the newest checkpoint)", frames)
+    for option, value in (("--num-states", num_states), ("--eval-envs", eval_envs),
+                          ("--eval-steps", eval_steps)):  # fmt: skip
+        require(value >= 1, option, "a count >= 1", value)
+    require(0.0 <= epsilon <= 1.0, "--epsilon", "a probability in [0, 1]", epsilon)
+    require(all(s >= 0 for s in scales), "--scales", "standard deviations >= 0", scales)
+    require(all(0 <= w <= 1 for w in weights), "--weights", "weights in [0, 1]", weights)
     path = evaluate_run(run, out, frames, seed=seed, num_states=num_states, scales=scales,
                         weights=weights, eval_envs=eval_envs, eval_steps=eval_steps,
                         epsilon=epsilon)  # fmt: skip
@@ -262,6 +277,11 @@ def rank(
         lr: With files: its learning rate.
         eps: Singular values above eps times the largest count towards the rank.
     """
+    require(0.0 < eps <= 1.0, "--eps", "a fraction in (0, 1]", eps)
+    require(lr > 0, "--lr", "a learning rate > 0", lr)
+    require(checkpoint is None or checkpoint >= 0, "--checkpoint", "a frame count >= 0", checkpoint)
+    if not source.exists():
+        raise InputError(f"{source} does not exist (expected a run directory or a params .msgpack)")
     from tdgen.interference import plot_singular_values, plot_update_matrix, update_rank
 
     if source.is_dir():
