@@ -111,9 +111,11 @@ CASES = [
     ("config-unknown-kind", write("run/config.json", {"kind": "dqm", "config": {}}), RESUME,
      "config.json: unknown agent 'dqm'"),
     ("config-unknown-field", edit_config(colour="red"), RESUME, "does not know: ['colour']"),
-    ("config-wrong-type", edit_config(frames="many"), RESUME, "config.json:"),
+    ("config-wrong-type", edit_config(frames="many"), RESUME,
+     "config.json: field frames is a str, expected int"),
     ("config-out-of-range", edit_config(frames=-5), RESUME, "frames must be positive"),
-    ("config-bad-env", edit_config(env="minatar/brakout"), RESUME, "did you mean"),
+    ("config-bad-env", edit_config(env="minatar/brakout"), RESUME,
+     "config.json: unknown environment 'minatar/brakout': did you mean"),
     # metrics.jsonl
     ("metrics-garbage", write("run/metrics.jsonl", b'{"step": 100}\nnot json\n'), RESUME,
      "metrics.jsonl, line 2"),

@@ -391,14 +391,16 @@ def parse(target, args: list[str], prog: str, name: str | None = None, **kwargs)
 
 
 def _box_text(box: str) -> str:
-    """The words of a tyro error box on one line: its body without the title and the help
-    footer ("Argument helptext", "For full helptext")."""
-    lines = [line.strip(" │╭╮╰╯─━┃┏┓┗┛") for line in box.splitlines()]
+    """The words of a tyro error box on one line: its body without the title, the rules, the
+    colours and the help footer ("Argument helptext", "For full helptext")."""
+    import re
+
     words = []
-    for line in lines[1:]:
-        if line.startswith(("For full helptext", "Argument helptext")):
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", box).splitlines()[1:]:  # [0]: the title
+        line = line.strip(" │")
+        if line.startswith(("For full helptext", "Argument helptext")) or line.startswith("╰"):
             break
-        if line:
+        if line and not set(line) <= set("-─"):
             words.append(line)
     return " ".join(words)
 

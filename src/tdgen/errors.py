@@ -46,24 +46,22 @@ def read_text(path: Path, what: str) -> str:
 
 def read_json(path: Path, what: str) -> Any:
     """The parsed JSON of ``path``; InputError naming it on an empty, truncated or garbage file."""
-    text = read_text(path, what)
-    if not text.strip():
-        raise InputError(f"{path} is empty (expected {what})")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path} is not valid JSON ({error}; expected {what})") from None
+    return _parse(path, what, "JSON", json.loads, json.JSONDecodeError)
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:
     """The parsed TOML of ``path``; InputError naming it on an empty or garbage file."""
+    return _parse(path, what, "TOML", tomllib.loads, tomllib.TOMLDecodeError)
+
+
+def _parse(path: Path, what: str, language: str, parse, error_type: type) -> Any:
     text = read_text(path, what)
     if not text.strip():
         raise InputError(f"{path} is empty (expected {what})")
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise InputError(f"{path} is not valid TOML ({error}; expected {what})") from None
+        return parse(text)
+    except error_type as error:
+        raise InputError(f"{path} is not valid {language} ({error}; expected {what})") from None
 
 
 def read_npz(path: Path, what: str, keys: tuple[str, ...] = ()) -> dict[str, Any]:

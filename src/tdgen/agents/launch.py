@@ -112,7 +112,11 @@ def resume(path: Path, progress: bool = True) -> Path | list[Path]:
     run = RunDir.open(Path(path))
     spec = agent_of(run)
     config = run.load_config(spec.config_cls)
-    return spec.family.resume(spec.build(config), run, None, progress)
+    try:
+        agent = spec.build(config)
+    except ValueError as error:  # an environment this install does not know, ...
+        raise InputError(f"{run.path / 'config.json'}: {error}") from None
+    return spec.family.resume(agent, run, None, progress)
 
 
 def resume_runs(

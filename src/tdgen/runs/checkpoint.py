@@ -143,7 +143,9 @@ def load_checkpoint(path: Path, target: Any, *, kind: str) -> tuple[int, Any]:
     try:
         payload = serialization.msgpack_restore(data)
     except Exception as error:  # msgpack raises several unrelated types on garbage
-        raise CheckpointError(f"checkpoint {path} is not a msgpack file: {error}") from None
+        raise CheckpointError(
+            f"checkpoint {path} is not a msgpack file ({type(error).__name__}: {error})"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a tdgen checkpoint")
     if not isinstance(payload.get("step"), int) or not isinstance(payload.get("state"), dict):
