@@ -182,7 +182,7 @@ CASES = [
     ("spec-unknown-key", write("spec.toml", b'agent = ["dqn"]\n'), ["sweep", "{root}/spec.toml"],
      "spec.toml: unknown sweep keys 'agent'"),
     ("spec-wrong-type", write("spec.toml", b'agents = ["dqn"]\nenvs = ["minatar/breakout"]\n'
-     b'seeds = 3\n'), ["sweep", "{root}/spec.toml"], "spec.toml:"),
+     b'seeds = 3\n'), ["sweep", "{root}/spec.toml"], "spec.toml: seeds must be a list, got 3"),
     ("spec-unknown-agent", write("spec.toml", b'agents = ["dqm"]\nenvs = ["minatar/breakout"]\n'),
      ["sweep", "{root}/spec.toml"], "unknown agent 'dqm'"),
     # normalisation table of `tdgen report`

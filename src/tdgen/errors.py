@@ -100,8 +100,14 @@ def read_msgpack(path: Path, what: str) -> Any:
     try:
         return serialization.msgpack_restore(data)
     except Exception as error:  # noqa: BLE001  (ExtraData, ValueError, TypeError, ...)
-        raise InputError(f"{path} is not a msgpack file ({type(error).__name__}: {error}; "
-                         f"expected {what})") from None  # fmt: skip
+        raise InputError(
+            f"{path} is not a msgpack file ({describe(error)}; expected {what})"
+        ) from None
+
+
+def describe(error: BaseException) -> str:
+    """``Type: message`` of an exception from a parser (just ``Type`` when it says nothing)."""
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 def require_fields(data: Any, path: Path, what: str, **types: type | tuple[type, ...]) -> None:

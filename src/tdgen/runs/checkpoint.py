@@ -18,7 +18,7 @@ import jax
 import numpy as np
 from flax import serialization
 
-from tdgen.errors import InputError
+from tdgen.errors import InputError, describe
 from tdgen.runs.rundir import write_atomic
 
 FORMAT = "tdgen-checkpoint"
@@ -144,7 +144,7 @@ def load_checkpoint(path: Path, target: Any, *, kind: str) -> tuple[int, Any]:
         payload = serialization.msgpack_restore(data)
     except Exception as error:  # msgpack raises several unrelated types on garbage
         raise CheckpointError(
-            f"checkpoint {path} is not a msgpack file ({type(error).__name__}: {error})"
+            f"checkpoint {path} is not a msgpack file ({describe(error)})"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a tdgen checkpoint")

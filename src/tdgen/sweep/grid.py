@@ -81,8 +81,14 @@ class Grid:
             hint = ", ".join(f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "")
                              for k, h in zip(unknown, hints, strict=True))  # fmt: skip
             raise ValueError(f"unknown sweep keys {hint}; known: {', '.join(GRID_KEYS)}")
-        tuples = {k: tuple(values[k]) for k in ("agents", "experiments", "envs", "presets", "seeds")
-                  if k in values}  # fmt: skip
+        lists = [k for k in ("agents", "experiments", "envs", "presets", "seeds") if k in values]
+        for key in lists:
+            if not isinstance(values[key], list | tuple):
+                raise ValueError(f"{key} must be a list, got {values[key]!r}")
+        for key in ("set", "vary"):
+            if not isinstance(values.get(key, {}), Mapping):
+                raise ValueError(f"{key} must be a table of FIELD = VALUE, got {values[key]!r}")
+        tuples = {k: tuple(values[k]) for k in lists}
         vary = {k: tuple(v) if isinstance(v, list | tuple) else v
                 for k, v in dict(values.get("vary", {})).items()}  # fmt: skip
         scale = values.get("scale", "quick")
