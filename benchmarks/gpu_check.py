@@ -141,8 +141,8 @@ def train_teacher(name: str, out: Path) -> Path:
 def measure(name: str, scale: str, seconds: float, log_frames: int) -> dict[str, Any]:
     """One case in this process: train until SIGTERM after ``seconds``; read the rates."""
     import jax
-    from tdgen.errors import Interrupted
 
+    from tdgen.errors import Interrupted
     from tdgen.runs.metrics import read_metrics
 
     out = Path(tempfile.mkdtemp(prefix="gpu_check_"))

@@ -1,6 +1,7 @@
 """The `tdgen` command and the experiment contract, on a tiny stand-in experiment."""
 
 import json
+import re
 import textwrap
 
 import pytest
@@ -121,3 +122,42 @@ def test_training_commands_refuse_bad_input_in_one_line(tmp_path, capsys, args, 
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_help_lists_every_command_on_one_line_each(capsys):
+    cli.main(["--help"])
+    out = capsys.readouterr().out
+    lines = out.split("commands:\n")[1].split("\n\n")[0].splitlines()
+    assert [line.split()[0] for line in lines] == list(cli.COMMANDS)
+    assert {"train", "distill"} <= set(cli.COMMANDS)
+    assert len({re.match(r"\s*\S+\s+", line).end() for line in lines}) == 1  # one column
+
+
+def test_train_help_lists_the_agents_and_their_presets(capsys):
+    from tdgen.agents import AGENTS
+
+    cli.main(["train", "--help"])
+    out = capsys.readouterr().out
+    for name, spec in AGENTS.items():
+        assert any(line.split()[:1] == [name] and ", ".join(spec.presets) in line
+                   for line in out.splitlines())  # fmt: skip
+
+
+def test_version_is_the_package_metadata(capsys):
+    from importlib.metadata import version
+
+    cli.main(["--version"])
+    assert capsys.readouterr().out == f"tdgen {version('tdgen')}\n"
+
+
+def test_list_is_an_aligned_table(capsys):
+    from tdgen.experiments import experiment_names, get_experiment
+
+    cli.main(["list"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 + len(experiment_names())
+    for name, line in zip(experiment_names(), lines[1:], strict=True):
+        ref = get_experiment(name).paper_ref
+        assert line.startswith(name)
+        assert line.index(ref) == lines[0].index("paper")  # the paper column starts in one place
+        assert line.index(get_experiment(name).description) == lines[0].index("what it shows")

@@ -1,18 +1,13 @@
-"""The `tdgen` command.
+"""The `tdgen` command: `tdgen --help` lists the commands, `tdgen COMMAND --help` their options.
 
-tdgen list                                   name every experiment
-tdgen reproduce [NAME...] [--scale smoke|quick|paper] [--out DIR] [--seed N]
-tdgen train dqn|c51|qrdqn --env minatar/breakout --preset minatar [--seeds 0 1 2 3] [--out DIR]
-tdgen train ppo|daac --env procgen/bigfish --preset procgen [--num-levels 10 ...] [--out DIR]
-tdgen distill --teacher RUN --objective bc [--steps N ...] [--out DIR]   distil a trained run
-tdgen evaluate RUN [--out DIR]               returns, generalisation gap, robustness, interpolation
-tdgen resume RUN_DIR                         continue a run from its latest complete checkpoint
-tdgen sweep [SPEC.toml] [--agent ... --env ... --seeds ...] [--backend local|ray|slurm]
-tdgen report RUN_DIRS... --out DIR           IQM, stratified bootstrap CIs, performance profiles
+Bad input (a file or option) prints one line `tdgen: error: ...` naming it and exits 2; a failed
+write (disk full) exits 1; SIGTERM during training checkpoints and exits 143 (README, "Errors and
+interruptions"). TDGEN_DEBUG=1 shows the traceback instead.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -22,6 +17,9 @@ import numpy as np
 import tyro
 from rich.console import Console
 
+from tdgen.arguments import ArgumentParser, parse, require, table
+from tdgen.errors import InputError, Interrupted
+
 console = Console(stderr=True)
 
 
@@ -29,9 +27,10 @@ def list_experiments() -> None:
     """Name every experiment with its paper reference."""
     from tdgen.experiments import experiment_names, get_experiment
 
-    for name in experiment_names():
-        experiment = get_experiment(name)
-        print(f"{name:34s} {experiment.paper_ref:28s} {experiment.description}")
+    rows = [("experiment", "paper", "what it shows")]
+    rows += [(n, get_experiment(n).paper_ref, get_experiment(n).description)
+             for n in experiment_names()]  # fmt: skip
+    print(table(rows))
 
 
 def reproduce(
@@ -60,12 +59,14 @@ def reproduce(
             ~/.cache/tdgen/jax, shared with `tdgen sweep`; the same numbers either way).
     """
     from tdgen.experiments import experiment_names, get_experiment
-    from tdgen.experiments.report import SMOKE, write_report
+    from tdgen.experiments.report import SMOKE, load_results, write_report
     from tdgen.experiments.runner import run_experiment
 
+    require(workers is None or workers >= 1, "--workers", "a pool size >= 1", workers)
     names = names or tuple(experiment_names())
     for name in names:
         get_experiment(name)  # fail on a typo before any work is done
+    load_results(out)  # and on a damaged result.json the report would read at the end
     if backend != "inline":
         from tdgen.sweep.command import reproduce_main
 
@@ -144,6 +145,13 @@ def evaluate(
     """
     from tdgen.policies import evaluate_run
 
+    require(frames >= 0, "--frames", "a frame count >= 0 (0: the newest checkpoint)", frames)
+    for option, value in (("--num-states", num_states), ("--eval-envs", eval_envs),
+                          ("--eval-steps", eval_steps)):  # fmt: skip
+        require(value >= 1, option, "a count >= 1", value)
+    require(0.0 <= epsilon <= 1.0, "--epsilon", "a probability in [0, 1]", epsilon)
+    require(all(s >= 0 for s in scales), "--scales", "standard deviations >= 0", scales)
+    require(all(0 <= w <= 1 for w in weights), "--weights", "weights in [0, 1]", weights)
     path = evaluate_run(run, out, frames, seed=seed, num_states=num_states, scales=scales,
                         weights=weights, eval_envs=eval_envs, eval_steps=eval_steps,
                         epsilon=epsilon)  # fmt: skip
@@ -152,21 +160,20 @@ def evaluate(
 
 def distill(args: list[str]) -> None:
     """`tdgen distill --teacher RUN --objective OBJ [config flags] [--out DIR]`."""
-    import argparse
-
     from tdgen.distill import DistillConfig
     from tdgen.distill import distill as distill_run
 
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = ArgumentParser(prog="tdgen distill", add_help=False)
     pre.add_argument("--out", type=Path, default=None)
     pre.add_argument("--progress", default=True, action=argparse.BooleanOptionalAction)
     known, rest = pre.parse_known_args(args)
-    config = tyro.cli(
-        DistillConfig, args=rest, prog="tdgen distill --teacher RUN --objective OBJ [--out DIR]",
+    config = parse(
+        DistillConfig, rest, prog="tdgen distill --teacher RUN --objective OBJ [--out DIR]",
+        name="tdgen distill",
         description="Distil a trained run into a freshly initialised student (Section 6).",
     )  # fmt: skip
     if not config.teacher:
-        raise ValueError("tdgen distill needs --teacher RUN_DIR (a dqn, c51, ppo or daac run)")
+        raise InputError("tdgen distill needs --teacher RUN_DIR (a dqn, c51, ppo or daac run)")
     teacher = Path(config.teacher)
     out = known.out or teacher.parent / f"{teacher.name}-{config.objective}-seed{config.seed}"
     path = distill_run(config, out, progress=known.progress)
@@ -182,26 +189,26 @@ def train(args: list[str]) -> None:
     vectorises the seeds, map runs them one after another in the program (bit for bit their solo
     runs), auto (default) takes map on the CPU and vmap on an accelerator.
     """
-    import argparse
-
     from tdgen.agents import AGENTS, get_agent, train_seeds
     from tdgen.agents import train as train_run
     from tdgen.agents.train import DEFAULT_LANES, LANES
 
     if not args or args[0] in ("-h", "--help"):
-        lines = [f"  {name:6s} {spec.family.name:13s} presets: {', '.join(spec.presets)}"
+        rows = [("  agent", "family", "presets (default: minatar)")]
+        rows += [(f"  {name}", spec.family.name, ", ".join(spec.presets))
                  for name, spec in AGENTS.items()]  # fmt: skip
         print(
-            "usage: tdgen train AGENT --env ENV --preset PRESET [--seeds S ... [--lanes auto|vmap|map]] "
-            "[flags]\n\n"
-            "agents:\n" + "\n".join(lines) + "\n\n`tdgen train AGENT --help` lists its flags."
+            "usage: tdgen train AGENT --env ENV --preset PRESET [--seeds S ... [--lanes "
+            "auto|vmap|map]] [--out DIR] [flags]\n\n"
+            "Train an agent into a run directory (runs/AGENT-ENV-seedS by default).\n\n"
+            f"agents:\n{table(rows)}\n\n`tdgen train AGENT --help` lists its flags."
         )
         if not args:
-            raise ValueError(f"tdgen train needs an agent, one of {', '.join(AGENTS)}")
+            sys.exit(2)
         return
     agent, rest = args[0], args[1:]
     spec = get_agent(agent)
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = ArgumentParser(prog=f"tdgen train {agent}", add_help=False)
     pre.add_argument("--preset", default="minatar", choices=spec.presets)
     pre.add_argument("--env", default="minatar/breakout")
     pre.add_argument("--seeds", type=int, nargs="+", default=None)
@@ -210,10 +217,11 @@ def train(args: list[str]) -> None:
     pre.add_argument("--progress", default=True, action=argparse.BooleanOptionalAction)
     known, rest = pre.parse_known_args(rest)
     default = spec.config_cls.preset(known.preset, env=known.env)
-    config = tyro.cli(
+    config = parse(
         spec.config_cls,
+        rest,
         default=default,
-        args=rest,
+        name=f"tdgen train {agent}",
         prog=f"tdgen train {agent} --env {known.env} --preset {known.preset} [--seeds S ...] "
         "[--out DIR]",
         description=f"Train {agent.upper()}; defaults come from the {known.preset!r} preset.",
@@ -260,6 +268,11 @@ def rank(
         lr: With files: its learning rate.
         eps: Singular values above eps times the largest count towards the rank.
     """
+    require(0.0 < eps <= 1.0, "--eps", "a fraction in (0, 1]", eps)
+    require(lr > 0, "--lr", "a learning rate > 0", lr)
+    require(checkpoint is None or checkpoint >= 0, "--checkpoint", "a frame count >= 0", checkpoint)
+    if not source.exists():
+        raise InputError(f"{source} does not exist (expected a run directory or a params .msgpack)")
     from tdgen.interference import plot_singular_values, plot_update_matrix, update_rank
 
     if source.is_dir():
@@ -282,55 +295,120 @@ def rank(
         console.print(f"wrote {out}")
         return
     if batch is None:
-        raise ValueError(f"{source} is not a run directory; with a params file, give a batch .npz")
+        raise InputError(f"{source} is not a run directory; with a params file, give a batch .npz")
     from tdgen.interference.command import rank_main
 
     rank_main(source, batch, out_dir=out or Path("."), optimizer=optimizer, lr=lr, reduce=reduce,
               center=center, method=method, eps=eps)  # fmt: skip
 
 
-def _sweep_commands() -> dict:
-    from tdgen.sweep.command import report_main, sweep_main
-
-    return {"sweep": sweep_main, "report": report_main}
-
-
 COMMANDS = {
-    "list": list_experiments,
-    "reproduce": reproduce,
-    "resume": resume,
-    "rank": rank,
-    "evaluate": evaluate,
+    "list": "name every experiment with its paper reference",
+    "reproduce": "run experiments by name; write result.json, figures and report.md",
+    "train": "train an agent into a run directory (`tdgen train --help`: agents, presets)",
+    "distill": "distil a trained run into a freshly initialised student (Section 6)",
+    "resume": "continue a run or seed group from its latest complete checkpoint",
+    "evaluate": "returns, generalisation gap, robustness and interpolation of a run",
+    "rank": "update rank and update-matrix heatmaps of a checkpoint or saved files",
+    "sweep": "run a grid of training runs or experiments (local, ray or slurm)",
+    "report": "aggregate runs across seeds and tasks: IQM with bootstrap CIs",
 }
+
+
+def usage() -> str:
+    """`tdgen --help`: one line per command."""
+    return (
+        "usage: tdgen COMMAND [ARGS...]    (tdgen COMMAND --help: its options)\n\n"
+        "Learning dynamics and generalisation in RL (Lyle et al., ICML 2022).\n\n"
+        "commands:\n" + table([("  " + name, line) for name, line in COMMANDS.items()]) + "\n\n"
+        "options:\n"
+        + table(
+            [("  -h, --help", "show this message"), ("  --version", "print tdgen's version")]
+        )  # fmt: skip
+    )
+
+
+def version() -> str:
+    """The installed distribution's version (the package metadata); tdgen.__version__ when
+    tdgen runs from a source tree that is not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("tdgen")
+    except PackageNotFoundError:
+        from tdgen import __version__
+
+        return __version__
+
+
+def _command(name: str):
+    if name in ("sweep", "report"):
+        from tdgen.sweep.command import report_main, sweep_main  # the sweep package on demand
+
+        return {"sweep": sweep_main, "report": report_main}[name]
+    return {"list": list_experiments, "reproduce": reproduce, "resume": resume, "rank": rank,
+            "evaluate": evaluate}[name]  # fmt: skip
+
+
+def _resume_target(paths: list[Path]) -> Path:
+    from tdgen.agents.launch import is_group
+
+    parent = paths[0].parent
+    return parent if len(paths) > 1 or is_group(parent) else paths[0]
+
+
+def run(args: list[str]) -> None:
+    """Dispatch ``args`` (without the program name) to a command."""
+    if not args or args[0] in ("-h", "--help"):
+        print(usage())
+        if not args:
+            sys.exit(2)
+        return
+    if args[0] == "--version":
+        print(f"tdgen {version()}")
+        return
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        import difflib
+
+        near = difflib.get_close_matches(name, COMMANDS, n=1)
+        hint = f": did you mean {near[0]!r}?" if near else ""
+        raise InputError(f"unknown command {name!r}{hint} (commands: {', '.join(COMMANDS)})")
+    if name in ("train", "distill"):
+        {"train": train, "distill": distill}[name](rest)
+        return
+    parse(_command(name), rest, prog=f"tdgen {name}")
 
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the `tdgen` console script.
 
-    Bad input prints one line and exits with status 2; set TDGEN_DEBUG=1 for the traceback.
+    Exit status: 2 for bad input (InputError, config validation, a named file missing), one
+    line naming it; 1 for a failed write (disk full: what is left is said); 143 after SIGTERM
+    stopped training (checkpointed); 130 on Ctrl-C. TDGEN_DEBUG=1 re-raises for the traceback.
     """
     args = sys.argv[1:] if args is None else list(args)
     try:
-        if args and args[0] == "train":
-            train(args[1:])
-            return
-        if args and args[0] == "distill":
-            distill(args[1:])
-            return
-        commands = dict(COMMANDS)
-        if args and args[0] in ("sweep", "report", "--help", "-h"):
-            commands.update(_sweep_commands())  # imports the sweep package only when asked
-        tyro.extras.subcommand_cli_from_dict(
-            commands,
-            prog="tdgen",
-            args=args,
-            description=__doc__ + "\nRun `tdgen train dqn --help` for the training flags.",
-        )
-    except (ValueError, FileNotFoundError) as error:
-        if os.environ.get("TDGEN_DEBUG"):
-            raise
-        console.print(f"tdgen: error: {error}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
+        run(args)
+    except Interrupted as error:
+        _fail(f"{error}: `tdgen resume {_resume_target(error.paths)}` continues", 143)
+    except KeyboardInterrupt:
+        _fail("interrupted (Ctrl-C)", 130)
+    except BrokenPipeError:  # `tdgen list | head`: the reader left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, ValueError) as error:
+        _fail(f"error: {error}", 2)
+    except OSError as error:
+        _fail(f"error: {error}", 1)
+
+
+def _fail(message: str, status: int) -> None:
+    if os.environ.get("TDGEN_DEBUG"):
+        raise
+    console.print(f"tdgen: {message}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(status)
 
 
 if __name__ == "__main__":

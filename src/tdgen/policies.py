@@ -67,7 +67,7 @@ def load_policy(run_dir: Path, frames: int = 0) -> LoadedPolicy:
         return LoadedPolicy(run.path.name, teacher.outputs, teacher.params,
                             teacher.produces == "logits", teacher.env, teacher.test_env,
                             replay)  # fmt: skip
-    config = DistillConfig.from_dict(run.config)
+    config = run.load_config(DistillConfig)
     distiller = Distiller.build(config)
     path = find_checkpoint(run.checkpoints, frames)
     _, state = load_checkpoint(path, distiller.init(), kind="distill")

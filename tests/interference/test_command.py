@@ -45,7 +45,7 @@ def test_rank_command_writes_figures(tmp_path, capsys):
         assert (tmp_path / "out" / metrics[key].split("/")[-1]).stat().st_size > 1000
 
     np.savez(tmp_path / "bad.npz", obs=batch["obs"], action=batch["action"])
-    with pytest.raises(ValueError, match="batch file lacks done, next_obs, reward"):
+    with pytest.raises(ValueError, match="bad.npz lacks done, next_obs, reward"):
         rank_main(tmp_path / "params.msgpack", tmp_path / "bad.npz", out_dir=tmp_path)
     with pytest.raises(ValueError, match="unknown model 'cnn'"):
         rank_main(tmp_path / "params.msgpack", tmp_path / "batch.npz", model="cnn")

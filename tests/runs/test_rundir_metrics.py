@@ -20,8 +20,20 @@ def test_open_names_what_is_wrong(tmp_path):
     with pytest.raises(ValueError, match="not a tdgen run directory"):
         RunDir.open(tmp_path)
     (tmp_path / "config.json").write_text("{broken")
-    with pytest.raises(ValueError, match="corrupt"):
+    with pytest.raises(ValueError, match="config.json is not valid JSON"):
         RunDir.open(tmp_path)
+
+
+def test_a_line_cut_short_by_a_kill_mid_append_is_dropped(tmp_path):
+    from tdgen.runs.metrics import read_metrics
+
+    (tmp_path / "metrics.jsonl").write_text('{"step": 100, "x": 1}\n{"step": 200, "x"')
+    assert read_metrics(tmp_path) == [{"step": 100, "x": 1}]
+    MetricsLogger(tmp_path, resume_step=100, tensorboard=False).close()
+    assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 100, "x": 1}\n'
+    (tmp_path / "metrics.jsonl").write_text('{"step": 100}\n{"step": 2\n{"step": 300}\n')
+    with pytest.raises(ValueError, match="metrics.jsonl, line 2"):
+        read_metrics(tmp_path)
 
 
 def test_metrics_are_jsonl_and_tensorboard_and_resume_truncates(tmp_path):

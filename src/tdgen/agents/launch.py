@@ -18,6 +18,7 @@ from typing import Any
 from tdgen.agents.probes import ProbeResult
 from tdgen.agents.registry import AgentSpec, get_agent
 from tdgen.agents.train import DEFAULT_LANES, LANES, resolve_lanes
+from tdgen.errors import InputError, read_json, require_fields
 from tdgen.runs import RunDir, checkpoint_path, complete_checkpoints
 from tdgen.runs.reuse import config_differences, is_complete
 from tdgen.runs.rundir import write_json_atomic
@@ -79,12 +80,24 @@ def is_group(path: Path) -> bool:
 
 def group_runs(path: Path) -> tuple[list[Path], str]:
     """The run directories of the group at ``path`` and its lanes (its group.json)."""
-    try:
-        stored = json.loads((Path(path) / GROUP_FILE).read_text())
-        names, lanes = stored["runs"], stored.get("lanes", DEFAULT_LANES)
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as error:
-        raise ValueError(f"{path}/{GROUP_FILE} is not a tdgen group file: {error}") from None
+    file = Path(path) / GROUP_FILE
+    what = 'a seed group: {"kind": "group", "runs": [NAMES], "lanes": "vmap" or "map"}'
+    stored = read_json(file, what)
+    require_fields(stored, file, what, runs=list)
+    names, lanes = stored["runs"], stored.get("lanes", DEFAULT_LANES)
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise InputError(f"{file}: 'runs' must be a non-empty list of run names, got {names!r}")
+    if lanes not in LANES:
+        raise InputError(f"{file}: 'lanes' must be one of {', '.join(LANES)}, got {lanes!r}")
     return [Path(path) / name for name in names], lanes
+
+
+def agent_of(run: RunDir):
+    """The registry entry of the agent that trained ``run``; an unknown kind names its config."""
+    try:
+        return get_agent(run.kind)
+    except ValueError as error:
+        raise InputError(f"{run.path / 'config.json'}: {error}") from None
 
 
 def resume(path: Path, progress: bool = True) -> Path | list[Path]:
@@ -98,9 +111,13 @@ def resume(path: Path, progress: bool = True) -> Path | list[Path]:
         runs, lanes = group_runs(path)
         return resume_runs(runs, progress, lanes)
     run = RunDir.open(Path(path))
-    spec = get_agent(run.kind)
-    config = spec.config_cls.from_dict(run.config)
-    return spec.family.resume(spec.build(config), run, None, progress)
+    spec = agent_of(run)
+    config = run.load_config(spec.config_cls)
+    try:
+        agent = spec.build(config)
+    except ValueError as error:  # an environment this install does not know, ...
+        raise InputError(f"{run.path / 'config.json'}: {error}") from None
+    return spec.family.resume(agent, run, None, progress)
 
 
 def resume_runs(
@@ -111,7 +128,7 @@ def resume_runs(
     runs = [RunDir.open(Path(p)) for p in run_dirs]
     pending = []
     for run in runs:
-        config = get_agent(run.kind).config_cls.from_dict(run.config)
+        config = run.load_config(agent_of(run).config_cls)
         if not is_complete(run.path, config.length):
             pending.append(run)
     if pending:
@@ -163,7 +180,7 @@ def probe_checkpoint(run_dir: Path, frames: int | None = None) -> ProbeResult:
     """Recompute the update-rank probe of a value-based MinAtar run from its checkpoint at
     ``frames`` (the newest when None): the transitions its own probe drew there."""
     run = RunDir.open(Path(run_dir))
-    spec = get_agent(run.kind)
+    spec = agent_of(run)
     if spec.family.name != "value_based":
         raise ValueError(
             f"recomputing a probe from a checkpoint is implemented for value-based runs; this is "
@@ -171,7 +188,7 @@ def probe_checkpoint(run_dir: Path, frames: int | None = None) -> ProbeResult:
         )
     from tdgen.agents.value_based.launch import probe_checkpoint as probe_value
 
-    agent = spec.build(spec.config_cls.from_dict(run.config))
+    agent = spec.build(run.load_config(spec.config_cls))
     return probe_value(agent, run, frames or 0)
 
 
@@ -199,7 +216,7 @@ def _train_together(
     for run, start in zip(runs, starts, strict=True):
         buckets[start, _without_seed(run.config)].append(run)
     for (start, _), members in sorted(buckets.items(), key=lambda item: item[0]):
-        configs = [spec.config_cls.from_dict(r.config) for r in members]
+        configs = [r.load_config(spec.config_cls) for r in members]
         built = spec.build(configs[0])
         if len(members) == 1 or spec.family.is_host_stepped(built):
             for run, config in zip(members, configs, strict=True):

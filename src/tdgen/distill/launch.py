@@ -47,7 +47,7 @@ def resume_distill(run_dir: Path, progress: bool = True) -> Path:
     run = RunDir.open(Path(run_dir))
     if run.kind != KIND:
         raise ValueError(f"{run.path} is a {run.kind!r} run, not a distillation")
-    return resume(Distiller.build(DistillConfig.from_dict(run.config)), run, None, progress)
+    return resume(Distiller.build(run.load_config(DistillConfig)), run, None, progress)
 
 
 def ensure_distill_runs(

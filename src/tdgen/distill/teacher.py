@@ -84,7 +84,7 @@ def load_teacher(run_dir: Path, frames: int = 0) -> Teacher:
     if run.kind not in AGENTS:
         raise ValueError(f"{run.path} is a {run.kind!r} run, not an agent that can teach")
     spec = AGENTS[run.kind]
-    config = spec.config_cls.from_dict(run.config)
+    config = run.load_config(spec.config_cls)
     agent = spec.build(config)
     if spec.family.is_host_stepped(agent):
         raise ValueError(f"distillation from host-stepped teachers ({config.env}) is not "

@@ -28,6 +28,7 @@ import numpy as np
 
 from tdgen import plots
 from tdgen.agents import agents_of, ensure_run
+from tdgen.errors import read_npz
 from tdgen.experiments.base import Claim, Experiment, Outcome
 from tdgen.experiments.fig3_value_update_rank import (
     SMOKE_SCHEDULE,
@@ -153,8 +154,8 @@ def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
             logged = dict(zip(curve["frames"], curve["update_rank"], strict=True))
             matrices, ranks, recomputed, diagonal = [], [], [], []
             for frames in config.show_frames:
-                with np.load(probe_path(run_dir, frames)) as probe:
-                    draws = probe["update_matrix"]
+                draws = read_npz(probe_path(run_dir, frames), "a probe of update matrices",
+                                 ("update_matrix",))["update_matrix"]  # fmt: skip
                 matrices.append(draws[0])
                 ranks.append(logged[frames])
                 recomputed.append(float(np.mean([int(update_rank(a, EPS)) for a in draws])))

@@ -208,7 +208,7 @@ def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
         run_dir, reused = find_run(config, game, seed, out_dir)
         run = RunDir.open(run_dir)
         spec = get_agent(run.kind)
-        agent = spec.build(spec.config_cls.from_dict(run.config))
+        agent = spec.build(run.load_config(spec.config_cls))
         frames, state = spec.family.load_run_state(agent, run, find_checkpoint(run.checkpoints))
         w = value_and_reward_windows(agent, state, config, seed)
         games[game] = {

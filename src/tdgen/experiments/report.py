@@ -7,14 +7,27 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tdgen.errors import read_json, require_fields
+
 
 def load_results(out: Path) -> list[dict[str, Any]]:
     """Every `out/*/result.json`, registered experiments first in registry order, then by name."""
     from tdgen.experiments import experiment_names
 
     order = {name: i for i, name in enumerate(experiment_names())}
-    results = [json.loads(p.read_text()) for p in Path(out).glob("*/result.json")]
+    results = [read_result(p) for p in sorted(Path(out).glob("*/result.json"))]
     return sorted(results, key=lambda r: (order.get(r["experiment"], len(order)), r["experiment"]))
+
+
+def read_result(path: Path) -> dict[str, Any]:
+    """An experiment's result.json, checked for the fields the report reads (InputError naming
+    the file otherwise)."""
+    what = "an experiment result (tdgen reproduce writes it)"
+    result = read_json(path, what)
+    require_fields(result, path, what, experiment=str, claims=list, figures=list)
+    for claim in result["claims"]:
+        require_fields(claim, path, f"{what}: each claim has an id and holds", id=str, holds=bool)
+    return result
 
 
 SMOKE = "smoke: not a test of the claim"

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from tdgen.errors import InputError, read_msgpack, read_npz
 from tdgen.interference.plot import plot_singular_values, plot_update_matrix
 from tdgen.interference.rank import effective_dimension, identity_distance, srank, update_rank
 from tdgen.interference.reductions import unknown_name
@@ -82,19 +83,25 @@ def rank_main(
         apply_fn = mlp_apply
     if optimizer not in OPTIMIZERS:
         raise unknown_name("optimizer", optimizer, tuple(OPTIMIZERS))
-    raw = flax.serialization.msgpack_restore(Path(params_path).read_bytes())
-    if not isinstance(raw, dict) or "params" not in raw:
-        raise ValueError(
-            f"{params_path}: expected a msgpack dict with a 'params' entry "
-            "(write it with tdgen.interference.command.save_params)"
-        )
-    params = jax.tree.map(jnp.asarray, raw["params"])
+    params_what = "a msgpack dict with a 'params' entry (tdgen.interference.command.save_params)"
+    raw = read_msgpack(params_path, params_what)
+    if not isinstance(raw, dict) or not isinstance(raw.get("params"), dict):
+        raise InputError(f"{params_path}: expected {params_what}")
+    try:
+        params = jax.tree.map(jnp.asarray, raw["params"])
+    except (TypeError, ValueError):
+        raise InputError(f"{params_path}: its params are not all arrays") from None
     opt = OPTIMIZERS[optimizer](lr)
     opt_state = opt.init(params)
     if "opt_state" in raw:
-        opt_state = flax.serialization.from_state_dict(opt_state, raw["opt_state"])
-    with np.load(batch_path) as data:
-        batch = {key: jnp.asarray(data[key]) for key in data.files}
+        try:
+            opt_state = flax.serialization.from_state_dict(opt_state, raw["opt_state"])
+        except (KeyError, ValueError, TypeError) as error:
+            raise InputError(f"{params_path}: its opt_state does not fit {optimizer} on these "
+                             f"params ({error})") from None  # fmt: skip
+    batch_what = "an .npz of obs, action and either target or reward, next_obs, done"
+    batch = {k: jnp.asarray(v) for k, v in read_npz(batch_path, batch_what).items()}
+    check_batch(batch_path, batch, params_path, params if apply_fn is mlp_apply else None)
     A = update_matrix(
         apply_fn,
         params,
@@ -127,6 +134,41 @@ def rank_main(
         print(f"{name}: {metrics[name]}")
     print(f"wrote {metrics['heatmap']} and {metrics['spectrum']}")
     return metrics
+
+
+def check_batch(batch_path, batch, params_path, mlp_params=None) -> None:
+    """InputError naming the file unless ``batch`` has the arrays `td_loss` needs, one leading
+    axis k >= 2, integer actions, and (with the built-in MLP's ``mlp_params``) observations of
+    the width and actions in the range of the network's layers."""
+    needed = {"obs", "action"} | (
+        {"target"} if "target" in batch else {"reward", "next_obs", "done"}
+    )
+    missing = sorted(needed - set(batch))
+    if missing:
+        raise InputError(f"{batch_path} lacks {', '.join(missing)}: a batch needs obs, action and "
+                         "either target or reward, next_obs, done")  # fmt: skip
+    sizes = {key: batch[key].shape[0] if batch[key].ndim else None for key in needed}
+    if len(set(sizes.values())) != 1 or None in sizes.values() or sizes["obs"] < 2:
+        raise InputError(f"{batch_path}: arrays need one leading axis k >= 2, got {sizes}")
+    if not jnp.issubdtype(batch["action"].dtype, jnp.integer):
+        raise InputError(f"{batch_path}: action must be integers, got {batch['action'].dtype}")
+    if mlp_params is None:
+        return
+    layers = mlp_params.get("params", mlp_params)
+    try:
+        names = sorted(layers, key=lambda name: int(name.rsplit("_", 1)[-1]))
+        kernels = [np.shape(layers[name]["kernel"]) for name in names]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise InputError(f"{params_path}: expected MLP params {{'Dense_0': {{'kernel', 'bias'}}, "
+                         f"...}}, got entries {sorted(layers)}") from None  # fmt: skip
+    width = int(np.prod(batch["obs"].shape[1:]))
+    if not kernels or any(len(k) != 2 for k in kernels) or kernels[0][0] != width:
+        raise InputError(f"{params_path}: its first kernel {kernels[:1]} does not take the "
+                         f"{width} inputs of {batch_path}'s obs {batch['obs'].shape[1:]}")  # fmt: skip
+    actions = kernels[-1][1]
+    if int(batch["action"].min()) < 0 or int(batch["action"].max()) >= actions:
+        raise InputError(f"{batch_path}: actions must lie in [0, {actions}) for {params_path}'s "
+                         f"{actions} outputs")  # fmt: skip
 
 
 def td_loss(apply_fn, gamma, batch):

@@ -2,6 +2,7 @@
 
 from tdgen.runs.checkpoint import (
     CheckpointError,
+    CheckpointWriteError,
     checkpoint_path,
     complete_checkpoints,
     find_checkpoint,
@@ -15,6 +16,7 @@ from tdgen.runs.rundir import RunDir
 
 __all__ = [
     "CheckpointError",
+    "CheckpointWriteError",
     "checkpoint_path",
     "find_checkpoint",
     "MetricsLogger",

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 from flax import serialization
 
+from tdgen.errors import InputError, describe
 from tdgen.runs.rundir import write_atomic
 
 FORMAT = "tdgen-checkpoint"
@@ -25,8 +26,13 @@ VERSION = 1
 _NAME = re.compile(r"^ckpt_(\d{12})\.msgpack$")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that is missing, incomplete, corrupt or of another kind."""
+
+
+class CheckpointWriteError(OSError):
+    """Writing a checkpoint failed (disk full, quota, I/O error); the message says which complete
+    checkpoint is left to resume from."""
 
 
 def _paths(directory: Path, step: int) -> tuple[Path, Path]:
@@ -67,8 +73,17 @@ def save_checkpoint(directory: Path, step: int, state: Any, *, kind: str, keep: 
     }
     data = serialization.msgpack_serialize(payload)
     path, marker = _paths(directory, step)
-    write_atomic(path, data)
-    write_atomic(marker, hashlib.sha256(data).hexdigest().encode())
+    try:
+        write_atomic(path, data)
+        write_atomic(marker, hashlib.sha256(data).hexdigest().encode())
+    except OSError as error:
+        if not marker.exists():
+            path.unlink(missing_ok=True)  # no marker: it would be ignored; do not leave it
+        previous = complete_checkpoints(directory)
+        kept = (f"the newest complete checkpoint, step {previous[-1]}, is intact: `tdgen "
+                f"resume {directory.parent}` continues from it" if previous else
+                "there is no earlier complete checkpoint")  # fmt: skip
+        raise CheckpointWriteError(f"writing checkpoint {path} failed ({error}); {kept}") from error
     for old in complete_checkpoints(directory)[:-keep]:
         for p in _paths(directory, old):
             p.unlink(missing_ok=True)
@@ -120,23 +135,28 @@ def load_checkpoint(path: Path, target: Any, *, kind: str) -> tuple[int, Any]:
     data = path.read_bytes()
     if not marker.exists():
         raise CheckpointError(f"checkpoint {path} is incomplete (no {marker.name} marker)")
-    if marker.read_text().strip() != hashlib.sha256(data).hexdigest():
+    if marker.read_bytes().strip() != hashlib.sha256(data).hexdigest().encode():
         raise CheckpointError(
-            f"checkpoint {path} is corrupt: its SHA-256 does not match {marker.name}"
+            f"checkpoint {path} is corrupt: its SHA-256 does not match {marker.name} (delete "
+            "both files to resume from the checkpoint before it)"
         )
     try:
         payload = serialization.msgpack_restore(data)
     except Exception as error:  # msgpack raises several unrelated types on garbage
-        raise CheckpointError(f"checkpoint {path} is not a msgpack file: {error}") from None
+        raise CheckpointError(
+            f"checkpoint {path} is not a msgpack file ({describe(error)})"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a tdgen checkpoint")
+    if not isinstance(payload.get("step"), int) or not isinstance(payload.get("state"), dict):
+        raise CheckpointError(f"checkpoint {path} lacks its step or state")
     if payload.get("kind") != kind:
         raise CheckpointError(
             f"checkpoint {path} holds a {payload.get('kind')!r} state, not {kind!r}"
         )
     try:
         state = serialization.from_state_dict(jax.device_get(target), payload["state"])
-    except (KeyError, ValueError, TypeError) as error:
+    except (KeyError, ValueError, TypeError, AttributeError) as error:
         raise CheckpointError(
             f"checkpoint {path} does not match this run's state: {error}"
         ) from None

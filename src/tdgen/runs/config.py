@@ -94,7 +94,20 @@ class RunConfig:
         unknown = sorted(set(values) - names)
         if unknown:
             raise ValueError(f"config has fields {cls.__name__} does not know: {unknown}")
+        for field in dataclasses.fields(cls):
+            default, value = field.default, values.get(field.name, field.default)
+            if type(default) in (bool, int, float, str) and not _fits(value, type(default)):
+                raise ValueError(f"field {field.name} is a {type(value).__name__}, expected "
+                                 f"{type(default).__name__}")  # fmt: skip
         return cls(**values)
+
+
+def _fits(value: Any, kind: type) -> bool:
+    """``value`` is a ``kind`` as JSON stores it (an int where a float is wanted; no bools as
+    numbers)."""
+    if isinstance(value, bool) or kind is bool:
+        return isinstance(value, bool) and kind is bool
+    return isinstance(value, kind) or (kind is float and isinstance(value, int))
 
 
 __all__ = ["RunConfig"]

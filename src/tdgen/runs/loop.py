@@ -7,17 +7,25 @@ group in turn: a log line, the scheduled events (evaluations, probes), a checkpo
 events of its frame, so resuming from it (metrics truncated after that frame) replays exactly what
 an uninterrupted run does next. Wall-clock values (`WALL_CLOCK_FIELDS`) are the only fields that
 differ between the two.
+
+SIGTERM (what Slurm and most schedulers send before preemption) received while the loop runs
+makes it finish the segment in flight, checkpoint every unfinished run at that frame (after its
+events, as always) and raise `Interrupted`; `tdgen resume` then continues bit for bit. The
+handler is installed only while the loop runs (main thread only) and the previous one restored.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tdgen.errors import Interrupted
 from tdgen.runs import MetricsLogger, RunDir, save_checkpoint
 
 # Fields that measure the machine, not the run: excluded when comparing runs for equality.
@@ -25,6 +33,21 @@ WALL_CLOCK_FIELDS = (
     "charts/SPS", "perf/probe_seconds", "perf/checkpoint_seconds",
     "perf/eval_seconds",
 )  # fmt: skip
+
+
+@contextlib.contextmanager
+def sigterm_received():
+    """An Event set when SIGTERM arrives while the context is open (never, outside the main
+    thread, where Python cannot receive signals); the previous handler is restored on exit."""
+    received = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.set())
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +127,7 @@ def run_segments(
     returns one flag per run, and every run logs, probes and checkpoints as it would alone; a run
     that diverges stops logging after its last checkpoint while the others go on (its lane keeps
     computing: a vmapped program cannot drop it). Returns the run path, or the list of paths.
+    On SIGTERM every unfinished run checkpoints at the frame reached and `Interrupted` is raised.
     """
     single = group is None
     runs = [runs] if single else list(runs)
@@ -121,7 +145,7 @@ def run_segments(
     frames = position(state)
     stopped = flags(state)  # a run that diverged before this call is finished
     last_return = "-"
-    with progress_bar(progress, total, frames, unit) as bar:
+    with sigterm_received() as terminated, progress_bar(progress, total, frames, unit) as bar:
         interval_start, train_seconds = frames, 0.0
         while frames < total and not all(stopped):
             tick = time.perf_counter()
@@ -132,7 +156,10 @@ def run_segments(
             last = frames >= total
             scheduled = frames % log_every == 0 or last  # every run logs; else only a diverged one
             first_sps = None
-            checkpoint_due = config.checkpoint_every and frames % config.checkpoint_every == 0
+            stopping = terminated.is_set() and not last
+            checkpoint_due = stopping or (
+                config.checkpoint_every and frames % config.checkpoint_every == 0
+            )
             event_due = any(e.every and frames % e.every == 0 for e in events)
             for i in range(group.size):
                 if stopped[i]:
@@ -172,6 +199,9 @@ def run_segments(
                     bar.task_ids[0], completed=frames, ret=last_return,
                     sps="-" if first_sps is None else f"{first_sps:,.0f}",
                 )  # fmt: skip
+            if stopping and not all(stopped):
+                raise Interrupted([r.path for r, s in zip(runs, stopped, strict=True) if not s],
+                                  frames, unit)  # fmt: skip
     paths = [run.path for run in runs]
     return paths[0] if single else paths
 

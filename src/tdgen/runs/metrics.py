@@ -13,6 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tdgen.errors import InputError, read_text
+
+METRICS_FILE = 'a JSON object with an integer "step" per line'
+
 
 class MetricsLogger:
     """Append-only metrics for a run directory; `truncate_after(step)` prepares a resume."""
@@ -34,9 +38,7 @@ class MetricsLogger:
         """Drop lines logged after `step` (by a run that died before its next checkpoint)."""
         if not self.path.exists():
             return
-        kept = [
-            line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= step
-        ]
+        kept = [json.dumps(row) for row in read_metrics(self.path.parent) if row["step"] <= step]
         self.path.write_text("".join(line + "\n" for line in kept))
 
     def log(self, step: int, values: dict[str, Any]) -> None:
@@ -79,6 +81,21 @@ def _plain(value: Any) -> Any:
 
 
 def read_metrics(directory: Path) -> list[dict[str, Any]]:
-    """All rows of a run's `metrics.jsonl`."""
+    """All rows of a run's `metrics.jsonl` ([] when there is none). A last line without its
+    newline is what a run killed mid-append leaves: it is dropped (it postdates every checkpoint).
+    Any other line that is not a JSON object with an integer "step" is an InputError naming the
+    file and line."""
     path = Path(directory) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    if not path.exists():
+        return []
+    lines = read_text(path, METRICS_FILE).split("\n")
+    rows = []
+    for number, line in enumerate(lines[:-1], 1):  # lines[-1]: "" or an interrupted append
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            raise InputError(f"{path}, line {number}: expected {METRICS_FILE}, got {line[:40]!r}")
+        rows.append(row)
+    return rows

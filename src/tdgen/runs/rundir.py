@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tdgen.errors import InputError, read_json, require_fields
+
+CONFIG_FILE = 'a run config: {"kind": AGENT, "config": {...}}'
+
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write bytes through a temporary file, fsync and rename, so a reader never sees half a file
@@ -75,19 +79,21 @@ class RunDir:
 
     @classmethod
     def open(cls, path: Path) -> RunDir:
-        """An existing run; a ValueError names the path when it is not a tdgen run directory."""
+        """An existing run; an InputError names the path when it is not a tdgen run directory or
+        its config.json is not one (missing, garbage, or without a ``kind`` and a ``config``)."""
         path = Path(path)
         if not (path / "config.json").is_file():
-            raise ValueError(f"{path} is not a tdgen run directory (no config.json)")
-        try:
-            json.loads((path / "config.json").read_text())
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}/config.json is corrupt: {error}") from None
-        return cls(path)
+            raise InputError(f"{path} is not a tdgen run directory (no config.json)")
+        run = cls(path)
+        run._stored  # noqa: B018  (validates the file once, before anything reads a field)
+        return run
 
     @property
     def _stored(self) -> dict[str, Any]:
-        return json.loads((self.path / "config.json").read_text())
+        path = self.path / "config.json"
+        stored = read_json(path, CONFIG_FILE)
+        require_fields(stored, path, CONFIG_FILE, kind=str, config=dict)
+        return stored
 
     @property
     def kind(self) -> str:
@@ -96,6 +102,14 @@ class RunDir:
     @property
     def config(self) -> dict[str, Any]:
         return self._stored["config"]
+
+    def load_config(self, cls: type) -> Any:
+        """The stored config as a ``cls`` (a RunConfig); an InputError names config.json when a
+        field is unknown, of the wrong type or out of range."""
+        try:
+            return cls.from_dict(self.config)
+        except (ValueError, TypeError) as error:
+            raise InputError(f"{self.path / 'config.json'}: {error}") from None
 
     @property
     def checkpoints(self) -> Path:

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tdgen.errors import InputError, read_toml
+
 GRID_KEYS = ("agents", "experiments", "envs", "presets", "seeds", "scale", "set", "vary")
 
 
@@ -79,8 +81,14 @@ class Grid:
             hint = ", ".join(f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "")
                              for k, h in zip(unknown, hints, strict=True))  # fmt: skip
             raise ValueError(f"unknown sweep keys {hint}; known: {', '.join(GRID_KEYS)}")
-        tuples = {k: tuple(values[k]) for k in ("agents", "experiments", "envs", "presets", "seeds")
-                  if k in values}  # fmt: skip
+        lists = [k for k in ("agents", "experiments", "envs", "presets", "seeds") if k in values]
+        for key in lists:
+            if not isinstance(values[key], list | tuple):
+                raise ValueError(f"{key} must be a list, got {values[key]!r}")
+        for key in ("set", "vary"):
+            if not isinstance(values.get(key, {}), Mapping):
+                raise ValueError(f"{key} must be a table of FIELD = VALUE, got {values[key]!r}")
+        tuples = {k: tuple(values[k]) for k in lists}
         vary = {k: tuple(v) if isinstance(v, list | tuple) else v
                 for k, v in dict(values.get("vary", {})).items()}  # fmt: skip
         scale = values.get("scale", "quick")
@@ -212,14 +220,11 @@ def _expand_one(grid: Grid) -> Iterable[Point]:
 
 def load_spec(path: Path) -> list[Grid]:
     """The grids of a TOML spec: the top level (if it names agents or experiments) and `[[grid]]`."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"sweep spec {path} does not exist")
+    data = read_toml(path, "a sweep spec (TOML: agents, envs, seeds, ... or [[grid]] tables)")
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{path} is not valid TOML: {error}") from None
-    return grids_from_dict(data)
+        return grids_from_dict(data)
+    except (ValueError, TypeError) as error:
+        raise InputError(f"{path}: {error}") from None
 
 
 def grids_from_dict(data: Mapping[str, Any]) -> list[Grid]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tdgen.errors import read_json, require_fields
 from tdgen.sweep.grid import Grid, Point, expand
 from tdgen.sweep.tasks import Task, TaskResult, status
 from tdgen.sweep.wandb_hook import WandbHook
@@ -80,7 +80,9 @@ def record_sweep(out: Path, grids: Sequence[Grid], points: Sequence[Point]) -> P
     path = Path(out) / "sweep.json"
     record: dict[str, Any] = {"points": {}, "launches": []}
     if path.exists():
-        record = json.loads(path.read_text())
+        what = 'a sweep record: {"points": {...}, "launches": [...]}'
+        record = read_json(path, what)
+        require_fields(record, path, what, points=dict, launches=list)
     for point in points:
         record["points"].setdefault(point.name, point.to_dict())
     record["launches"].append({

@@ -11,13 +11,13 @@ from __future__ import annotations
 import html
 import itertools
 import json
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tdgen.errors import InputError, read_json, read_toml
 from tdgen.sweep import aggregate as agg
 from tdgen.sweep.collect import ScoreTable, load_runs, score_table
 from tdgen.sweep.figures import write_figures
@@ -38,9 +38,23 @@ def read_bounds(normalize: str, table: ScoreTable) -> dict[str, tuple[float, flo
             f"--normalize takes none, observed or a TOML/JSON file of env = [low, high]; "
             f"{normalize!r} is none of them"
         )
-    text = path.read_text()
-    data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    return {env: (float(low), float(high)) for env, (low, high) in data.items()}
+    what = "a normalisation table: env = [low, high] per task, low < high"
+    data = read_json(path, what) if path.suffix == ".json" else read_toml(path, what)
+    if not isinstance(data, dict):
+        raise InputError(f"{path} holds a {type(data).__name__}, expected {what}")
+    bounds = {}
+    for env, pair in data.items():
+        try:
+            low, high = (float(v) for v in pair)
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: {env} = {pair!r}, expected {what}") from None
+        if not low < high:
+            raise InputError(f"{path}: {env} = {pair!r}, expected {what}")
+        bounds[env] = (low, high)
+    missing = sorted(set(table.tasks) - set(bounds))
+    if missing:
+        raise InputError(f"{path} has no bounds for {', '.join(missing)} ({what})")
+    return bounds
 
 
 def _interval(point: Any, low: Any, high: Any) -> dict[str, Any]:

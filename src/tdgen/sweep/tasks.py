@@ -62,7 +62,9 @@ def set_compilation_cache(cache_dir: str | Path | None, min_compile_seconds: flo
 def experiment_result(out: Path, experiment: str) -> dict[str, Any] | None:
     """The `result.json` of ``experiment`` under the reproduce out dir ``out``, if written."""
     path = Path(out) / experiment / "result.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    from tdgen.experiments.report import read_result
+
+    return read_result(path) if path.exists() else None
 
 
 def status(task: Task) -> str:
