@@ -148,9 +148,14 @@ def test_a_stack_that_does_not_chain_is_refused():
     env = SyntheticStacks(2)
     (replay,) = _drive([replay], env, 3)
     obs = env.stack.copy()
-    obs[1, ..., 0] ^= 1  # an older frame that is not lane 1's previous frame
+    obs[1, ..., -2] ^= 1  # an older frame that is not lane 1's previous frame
     with pytest.raises(ValueError, match="lane 1's observation stack is not its previous frames"):
         fr.write_row(replay, obs, np.zeros(2), np.zeros(2), np.zeros(2, bool), np.ones(2, bool))
+    zero_padded = env.stack.copy()  # a reset stack of zeros and the first frame: not envpool's
+    zero_padded[..., :-1] = 0
+    with pytest.raises(ValueError, match="lane 0's observation stack"):
+        fr.write_row(fr.init_host_replay(40, 2, (6, 5, 4)), zero_padded, np.zeros(2), np.zeros(2),
+                     np.zeros(2, bool), np.ones(2, bool))  # fmt: skip
 
 
 def test_memory_per_transition_and_the_refusal_of_a_replay_that_does_not_fit(monkeypatch):
@@ -161,10 +166,8 @@ def test_memory_per_transition_and_the_refusal_of_a_replay_that_does_not_fit(mon
         fr.init_host_replay(1_000_000, 4, (84, 84, 4))
 
 
-envpool = pytest.importorskip("envpool")
-
-
 def test_real_envpool_pong_stacks_equal_the_stacked_buffers():
+    pytest.importorskip("envpool")
     from tdgen.envs import make_env
 
     spec = dataclasses.replace(make_env("atari/Pong"), max_episode_steps=9)
@@ -185,6 +188,7 @@ def test_real_envpool_pong_stacks_equal_the_stacked_buffers():
 
 def test_training_on_the_frame_ring_is_bit_identical_to_the_stacked_buffer(monkeypatch):
     """The host loop with tdgen 0.1.0's stacked buffer swapped in learns the same parameters."""
+    pytest.importorskip("envpool")
     import jax
 
     from tdgen.agents import DQNConfig, build_agent
@@ -197,9 +201,9 @@ def test_training_on_the_frame_ring_is_bit_identical_to_the_stacked_buffer(monke
     )  # fmt: skip
     agent = build_agent("dqn", config)
     agent = dataclasses.replace(agent, env=dataclasses.replace(agent.env, max_episode_steps=15))
-    fns = hl.HostFunctions(agent)
 
     def train():
+        fns = hl.HostFunctions(agent)
         env = agent.env.vector(config.num_envs, seed=5)
         state, obs = hl.init_state(agent), env.reset()
         state, _, _ = hl.train_segment(agent, fns, state, env, obs,
@@ -211,9 +215,29 @@ def test_training_on_the_frame_ring_is_bit_identical_to_the_stacked_buffer(monke
     stacked = StackedReplay(60, 2, (84, 84, 4))
     monkeypatch.setattr(hl, "write_row", lambda r, *row: r.write_row(*row))
     monkeypatch.setattr(hl, "sample_indices", lambda r, rng, n: r.sample_indices(rng, n))
-    monkeypatch.setattr(hl, "gather", lambda r, rows, cols: r.gather(rows, cols))
+    monkeypatch.setattr(hl, "gather_windows", lambda r, rows, cols: r.gather(rows, cols))
+    monkeypatch.setattr(hl, "window_batch", lambda batch, xp: batch)
     monkeypatch.setattr(hl, "init_host_replay", lambda *a: stacked)
     old = train()
     assert int(old.updates) == int(ring.updates) == (200 - 40) // 4
     for a, b in zip(jax.tree.leaves(old.learner), jax.tree.leaves(ring.learner), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_checkpoint_of_the_stacked_replay_is_refused_in_one_line(tmp_path):
+    pytest.importorskip("envpool")
+    from tdgen.agents import DQNConfig, build_agent
+    from tdgen.agents.value_based import host as hl
+    from tdgen.runs import CheckpointError, save_checkpoint
+
+    config = DQNConfig.nature(env="atari/Pong", frames=80, num_envs=2, buffer_size=40,
+                              batch_size=8, learning_starts=8, probe_every=0, encoder="mlp")  # fmt: skip
+    agent = build_agent("dqn", config)
+    state = hl.init_state(agent)
+    old = StackedReplay(40, 2, (84, 84, 4))  # tdgen 0.1.0's fields: obs, not frames and first
+    replay = {k: getattr(old, k) for k in ("obs", "action", "reward", "terminated", "valid")}
+    save_checkpoint(tmp_path, 80, {**vars(state), "replay": replay, "frames": np.int32(80)},
+                    kind="dqn")  # fmt: skip
+    with pytest.raises(CheckpointError, match=r"stacked Atari replay of tdgen 0\.1\.0") as error:
+        hl.load_host_state(agent, tmp_path, "dqn")
+    assert "\n" not in str(error.value) and "restart the run" in str(error.value)

@@ -188,9 +188,11 @@ class _Reader:
         return shape, serialization._dtype_from_name(name.encode()), self.length(b, 0xC4)
 
     def readinto(self, array: np.ndarray, nbytes: int) -> None:
-        view = memoryview(array).cast("B")
-        if view.nbytes != nbytes:
+        if array.nbytes != nbytes:
             raise ValueError("array data does not match its shape")
+        if nbytes == 0:
+            return
+        view = memoryview(array.reshape(-1)).cast("B")
         done = 0
         while done < nbytes:
             got = self.f.readinto(view[done:])

@@ -137,34 +137,35 @@ def write_row(replay: HostReplay, obs, action, reward, terminated, valid) -> Hos
     """Write one vectorised step (obs [n, H, W, stack]) in place; returns the replay advanced.
 
     A row starts an episode when the previous one was an auto-reset step or a resume (not valid),
-    or the ring is empty. The incoming stack must be what the ring would rebuild (its older frames
-    are the lane's previous ones, or the first frame repeated at an episode start); otherwise the
-    environment stacks differently and sampled observations would be wrong, so it is refused.
+    or the ring is empty. The incoming stack must be what the ring rebuilds, so every write checks
+    that its second-newest frame is the lane's previous frame or, at an episode start, that its
+    oldest frame is its newest (the reset stack repeats the first frame); an environment that
+    stacks otherwise is refused (full equality with envpool is tested, not checked per step).
     """
     row, n = int(replay.position), replay.num_envs
     if int(replay.filled) == 0:
         first = np.ones(n, np.bool_)
     else:
         first = ~replay.valid[(row - 1) % replay.slots]
+    previous = replay.frames[(row - 1) % replay.slots]
+    chained = (obs[..., -2] == previous).reshape(n, -1).all(axis=1)
+    repeated = (obs[..., 0] == obs[..., -1]).reshape(n, -1).all(axis=1)
+    wrong = np.flatnonzero(np.where(first, ~repeated, ~chained))
+    if wrong.size:
+        raise ValueError(
+            f"lane {wrong[0]}'s observation stack is not its previous frames (or, at an episode "
+            "start, the first frame repeated): the frame-once replay needs envpool's stacking"
+        )
     replay.frames[row] = obs[..., -1]
     replay.action[row] = action
     replay.reward[row] = reward
     replay.terminated[row] = terminated
     replay.valid[row] = valid
     replay.first[row] = first
-    replay = replay.replace(
+    return replay.replace(
         position=np.int32((row + 1) % replay.slots),
         filled=np.int32(min(int(replay.filled) + 1, replay.slots)),
     )
-    lanes = np.arange(n)
-    rebuilt = gather_stacks(replay, np.full(n, row), lanes)
-    if not np.array_equal(rebuilt, obs):
-        lane = int(np.flatnonzero((rebuilt != obs).reshape(n, -1).any(axis=1))[0])
-        raise ValueError(
-            f"lane {lane}'s observation stack is not its previous frames (or, at an episode "
-            "start, the first frame repeated): the frame-once replay needs envpool's stacking"
-        )
-    return replay
 
 
 def candidate_rows(replay: HostReplay) -> tuple[int, int]:
@@ -194,17 +195,40 @@ def valid_flat_indices(replay: HostReplay) -> np.ndarray:
     return (rows[:, None] * replay.num_envs + np.arange(replay.num_envs))[ok]
 
 
-def gather(replay: HostReplay, rows: np.ndarray, cols: np.ndarray) -> dict[str, np.ndarray]:
-    """Transitions at (rows[i], cols[i]) in the layout of `tdgen.agents.value_based.replay.gather`:
-    obs, next_obs [m, H, W, stack] uint8, action, reward, terminated [m]."""
+def gather_windows(replay: HostReplay, rows: np.ndarray, cols: np.ndarray) -> dict[str, np.ndarray]:
+    """Transitions at (rows[i], cols[i]) with their two stacks as one window of frames: frames
+    [m, stack + 1, H, W] uint8 (obs = frames[:, :-1], next_obs = frames[:, 1:], channels first),
+    action, reward, terminated [m]. For sampleable transitions only (row s valid: s + 1 continues
+    the episode, so both stacks share the clamp at its start). The host loop's update takes this
+    (1.25 frames per stack transferred, the channels-last transpose done by XLA: `window_batch`)."""
     rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+    window = np.concatenate([stack_rows(replay, rows, cols), (rows[:, None] + 1) % replay.slots], 1)
+    flat = replay.frames.reshape(-1, *replay.frames.shape[2:])  # a view: row * n + lane
     return {
-        "obs": gather_stacks(replay, rows, cols),
+        "frames": flat[window * replay.num_envs + cols[:, None]],
         "action": replay.action[rows, cols],
         "reward": replay.reward[rows, cols],
-        "next_obs": gather_stacks(replay, (rows + 1) % replay.slots, cols),
         "terminated": replay.terminated[rows, cols],
     }
+
+
+def window_batch(windows: dict, xp=np) -> dict:
+    """`gather_windows`'s output in the layout of `tdgen.agents.value_based.replay.gather`: obs,
+    next_obs [m, H, W, stack] (``xp``: numpy, or jax.numpy inside a jitted update); a batch that
+    already has stacks (no "frames") is returned as it is."""
+    if "frames" not in windows:
+        return windows
+    frames = windows["frames"]
+    rest = {k: v for k, v in windows.items() if k != "frames"}
+    return {"obs": xp.moveaxis(frames[:, :-1], 1, -1), "next_obs": xp.moveaxis(frames[:, 1:], 1, -1),
+            **rest}  # fmt: skip
+
+
+def gather(replay: HostReplay, rows: np.ndarray, cols: np.ndarray) -> dict[str, np.ndarray]:
+    """Sampleable transitions at (rows[i], cols[i]) as numpy obs, next_obs [m, H, W, stack] uint8
+    and action, reward, terminated [m] (probes, distillation)."""
+    batch = window_batch(gather_windows(replay, rows, cols))
+    return {k: np.ascontiguousarray(v) for k, v in batch.items()}
 
 
 def invalidate_newest(replay: HostReplay) -> None:
@@ -216,6 +240,6 @@ def invalidate_newest(replay: HostReplay) -> None:
 
 __all__ = [
     "HostReplay", "available_memory", "bytes_per_transition", "candidate_rows", "gather",
-    "gather_stacks", "init_host_replay", "invalidate_newest", "replay_bytes", "sample_indices",
-    "stack_rows", "valid_flat_indices", "write_row",
+    "gather_stacks", "gather_windows", "init_host_replay", "invalidate_newest", "replay_bytes", "sample_indices",
+    "stack_rows", "valid_flat_indices", "window_batch", "write_row",
 ]  # fmt: skip

@@ -59,10 +59,12 @@ from tdgen.agents.value_based.config import epsilon_at
 from tdgen.agents.value_based.frame_replay import (
     HostReplay,
     gather,
+    gather_windows,
     init_host_replay,
     invalidate_newest,
     sample_indices,
     valid_flat_indices,
+    window_batch,
     write_row,
 )
 from tdgen.agents.value_based.loop import Agent
@@ -132,7 +134,9 @@ class HostFunctions:
             key, key_act = jax.random.split(key)
             return agent.act(params, obs, key_act, epsilon_at(config, frames)), key
 
-        def update(learner: Learner, batch) -> Learner:
+        def update(learner: Learner, windows) -> Learner:
+            """One update on `gather_windows` transitions (stacks assembled here, by XLA)."""
+            batch = window_batch(windows, jnp)
             loss, grads = jax.value_and_grad(agent.batch_loss)(
                 learner.params, learner.target_params, batch
             )
@@ -175,8 +179,8 @@ def train_segment(agent, fns, state, env, obs, prev_done, iterations, overlap: b
         ):
             for _ in range(per_iteration):
                 rng = np.random.default_rng([config.seed, streams.SAMPLE, updates])
-                batch = gather(replay, *sample_indices(replay, rng, config.batch_size))
-                learner = fns.update(learner, batch)
+                windows = gather_windows(replay, *sample_indices(replay, rng, config.batch_size))
+                learner = fns.update(learner, windows)
                 updates += 1
         if after % config.target_period == 0:
             learner = fns.copy_target(learner)
