@@ -323,7 +323,7 @@ def main(args: list[str] | None = None) -> None:
             args=args,
             description=__doc__ + "\nRun `tdgen train dqn --help` for the training flags.",
         )
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, MemoryError) as error:
         if os.environ.get("TDGEN_DEBUG"):
             raise
         console.print(f"tdgen: error: {error}", markup=False, highlight=False, soft_wrap=True)

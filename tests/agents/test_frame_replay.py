@@ -241,3 +241,29 @@ def test_a_checkpoint_of_the_stacked_replay_is_refused_in_one_line(tmp_path):
     with pytest.raises(CheckpointError, match=r"stacked Atari replay of tdgen 0\.1\.0") as error:
         hl.load_host_state(agent, tmp_path, "dqn")
     assert "\n" not in str(error.value) and "restart the run" in str(error.value)
+
+
+def test_a_preset_whose_replay_does_not_fit_is_refused_before_the_run_is_written(
+    tmp_path, monkeypatch
+):
+    pytest.importorskip("envpool")
+    from tdgen.agents import DQNConfig
+    from tdgen.agents.launch import train
+
+    monkeypatch.setattr(fr, "available_memory", lambda: 4 * 2**30)
+    with pytest.raises(MemoryError, match=r"needs 6\.6 GiB .* but 4\.0 GiB is available"):
+        train("dqn", DQNConfig.tandem(env="atari/Pong"), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_cli_refuses_a_replay_larger_than_free_memory_in_one_line(tmp_path, capsys):
+    pytest.importorskip("envpool")
+    from tdgen.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "dqn", "--env", "atari/Pong", "--preset", "tandem", "--num-envs", "8",
+              "--buffer-size", "800000000", "--out", str(tmp_path / "run")])  # fmt: skip
+    captured = capsys.readouterr()
+    out = (captured.out + captured.err).strip()
+    assert exit_.value.code == 2 and "\n" not in out and not (tmp_path / "run").exists()
+    assert out.startswith("tdgen: error: buffer_size 800000000 needs 5265.3 GiB") and "GiB" in out

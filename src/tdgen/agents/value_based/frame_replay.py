@@ -90,8 +90,8 @@ def available_memory() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def init_host_replay(size: int, num_envs: int, obs_shape: tuple[int, ...]) -> HostReplay:
-    """An empty ring of ``size`` transitions; refused in one line if it cannot fit in memory."""
+def require_memory(size: int, num_envs: int, obs_shape: tuple[int, ...]) -> None:
+    """Refuse, in one line with the figure, a replay larger than the memory the host has free."""
     need = replay_bytes(size, num_envs, obs_shape)
     free = available_memory()
     if need > free:
@@ -99,6 +99,11 @@ def init_host_replay(size: int, num_envs: int, obs_shape: tuple[int, ...]) -> Ho
             f"buffer_size {size} needs {need / GIB:.1f} GiB of host memory for the Atari replay "
             f"but {free / GIB:.1f} GiB is available: lower buffer_size or free memory"
         )
+
+
+def init_host_replay(size: int, num_envs: int, obs_shape: tuple[int, ...]) -> HostReplay:
+    """An empty ring of ``size`` transitions; refused in one line if it cannot fit in memory."""
+    require_memory(size, num_envs, obs_shape)
     slots = size // num_envs + obs_shape[-1] - 1
     flags = {name: np.zeros((slots, num_envs), np.bool_)
              for name in ("terminated", "valid", "first")}  # fmt: skip
@@ -240,6 +245,6 @@ def invalidate_newest(replay: HostReplay) -> None:
 
 __all__ = [
     "HostReplay", "available_memory", "bytes_per_transition", "candidate_rows", "gather",
-    "gather_stacks", "gather_windows", "init_host_replay", "invalidate_newest", "replay_bytes", "sample_indices",
+    "gather_stacks", "gather_windows", "init_host_replay", "invalidate_newest", "replay_bytes", "require_memory", "sample_indices",
     "stack_rows", "valid_flat_indices", "window_batch", "write_row",
 ]  # fmt: skip
