@@ -2,7 +2,7 @@
 
 `flax.serialization.msgpack_serialize` builds the whole file in memory and `msgpack_restore`
 needs it in memory too (and copies each array twice more), so a 6.6 GiB Atari replay needed
-~3x its size to save or load. `write_tree` produces the same bytes (tested against flax) with
+more than twice its size to save and three times to load. `write_tree` produces the same bytes (tested against flax) with
 each array's data written straight from its buffer; `read_tree` parses them with each array's
 data read straight into a fresh array (``readinto``), so saving costs nothing and loading costs
 one copy of the state. Encoding (flax): maps, strings, numbers; an ndarray is ext type 1 holding
