@@ -14,8 +14,10 @@ Lanes are independent episodes, so a stack only ever reads its own column.
 
 Stacks: the observation of row s is the frames of rows s-3..s of its lane, oldest first on the
 last axis; rows before the episode's first row are replaced by that first row, because that is
-what envpool's own reset stack shows (it repeats the first frame; checked at every write, see
-`write_row`). The next observation of row s is the stack of row s+1.
+what envpool's own reset stack shows (it repeats the first frame, not zeros; `write_row` checks
+one frame per lane at every write). The next observation of row s is the stack of row s+1, so a
+sampled transition is a window of 5 frames (`gather_windows`, what the host loop's update takes;
+`gather` gives NHWC numpy stacks for probes and distillation).
 
 Sampling is unchanged from the stacked buffer it replaces: the sampleable transitions are the
 newest ``min(filled, rows)`` rows but the newest (its next observation is not stored yet), and
