@@ -40,18 +40,24 @@ def value_based(agent_name: str, config) -> dict[str, float]:
     params = jax.eval_shape(agent.init_params, key)
     row: dict[str, float] = {"params": sum(np.prod(x.shape) for x in jax.tree.leaves(params))}
     if config.env.startswith("atari/"):
-        from tdgen.agents.value_based.host import HostFunctions, Learner, gather, init_host_replay
+        from tdgen.agents.value_based.frame_replay import replay_bytes
+        from tdgen.agents.value_based.host import (
+            HostFunctions,
+            Learner,
+            gather_windows,
+            init_host_replay,
+        )  # fmt: skip
 
         opt_state = jax.eval_shape(agent.optimizer.init, params)
         learner = Learner(params, params, opt_state, jax.ShapeDtypeStruct((), jnp.float32),
                           jax.ShapeDtypeStruct((), jnp.int32), jax.ShapeDtypeStruct((), jnp.bool_))  # fmt: skip
         small = init_host_replay(8, config.num_envs, agent.env.observation_shape)
-        example = gather(small, np.zeros(1, np.int64), np.zeros(1, np.int64))
+        example = gather_windows(small, np.zeros(1, np.int64), np.zeros(1, np.int64))
         batch = {k: jax.ShapeDtypeStruct((config.batch_size, *np.shape(v)[1:]), np.asarray(v).dtype)
                  for k, v in example.items()}  # fmt: skip
         peak = compiled_peak(HostFunctions(agent).update, learner, batch)
-        obs_bytes = int(np.prod(agent.env.observation_shape))  # uint8
-        row["host_replay_gib"] = config.buffer_size * (obs_bytes + 4 + 4 + 1 + 1) / GIB
+        shape = agent.env.observation_shape  # frames stored once (frame_replay)
+        row["host_replay_gib"] = replay_bytes(config.buffer_size, config.num_envs, shape) / GIB
     else:
         state = jax.eval_shape(agent._init, key)
         peak = compiled_peak(lambda s: agent.segment(s, 1), state)

@@ -398,7 +398,13 @@ def main(args: list[str] | None = None) -> None:
     except BrokenPipeError:  # `tdgen list | head`: the reader left
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, ValueError) as error:
+    except (
+        FileNotFoundError,
+        IsADirectoryError,
+        NotADirectoryError,
+        ValueError,
+        MemoryError,
+    ) as error:
         _fail(f"error: {error}", 2)
     except OSError as error:
         _fail(f"error: {error}", 1)

@@ -63,8 +63,9 @@ def test_resume_restores_learner_replay_and_counters_exactly(finished_run, tmp_p
     agent = _agent(_config())
     state, frames = hl.load_host_state(agent, finished_run.checkpoints, "dqn")
     assert frames == 480 and int(state.frames) == 480 and int(state.updates) == 100
-    assert isinstance(state.replay.obs, np.ndarray) and state.replay.obs.dtype == np.uint8
-    assert state.replay.obs.shape == (100, 4, 84, 84, 4)
+    frames_ring = state.replay.frames  # one frame per row and lane, 3 rows of stack history
+    assert isinstance(frames_ring, np.ndarray) and frames_ring.dtype == np.uint8
+    assert frames_ring.shape == (103, 4, 84, 84) and frames_ring.flags.writeable
     # Round trip through a fresh checkpoint: every leaf comes back equal, dtypes kept.
     save_checkpoint(tmp_path, frames, state, kind="dqn")
     again, _ = hl.load_host_state(agent, tmp_path, "dqn")
@@ -110,6 +111,8 @@ def test_overlap_changes_timing_only_and_reset_steps_are_never_sampled():
     rows, cols = hl.sample_indices(replay, np.random.default_rng(0), 5_000)
     assert replay.valid[rows, cols].all() and rows.max() < 29  # never the newest row
     batch = hl.gather(replay, rows[:5], cols[:5])
-    np.testing.assert_array_equal(batch["next_obs"], replay.obs[rows[:5] + 1, cols[:5]])
+    np.testing.assert_array_equal(
+        batch["next_obs"], hl.gather(replay, rows[:5] + 1, cols[:5])["obs"]
+    )
     # The stacks chain: the next observation's older frames are this one's newer frames.
     np.testing.assert_array_equal(batch["next_obs"][..., :3], batch["obs"][..., 1:])

@@ -74,3 +74,47 @@ def test_foreign_and_mismatched_checkpoints_are_refused(tmp_path):
     foreign.with_suffix(".done").write_text(hashlib.sha256(data).hexdigest())
     with pytest.raises(CheckpointError, match="not a tdgen checkpoint"):
         load_checkpoint(foreign, _state(), kind="c51")
+
+
+def _mixed_state():
+    """Device and host leaves, scalars, a bool, an empty array and arrays above the chunk size."""
+    return {"learner": _state(3.0), "host": {
+        "frames": np.arange(3000, dtype=np.uint8).reshape(30, 10, 10),
+        "reward": np.linspace(-1, 1, 77, dtype=np.float32), "empty": np.zeros((0, 4), np.int32),
+        "count": np.int32(7), "flag": np.bool_(True), "huge": np.arange(5000, dtype=np.int64),
+    }}  # fmt: skip
+
+
+def test_streamed_files_are_flax_msgpack_bytes_and_read_back_chunked(tmp_path, monkeypatch):
+    monkeypatch.setattr(serialization, "MAX_CHUNK_SIZE", 1000)  # frames, huge: several chunks
+    state = _mixed_state()
+    path = save_checkpoint(tmp_path, 5, state, kind="dqn")
+    payload = {"format": "tdgen-checkpoint", "version": 1, "kind": "dqn", "step": 5,
+               "state": serialization.to_state_dict(jax.device_get(state))}  # fmt: skip
+    assert path.read_bytes() == serialization.msgpack_serialize(payload)
+    _, restored = load_checkpoint(path, _mixed_state(), kind="dqn")
+    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored), strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert np.asarray(a).dtype == np.asarray(b).dtype
+    host = restored["host"]  # numpy in the target: numpy, writeable, read in place
+    assert isinstance(host["frames"], np.ndarray) and host["frames"].flags.writeable
+    assert np.shape(host["count"]) == () and isinstance(restored["learner"]["key"], jax.Array)
+
+
+def test_streaming_keeps_the_saved_state_out_of_memory(tmp_path):
+    """Saving a 256 MiB array allocates a few MiB (flax's msgpack_serialize: ~3x the array);
+    loading allocates the array once."""
+    import tracemalloc
+
+    state = {"frames": np.ones((256, 1024, 1024), np.uint8)}
+    tracemalloc.start()
+    path = save_checkpoint(tmp_path, 1, state, kind="x")
+    saved_peak = tracemalloc.get_traced_memory()[1]
+    target = {"frames": np.zeros((256, 1024, 1024), np.uint8)}
+    tracemalloc.reset_peak()
+    before = tracemalloc.get_traced_memory()[0]
+    _, restored = load_checkpoint(path, target, kind="x")
+    loaded_peak = tracemalloc.get_traced_memory()[1] - before  # the state read, once
+    tracemalloc.stop()
+    assert saved_peak < 16 * 2**20 and loaded_peak < 256 * 2**20 + 16 * 2**20
+    assert restored["frames"].all()

@@ -28,7 +28,7 @@ VALUE_BASED: Family = FamilyRecord(
     train=vb_launch.train,
     resume=vb_launch.resume,
     train_group=vb_launch.train_group,
-    load_run_state=load_run_state,
+    load_run_state=vb_launch.load_state,
     is_host_stepped=lambda agent: vb_launch.is_host_stepped(agent.config),
 )
 

@@ -9,7 +9,8 @@ the same transitions give the reward spectrum shown beside it.
 
 A window never crosses an episode boundary or the ring buffer's write position: every step t in
 it but the last must be continued by the next row, i.e. not terminated and next_obs[t] == obs[t+1]
-(this also catches time-limit truncations and the wrap of the ring). Windows whose rewards are all
+(this also catches time-limit truncations and the wrap of the ring); in the Atari frame ring, not
+terminated and not followed by an auto-reset step (its stacks are rebuilt from the ring). Windows whose rewards are all
 equal (zero variance, e.g. no reward at all: no non-constant reward energy to compare with) are
 skipped, and their count is reported.
 
@@ -36,6 +37,7 @@ import numpy as np
 
 from tdgen import plots
 from tdgen.agents import ensure_run, get_agent
+from tdgen.agents.value_based.frame_replay import HostReplay, candidate_rows, gather_stacks
 from tdgen.experiments.base import Claim, Experiment, Outcome
 from tdgen.experiments.fig3_value_update_rank import SMOKE_SCHEDULE, agent_config, run_name
 from tdgen.runs import RunDir, find_checkpoint
@@ -102,8 +104,8 @@ class Config:
 
     @classmethod
     def paper(cls) -> Config:
-        """Atari games of Figure 3's paper preset (configs only, not run here: the Atari replay
-        lives in the host loop's checkpoint and is untested with this module)."""
+        """Atari games of Figure 3's paper preset, whose runs (and their frame-once replay at
+        the final checkpoint) it reuses."""
         return cls(
             games=("atari/Pong", "atari/Boxing", "atari/Seaquest"),
             reuse_from=("../fig3_value_update_rank/runs",),
@@ -131,12 +133,7 @@ def contiguous_windows(replay, k: int) -> tuple[np.ndarray, np.ndarray]:
     Rows are taken in write order (oldest first once the ring is full). Returns time-ordered row
     indices [rows_filled] and the starts as an int array [n, 2] of (position in time order, column).
     """
-    filled, rows = int(replay.filled), replay.obs.shape[0]
-    order = np.arange(filled) if filled < rows else (int(replay.position) + np.arange(rows)) % rows
-    obs, next_obs = np.asarray(replay.obs)[order], np.asarray(replay.next_obs)[order]
-    terminated = np.asarray(replay.terminated)[order]
-    same = np.all((next_obs[:-1] == obs[1:]).reshape(len(order) - 1, obs.shape[1], -1), axis=-1)
-    continued = same & ~terminated[:-1]  # [T-1, num_envs]: step t is followed by step t+1
+    order, continued = _time_order(replay)
     # A start s is valid when continued[s .. s+k-2] all hold: a sliding sum over k-1 steps.
     sums = np.cumsum(np.vstack([np.zeros((1, continued.shape[1]), int), continued]), axis=0)
     ok = (sums[k - 1 :] - sums[: -(k - 1)]) == k - 1  # [T-k+1, num_envs]
@@ -144,9 +141,32 @@ def contiguous_windows(replay, k: int) -> tuple[np.ndarray, np.ndarray]:
     return order, starts
 
 
+def _time_order(replay) -> tuple[np.ndarray, np.ndarray]:
+    """Rows oldest first [T], and continued [T-1, num_envs]: step t is followed by step t+1 of
+    the same episode. The gymnax replay stores next_obs (a continuation repeats it as the next
+    row's obs); the Atari frame ring marks it (valid: not an auto-reset step)."""
+    if isinstance(replay, HostReplay):
+        first, count = candidate_rows(replay)
+        order = (first + np.arange(count + 1)) % replay.slots  # the newest row has its obs
+        return order, replay.valid[order[:-1]] & ~replay.terminated[order[:-1]]
+    filled, rows = int(replay.filled), replay.obs.shape[0]
+    order = np.arange(filled) if filled < rows else (int(replay.position) + np.arange(rows)) % rows
+    obs, next_obs = np.asarray(replay.obs)[order], np.asarray(replay.next_obs)[order]
+    terminated = np.asarray(replay.terminated)[order]
+    same = np.all((next_obs[:-1] == obs[1:]).reshape(len(order) - 1, obs.shape[1], -1), axis=-1)
+    return order, same & ~terminated[:-1]
+
+
+def _observations(replay, rows: np.ndarray, col: int) -> np.ndarray:
+    if isinstance(replay, HostReplay):
+        return gather_stacks(replay, rows, np.full(len(rows), col))
+    return np.asarray(replay.obs)[rows, col]
+
+
 def value_and_reward_windows(agent, state, config: Config, seed: int) -> dict[str, Any]:
     """``num_windows`` non-overlapping windows with non-constant reward: Q(x_t, action), r_t."""
     replay = state.replay
+    params = state.learner.params if hasattr(state, "learner") else state.params  # Atari: host
     order, starts = contiguous_windows(replay, config.k)
     rewards = np.asarray(replay.reward)[order]  # [T, num_envs]
     offsets = np.arange(config.k)
@@ -165,7 +185,7 @@ def value_and_reward_windows(agent, state, config: Config, seed: int) -> dict[st
     values, reward_windows = [], []
     for t, col in chosen:
         rows = order[t + offsets]
-        q = np.asarray(apply(state.params, np.asarray(replay.obs)[rows, col]))
+        q = np.asarray(apply(params, _observations(replay, rows, col)))
         values.append(q[:, config.action])
         reward_windows.append(rewards[t + offsets, col])
     return {

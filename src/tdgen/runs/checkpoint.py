@@ -1,10 +1,13 @@
-"""Atomic, pickle-free checkpoints of any JAX pytree (flax msgpack serialisation).
+"""Atomic, pickle-free checkpoints of any JAX pytree (flax msgpack serialisation, streamed).
 
 A checkpoint `ckpt_<step>.msgpack` is written to a temporary file, fsynced and renamed into place;
 only then is its marker `ckpt_<step>.done` written, holding the file's SHA-256. A checkpoint counts
 as complete only when its marker exists and the hash matches, so a run killed mid-write resumes from
 the previous one. The payload records a format tag and a `kind` (e.g. the agent name), so a foreign
-or corrupt file is refused with a one-line error instead of being half-loaded.
+or corrupt file is refused with a one-line error instead of being half-loaded. The bytes are
+flax's `msgpack_serialize` encoding, written and read as a stream (`tdgen.runs.msgpack_stream`):
+saving holds no copy of the state, loading one (the Atari replay is 6.6 GiB); leaves that are
+numpy in the target (host state) are restored as numpy, the rest as JAX arrays.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 from flax import serialization
 
 from tdgen.errors import InputError, describe
+from tdgen.runs.msgpack_stream import read_tree, write_tree
 from tdgen.runs.rundir import write_atomic
 
 FORMAT = "tdgen-checkpoint"
@@ -71,11 +75,15 @@ def save_checkpoint(directory: Path, step: int, state: Any, *, kind: str, keep: 
         "step": int(step),
         "state": serialization.to_state_dict(jax.device_get(state)),
     }
-    data = serialization.msgpack_serialize(payload)
+    digest = hashlib.sha256()
+
+    def write(f):
+        write_tree(_Hashing(f, digest), payload)
+
     path, marker = _paths(directory, step)
     try:
-        write_atomic(path, data)
-        write_atomic(marker, hashlib.sha256(data).hexdigest().encode())
+        write_atomic(path, write)
+        write_atomic(marker, digest.hexdigest().encode())
     except OSError as error:
         if not marker.exists():
             path.unlink(missing_ok=True)  # no marker: it would be ignored; do not leave it
@@ -88,6 +96,25 @@ def save_checkpoint(directory: Path, step: int, state: Any, *, kind: str, keep: 
         for p in _paths(directory, old):
             p.unlink(missing_ok=True)
     return path
+
+
+class _Hashing:
+    """A file that feeds what is written to it into a hash."""
+
+    def __init__(self, f, digest):
+        self.f, self.digest = f, digest
+
+    def write(self, data) -> None:
+        self.digest.update(data)
+        self.f.write(data)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 24):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def complete_checkpoints(directory: Path) -> list[int]:
@@ -110,11 +137,11 @@ def latest_checkpoint(directory: Path) -> Path | None:
 
 
 def load_run_checkpoint(
-    path: Path, target: Any, *, kind: str, position: str = "frames"
+    path: Path, target: Any, *, kind: str, position: str = "frames", check=None
 ) -> tuple[int, Any]:
     """`load_checkpoint`, then a check that the state's ``position`` counter (frames, or updates
     for distillation) is the step the file is named for."""
-    step, state = load_checkpoint(path, target, kind=kind)
+    step, state = load_checkpoint(path, target, kind=kind, check=check)
     held = int(getattr(state, position))
     if held != step:
         raise CheckpointError(f"checkpoint {path} is named for {position} {step} but holds "
@@ -122,26 +149,27 @@ def load_run_checkpoint(
     return step, state
 
 
-def load_checkpoint(path: Path, target: Any, *, kind: str) -> tuple[int, Any]:
+def load_checkpoint(path: Path, target: Any, *, kind: str, check=None) -> tuple[int, Any]:
     """Restore `(step, state)` from `path` into the structure of `target` (a pytree of the same kind).
 
     Raises CheckpointError naming the file when it is incomplete, corrupt, foreign, of another kind,
-    or shaped differently from `target`.
+    or shaped differently from `target`. ``check(path, state_dict)``, if given, sees the stored state
+    first and may refuse a layout of an earlier version in its own words (a CheckpointError).
     """
     path = Path(path)
     marker = path.with_suffix(".done")
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    data = path.read_bytes()
     if not marker.exists():
         raise CheckpointError(f"checkpoint {path} is incomplete (no {marker.name} marker)")
-    if marker.read_bytes().strip() != hashlib.sha256(data).hexdigest().encode():
+    if marker.read_bytes().strip() != _file_sha256(path).encode():
         raise CheckpointError(
             f"checkpoint {path} is corrupt: its SHA-256 does not match {marker.name} (delete "
             "both files to resume from the checkpoint before it)"
         )
     try:
-        payload = serialization.msgpack_restore(data)
+        with open(path, "rb", buffering=1 << 20) as f:
+            payload = read_tree(f)
     except Exception as error:  # msgpack raises several unrelated types on garbage
         raise CheckpointError(
             f"checkpoint {path} is not a msgpack file ({describe(error)})"
@@ -154,6 +182,8 @@ def load_checkpoint(path: Path, target: Any, *, kind: str) -> tuple[int, Any]:
         raise CheckpointError(
             f"checkpoint {path} holds a {payload.get('kind')!r} state, not {kind!r}"
         )
+    if check is not None:
+        check(path, payload["state"])
     try:
         state = serialization.from_state_dict(jax.device_get(target), payload["state"])
     except (KeyError, ValueError, TypeError, AttributeError) as error:
@@ -164,4 +194,7 @@ def load_checkpoint(path: Path, target: Any, *, kind: str) -> tuple[int, Any]:
     restored = jax.tree.map(lambda x: np.shape(x), state)
     if expected != restored:
         raise CheckpointError(f"checkpoint {path} has arrays of other shapes than this run's state")
-    return int(payload["step"]), jax.tree.map(jax.numpy.asarray, state)
+    host = (np.ndarray, np.generic)
+    return int(payload["step"]), jax.tree.map(
+        lambda t, x: x if isinstance(t, host) else jax.numpy.asarray(x), target, state
+    )

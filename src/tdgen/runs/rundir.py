@@ -9,23 +9,28 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from tdgen.errors import InputError, read_json, require_fields
 
 CONFIG_FILE = 'a run config: {"kind": AGENT, "config": {...}}'
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes through a temporary file, fsync and rename, so a reader never sees half a file
-    and a crash leaves either the old file or the new one."""
+def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], None]) -> None:
+    """Write bytes (or whatever ``data(f)`` writes to the open file) through a temporary file,
+    fsync and rename, so a reader never sees half a file and a crash leaves either the old file
+    or the new one."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

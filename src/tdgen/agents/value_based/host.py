@@ -23,12 +23,14 @@ which are agent steps) mean what their sources mean. One agent step is 4 emulato
 (frame skip 4); metrics log ``charts/emulator_frames`` = 4 x frames. envpool's auto-reset step
 (after an episode ends, one step whose action is ignored) counts as a frame, as in CleanRL.
 
-Replay: [rows, num_envs] like `tdgen.agents.value_based.replay`, holding only the observation an action was
-taken at; the next observation is the next row of the same column, because envpool returns an
-episode's final observation at its last step and the reset observation one step later. The
-transition of an auto-reset step (final -> reset observation) is marked invalid and never sampled,
-nor is the newest row (its next observation is not stored yet). 28 KB per transition: a 1M buffer
-(the Nature preset) needs 28 GB; use ``buffer_size`` <= ~400k on a 16 GB machine.
+Replay (`tdgen.agents.value_based.frame_replay`): a ring of rows x num_envs holding one frame
+per agent step (the observation an action was taken at is rebuilt from its lane's last 4 frames);
+the next observation is the next row of the same lane, because envpool returns an episode's final
+observation at its last step and the reset observation one step later. The transition of an
+auto-reset step (final -> reset observation) is marked invalid and never sampled, nor is the
+newest row (its next observation is not stored yet). 7,067 B per transition: a 1M buffer (the
+Nature and Tandem presets) needs 6.6 GiB; a preset that does not fit free memory is refused
+before it allocates.
 
 Resume: parameters, target parameters, optimiser state, replay, acting key, counters and
 accumulators are restored exactly. envpool's emulator state cannot be saved, so a resumed run
@@ -54,107 +56,28 @@ from tdgen import streams
 from tdgen.agents.probes import ProbeResult, ProbeView
 from tdgen.agents.value_based import replay as replay_lib
 from tdgen.agents.value_based.config import epsilon_at
+from tdgen.agents.value_based.frame_replay import (
+    HostReplay,
+    gather,
+    gather_windows,
+    init_host_replay,
+    invalidate_newest,
+    sample_indices,
+    valid_flat_indices,
+    window_batch,
+    write_row,
+)
 from tdgen.agents.value_based.loop import Agent
 from tdgen.agents.value_based.probe import make_value_probe
 from tdgen.envs.atari import emulator_frames
 from tdgen.runs import MetricsLogger, RunDir, latest_checkpoint, load_run_checkpoint
+from tdgen.runs.checkpoint import CheckpointError
 from tdgen.runs.loop import log_line, probe_event, run_segments
 
 
 def is_host_env(name: str) -> bool:
     """Whether ``name`` is stepped on the host (envpool) rather than in a jitted scan."""
     return name.startswith("atari/")
-
-
-@struct.dataclass
-class HostReplay:
-    """Host (numpy) ring of ``rows`` x ``num_envs`` transitions; see the module docstring.
-
-    obs [rows, n, 84, 84, 4] uint8: the observation each action was taken at; action [rows, n]
-    int32; reward [rows, n] float32 (clipped); terminated [rows, n] bool; valid [rows, n] bool
-    (false for auto-reset steps and across a resume); position: next row; filled: rows written.
-    """
-
-    obs: np.ndarray
-    action: np.ndarray
-    reward: np.ndarray
-    terminated: np.ndarray
-    valid: np.ndarray
-    position: np.ndarray
-    filled: np.ndarray
-
-    @property
-    def rows(self) -> int:
-        return self.obs.shape[0]
-
-    @property
-    def num_envs(self) -> int:
-        return self.obs.shape[1]
-
-
-def init_host_replay(size: int, num_envs: int, obs_shape: tuple[int, ...]) -> HostReplay:
-    rows = size // num_envs
-    return HostReplay(
-        obs=np.zeros((rows, num_envs, *obs_shape), np.uint8),
-        action=np.zeros((rows, num_envs), np.int32),
-        reward=np.zeros((rows, num_envs), np.float32),
-        terminated=np.zeros((rows, num_envs), np.bool_),
-        valid=np.zeros((rows, num_envs), np.bool_),
-        position=np.int32(0),
-        filled=np.int32(0),
-    )
-
-
-def write_row(replay: HostReplay, obs, action, reward, terminated, valid) -> HostReplay:
-    """Write one vectorised step in place; returns the replay with its counters advanced."""
-    row = int(replay.position)
-    replay.obs[row] = obs
-    replay.action[row] = action
-    replay.reward[row] = reward
-    replay.terminated[row] = terminated
-    replay.valid[row] = valid
-    return replay.replace(
-        position=np.int32((row + 1) % replay.rows),
-        filled=np.int32(min(int(replay.filled) + 1, replay.rows)),
-    )
-
-
-def _candidate_rows(replay: HostReplay) -> tuple[int, int]:
-    """(first row, count) of the rows whose next observation is stored, oldest first."""
-    full = int(replay.filled) == replay.rows
-    return (int(replay.position) if full else 0), max(int(replay.filled) - 1, 0)
-
-
-def sample_indices(replay: HostReplay, rng: np.random.Generator, n: int) -> tuple[np.ndarray, ...]:
-    """``n`` (row, col) pairs drawn uniformly with replacement from the valid transitions."""
-    first, count = _candidate_rows(replay)
-    rows, cols = np.empty(n, np.int64), np.empty(n, np.int64)
-    missing = np.arange(n)
-    while missing.size:  # rejection of invalid transitions (about one per episode)
-        r = (first + rng.integers(0, count, missing.size)) % replay.rows
-        c = rng.integers(0, replay.num_envs, missing.size)
-        rows[missing], cols[missing] = r, c
-        missing = missing[~replay.valid[r, c]]
-    return rows, cols
-
-
-def valid_flat_indices(replay: HostReplay) -> np.ndarray:
-    """Flat indices row * num_envs + col of every sampleable transition."""
-    first, count = _candidate_rows(replay)
-    rows = (first + np.arange(count)) % replay.rows
-    ok = replay.valid[rows]
-    return (rows[:, None] * replay.num_envs + np.arange(replay.num_envs))[ok]
-
-
-def gather(replay: HostReplay, rows: np.ndarray, cols: np.ndarray) -> dict[str, np.ndarray]:
-    """Transitions at (rows[i], cols[i]) in the layout of `tdgen.agents.value_based.replay.gather`."""
-    return {
-        "obs": replay.obs[rows, cols],
-        "action": replay.action[rows, cols],
-        "reward": replay.reward[rows, cols],
-        "next_obs": replay.obs[(rows + 1) % replay.rows, cols],
-        "terminated": replay.terminated[rows, cols],
-    }
 
 
 @struct.dataclass
@@ -211,7 +134,9 @@ class HostFunctions:
             key, key_act = jax.random.split(key)
             return agent.act(params, obs, key_act, epsilon_at(config, frames)), key
 
-        def update(learner: Learner, batch) -> Learner:
+        def update(learner: Learner, windows) -> Learner:
+            """One update on `gather_windows` transitions (stacks assembled here, by XLA)."""
+            batch = window_batch(windows, jnp)
             loss, grads = jax.value_and_grad(agent.batch_loss)(
                 learner.params, learner.target_params, batch
             )
@@ -254,8 +179,8 @@ def train_segment(agent, fns, state, env, obs, prev_done, iterations, overlap: b
         ):
             for _ in range(per_iteration):
                 rng = np.random.default_rng([config.seed, streams.SAMPLE, updates])
-                batch = gather(replay, *sample_indices(replay, rng, config.batch_size))
-                learner = fns.update(learner, batch)
+                windows = gather_windows(replay, *sample_indices(replay, rng, config.batch_size))
+                learner = fns.update(learner, windows)
                 updates += 1
         if after % config.target_period == 0:
             learner = fns.copy_target(learner)
@@ -341,24 +266,32 @@ def resume_host(agent: Agent, run: RunDir, progress: bool = True, overlap: bool 
 
 def load_host_state(agent: Agent, directory: Path, kind: str) -> tuple[HostTrainState, int]:
     """The latest complete checkpoint in ``directory`` as a HostTrainState (frame 0 if none)."""
-    state = init_state(agent)
     path = latest_checkpoint(directory)
     if path is None:
-        return state, 0
-    frames, restored = load_run_checkpoint(path, state, kind=kind)
-    host = jax.tree.map(lambda x: np.array(x), (restored.replay, restored.frames, restored.updates,
-                                               restored.return_sum, restored.episodes))  # fmt: skip
-    replay, frames_, updates, return_sum, episodes = host
-    state = restored.replace(replay=replay, frames=frames_, updates=updates,
-                             return_sum=return_sum, episodes=episodes)  # fmt: skip
-    return state, frames
+        return init_state(agent), 0
+    return load_host_checkpoint(agent, path, kind)[::-1]
+
+
+def load_host_checkpoint(agent: Agent, path: Path, kind: str) -> tuple[int, HostTrainState]:
+    """`(frames, state)` of the checkpoint at ``path``."""
+    # The replay and counters come back as numpy (they are numpy in the target), read in place.
+    return load_run_checkpoint(path, init_state(agent), kind=kind, check=refuse_stacked_replay)
+
+
+def refuse_stacked_replay(path: Path, stored: dict) -> None:
+    """Refuse, in one line, a checkpoint of tdgen 0.1.0's stacked Atari replay (replay.obs)."""
+    if isinstance(stored.get("replay"), dict) and "obs" in stored["replay"]:
+        raise CheckpointError(
+            f"checkpoint {path} holds the stacked Atari replay of tdgen 0.1.0 (replay.obs, 4 frames "
+            "per transition); this version stores each frame once: restart the run from frame 0"
+        )
 
 
 def _run(agent: Agent, run: RunDir, state: HostTrainState, logger, progress: bool, overlap: bool):
     config = agent.config
     frames = int(state.frames)
-    if frames > 0 and int(state.replay.filled) > 0:  # the pre-checkpoint newest row: next is gone
-        state.replay.valid[(int(state.replay.position) - 1) % state.replay.rows] = False
+    if frames > 0:  # the pre-checkpoint newest row: its next observation is gone
+        invalidate_newest(state.replay)
     env = agent.env.vector(config.num_envs, env_seed(config.seed, frames))
     fns = HostFunctions(agent)
     iterations = config.segment_frames // config.num_envs

@@ -53,6 +53,16 @@ def resume(agent: Agent, run: RunDir, frames: int | None, progress: bool = True)
         return _run(agent, run, state, logger, progress)
 
 
+def load_state(agent: Agent, run: RunDir, path: Path) -> tuple[int, object]:
+    """`(frames, state)` of the checkpoint at ``path``: a `TrainState` on gymnax, the host loop's
+    `HostTrainState` (its frame-once replay included) on envpool Atari."""
+    if is_host_stepped(agent.config):
+        from tdgen.agents.value_based.host import load_host_checkpoint
+
+        return load_host_checkpoint(agent, path, run.kind)
+    return load_run_state(agent, run, path)
+
+
 def probe_checkpoint(agent: Agent, run: RunDir, frames: int = 0) -> ProbeResult:
     """Recompute the update-rank probe of a MinAtar run from its checkpoint at ``frames`` (0: the
     newest). It draws the transitions the run's own probe drew there (its key derives from the
@@ -124,4 +134,12 @@ def log_values(config: ValueBasedConfig, state: TrainState, frames: int, seconds
     return values, reset_accumulators(state)
 
 
-__all__ = ["load_run_state", "log_values", "probe_checkpoint", "resume", "train", "train_group"]
+__all__ = [
+    "load_run_state",
+    "load_state",
+    "log_values",
+    "probe_checkpoint",
+    "resume",
+    "train",
+    "train_group",
+]

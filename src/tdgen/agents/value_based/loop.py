@@ -30,6 +30,7 @@ from tdgen.agents.value_based.config import (
     epsilon_at,
     make_optimizer,
 )
+from tdgen.agents.value_based.frame_replay import require_memory
 from tdgen.envs import EnvSpec, make_env
 from tdgen.nets import make_network
 
@@ -96,6 +97,8 @@ class Agent:
     @classmethod
     def build(cls, config: ValueBasedConfig, algorithm: Algorithm) -> Agent:
         env = make_env(config.env, reward=config.reward)
+        if config.env.startswith("atari/"):  # the host replay: refused before anything is written
+            require_memory(config.buffer_size, config.num_envs, env.observation_shape)
         kwargs = dict(algorithm.head_kwargs)
         if config.encoder == "mlp":
             kwargs["obs_ndim"] = len(env.observation_shape)
