@@ -334,7 +334,9 @@ class Distiller:
 
     def make_train(self) -> Train:
         """The pure pair `Train(init(key), segment(state))`: one segment is
-        ``config.segment_updates`` updates (a seed group compiles it once: `Train.jit_group`)."""
+        ``config.segment_updates`` updates (a seed group compiles it once: `Train.jit_group`).
+        The pure init is gymnax's; a host-stepped teacher's students start from `init` and train
+        one by one (the DISTILL family's ``is_host_stepped``)."""
         n = self.config.segment_updates
         return Train(self._init, lambda s: (jax.lax.scan(self._update, s, None, length=n)[0], None))
 
