@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("envpool")
 
-from tdgen.agents import DAACConfig, PPOConfig, train  # noqa: E402
+from tdgen.agents import DAACConfig, DQNConfig, PPOConfig, train  # noqa: E402
 from tdgen.distill import DistillConfig, Distiller, distill, load_teacher, resume_distill  # noqa: E402
 from tdgen.policies import evaluate_run, load_policy, visited_states  # noqa: E402
 from tdgen.runs import CheckpointError, RunDir  # noqa: E402
@@ -125,7 +125,11 @@ def test_bad_teachers_and_options_are_refused_before_writing(ppo_teacher, tmp_pa
         path.unlink()
     with pytest.raises(CheckpointError, match="has no complete checkpoint"):
         distill(student(incomplete), tmp_path / "from-incomplete", progress=False)
-    assert not any((tmp_path / n).exists() for n in ("collect", "q", "from-incomplete"))
+    atari = RunDir.create(tmp_path / "atari-dqn", "dqn", DQNConfig.nature("atari/Pong").to_dict())
+    with pytest.raises(ValueError, match="host-stepped value teachers .* not implemented yet"):
+        distill(student(atari.path, objective="bc"), tmp_path / "from-atari", progress=False)
+    made = ("collect", "q", "from-incomplete", "from-atari")
+    assert not any((tmp_path / n).exists() for n in made)
 
 
 def test_tdgen_evaluate_writes_returns_gap_robustness_for_procgen_runs(ppo_teacher, tmp_path):
