@@ -80,19 +80,14 @@ def _fig5_student(c, teacher: Path):
     return "distill", student_config(c, teacher, "q", 0), len(c.games) * len(STUDENTS) * c.num_seeds
 
 
-def _fig6_teacher(c):
-    from tdgen.experiments.fig6_policy_distillation_generalization import teacher_config
-
-    return "ppo", teacher_config(c, c.games[0], 0), len(c.games) * c.num_seeds
-
-
 def _fig6_student(c, teacher: Path):
     from tdgen.experiments.fig6_policy_distillation_generalization import student_config
 
-    return "distill", student_config(c, teacher, 0), len(c.games) * c.num_seeds
+    return "distill", student_config(c, teacher, c.games[0], 0), len(c.games) * c.num_seeds
 
 
-# Figures 12 and 8 train Figure 3's runs (reused); Figure 11 distils Figure 5's teacher.
+# Figures 12 and 8 train Figure 3's runs (reused); Figure 11 distils Figure 5's teacher; Figure 6's
+# teachers are Figure 4's PPO runs.
 CASES: dict[str, Case] = {
     "fig3-dqn": Case("fig3_value_update_rank", _fig3("dqn")),
     "fig3-c51": Case("fig3_value_update_rank", _fig3("c51")),
@@ -100,10 +95,9 @@ CASES: dict[str, Case] = {
     "fig4-daac": Case("fig4_actor_critic_update_rank", _fig4("daac")),
     "fig5-teacher": Case("fig5_distillation_robustness", _fig5_teacher),
     "fig5-student": Case("fig5_distillation_robustness", _fig5_student, teacher="fig5-teacher"),
-    "fig6-teacher": Case("fig6_policy_distillation_generalization", _fig6_teacher),
     "fig6-student": Case(
-        "fig6_policy_distillation_generalization", _fig6_student, teacher="fig6-teacher"
-    ),  # fmt: skip
+        "fig6_policy_distillation_generalization", _fig6_student, teacher="fig4-ppo"
+    ),
 }
 
 

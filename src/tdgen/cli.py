@@ -132,7 +132,8 @@ def evaluate(
     under interpolation of observations. Writes evaluation.json, robustness.png, interpolation.png.
 
     Args:
-        run: An agent run (dqn, c51, ppo, daac on MinAtar) or a distillation run.
+        run: An agent run (dqn, c51, ppo, daac on MinAtar; ppo, daac on ProcGen) or a distillation
+            run (students of those teachers).
         out: Output directory (default: RUN/evaluation).
         frames: The checkpoint to evaluate (its frame or update count; 0: the newest).
         seed: Seed of the evaluation episodes, state draws and noise.

@@ -7,6 +7,10 @@ agents and KL students), its training and held-out environments, and a buffer of
 teacher) visited. `evaluate_policy` measures returns on both level sets and the generalisation gap
 (Eq. 6), robustness to Gaussian input noise and consistency under interpolation
 (`tdgen.evaluate`); `tdgen evaluate RUN` writes them as JSON and plots.
+
+MinAtar policies act in jitted scans; ProcGen policies (ppo, daac and their students) act in envpool
+pools on the host: returns from `host_episode_returns` (pools seeded from ``seed``), and an agent's
+visited states collected on the host by its sampled policy (`tdgen.distill.host`).
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import jax
 import jax.numpy as jnp
 from jax.tree_util import Partial
 
-from tdgen import plots
+from tdgen import plots, streams
 from tdgen.agents.value_based import replay as replay_lib
+from tdgen.distill.host import env_seed, host_transitions
 from tdgen.distill.teacher import load_teacher
 from tdgen.distill.trainer import DistillConfig, Distiller
 from tdgen.evaluate import (
@@ -31,6 +36,8 @@ from tdgen.evaluate import (
     draw_pairs,
     episode_returns,
     epsilon_greedy,
+    host_actor,
+    host_episode_returns,
     interpolation_consistency,
     plot_interpolation,
     plot_robustness,
@@ -52,6 +59,7 @@ class LoadedPolicy:
     env: Any
     test_env: Any
     replay: replay_lib.Replay
+    host_stepped: bool = False
 
 
 def load_policy(run_dir: Path, frames: int = 0) -> LoadedPolicy:
@@ -66,13 +74,24 @@ def load_policy(run_dir: Path, frames: int = 0) -> LoadedPolicy:
             replay = Distiller.build(config, teacher).init().replay
         return LoadedPolicy(run.path.name, teacher.outputs, teacher.params,
                             teacher.produces == "logits", teacher.env, teacher.test_env,
-                            replay)  # fmt: skip
+                            replay, teacher.host_stepped)  # fmt: skip
     config = run.load_config(DistillConfig)
     distiller = Distiller.build(config)
     path = find_checkpoint(run.checkpoints, frames)
-    _, state = load_checkpoint(path, distiller.init(), kind="distill")
+    _, state = load_checkpoint(path, distiller.template(), kind="distill")
+    teacher = distiller.teacher
     return LoadedPolicy(run.path.name, distiller.values, state.params, distiller.stochastic,
-                        distiller.teacher.env, distiller.teacher.test_env, state.replay)  # fmt: skip
+                        teacher.env, teacher.test_env, state.replay, teacher.host_stepped)  # fmt: skip
+
+
+def _policy_of(policy: LoadedPolicy, epsilon: float):
+    """params -> the `Policy` ``policy`` acts with (sampled, or epsilon-greedy at ``epsilon``)."""
+
+    def of(params):
+        values = functools.partial(policy.outputs, params)
+        return sampled(values) if policy.stochastic else epsilon_greedy(values, epsilon)
+
+    return of
 
 
 def visited_states(
@@ -80,10 +99,19 @@ def visited_states(
 ) -> jax.Array:
     """``n`` observations the policy visits on its training levels (ceil(n / num_envs) steps of
     ``num_envs`` fresh environments, first n kept), in the environment's dtype: states that were
-    never in any buffer, for measuring teacher and students on one held-out set."""
-    values = functools.partial(policy.outputs, policy.params)
-    act = sampled(values) if policy.stochastic else epsilon_greedy(values, epsilon)
+    never in any buffer, for measuring teacher and students on one held-out set. Host-stepped
+    policies step an envpool pool seeded from the key."""
+    act = _policy_of(policy, epsilon)(policy.params)
     steps = -(-n // num_envs)
+    if policy.host_stepped:
+        seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
+        host_act = functools.partial(host_actor(_policy_of(policy, epsilon)), policy.params)
+        env = policy.env.vector(num_envs, seed)
+        try:
+            data, _, _ = host_transitions(host_act, env, env.reset(), key, steps)
+        finally:
+            env.close()
+        return jnp.asarray(data["obs"].reshape((-1,) + data["obs"].shape[2:])[:n])
 
     @jax.jit
     def rollout(key):
@@ -143,10 +171,16 @@ def evaluate_policy(
     mixing weight, on ``states`` (default: ``num_states`` distinct states of the run's buffer)."""
     key = jax.random.PRNGKey(seed)
     key_train, key_test, key_states, key_noise, key_pairs = jax.random.split(key, 5)
-    values = functools.partial(policy.outputs, policy.params)
-    act = sampled(values) if policy.stochastic else epsilon_greedy(values, epsilon)
-    run_returns = jax.jit(lambda env, k: episode_returns(act, env, k, eval_envs, eval_steps),
-                          static_argnums=0)  # fmt: skip
+    if policy.host_stepped:  # envpool pools seeded from the seed, actions from the keys
+        host_act = functools.partial(host_actor(_policy_of(policy, epsilon)), policy.params)
+        pool_seed = env_seed(seed, 0, streams.EVAL_ENV)
+
+        def run_returns(env, k):
+            return host_episode_returns(host_act, env, k, eval_envs, eval_steps, pool_seed)
+    else:
+        act = _policy_of(policy, epsilon)(policy.params)
+        run_returns = jax.jit(lambda env, k: episode_returns(act, env, k, eval_envs, eval_steps),
+                              static_argnums=0)  # fmt: skip
     returns = {"train": float(run_returns(policy.env, key_train))}
     if policy.test_env is not policy.env:
         returns["test"] = float(run_returns(policy.test_env, key_test))

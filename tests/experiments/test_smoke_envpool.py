@@ -1,5 +1,6 @@
-"""The smoke scale end to end on envpool: Atari value-based runs (Figures 3, 12, 8) and ProcGen
-actor-critic runs (Figure 4) train, probe, checkpoint, reuse each other and report.
+"""The smoke scale end to end on envpool: Atari value-based runs (Figures 3, 12, 8), ProcGen
+actor-critic runs (Figure 4) and their KL students (Figure 6) train, probe, checkpoint, reuse each
+other, distil, evaluate and report.
 
 `tdgen reproduce --scale smoke` runs every game and seed of the paper presets; this test keeps the
 paper's first game and one seed of each (the budget: a few minutes on 2 cores), everything else as
@@ -18,7 +19,7 @@ from tdgen.experiments.runner import run_experiment
 pytest.importorskip("envpool")
 
 NAMES = ("fig3_value_update_rank", "fig12_update_matrices", "fig8_value_fourier",
-         "fig4_actor_critic_update_rank")  # fmt: skip
+         "fig4_actor_critic_update_rank", "fig6_policy_distillation_generalization")  # fmt: skip
 
 
 def one_game_one_seed(config):
@@ -48,5 +49,13 @@ def test_smoke_scale_runs_the_paper_code_paths_on_envpool(tmp_path):
     ppo = tmp_path / "fig4_actor_critic_update_rank" / "runs" / "ppo_procgen-bigfish_s0"
     rows = [json.loads(line) for line in (ppo / "metrics.jsonl").open()]
     assert any("charts/test_return" in r for r in rows)
+    # Figure 6 distils Figure 4's PPO run (reused, not retrained) into a KL student on ProcGen
+    assert not (tmp_path / "fig6_policy_distillation_generalization" / "runs" / ppo.name).exists()
+    student = (
+        tmp_path / "fig6_policy_distillation_generalization" / "runs" / "kl_procgen-bigfish_s0"
+    )
+    assert (student / "metrics.jsonl").exists()
+    gap = results["fig6_policy_distillation_generalization"]["claims"][0]["evidence"]
+    assert set(gap["procgen/bigfish"]) >= {"student_gap", "teacher_gap"}
     report = write_report(tmp_path).read_text()
     assert SMOKE in report and "0 of 0 claims held" in report

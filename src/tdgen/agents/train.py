@@ -72,27 +72,38 @@ class Train:
 
 
 def start_state(
-    agent: Any, run: RunDir, frames: int | None, position: str = "frames"
+    agent: Any,
+    run: RunDir,
+    frames: int | None,
+    position: str = "frames",
+    target: Callable[[], Any] | None = None,
 ) -> tuple[Any, int]:
     """The state a (re)start of ``run`` begins from and its step: the checkpoint of ``frames``
     (None: the newest complete one; 0 or none: ``agent.init()``, the start). ``position``: the
-    state's step counter (distillation counts updates)."""
+    state's step counter (distillation counts updates); ``target``: `load_run_state`'s."""
     if frames is None:
         steps = complete_checkpoints(run.checkpoints)
         frames = steps[-1] if steps else 0
     if frames == 0:
         return agent.init(), 0
     path = find_checkpoint(run.checkpoints, frames)
-    frames, state = load_run_state(agent, run, path, position)
+    frames, state = load_run_state(agent, run, path, position, target)
     return state, frames
 
 
 def load_run_state(
-    agent: Any, run: RunDir, path: Path, position: str = "frames"
+    agent: Any,
+    run: RunDir,
+    path: Path,
+    position: str = "frames",
+    target: Callable[[], Any] | None = None,
 ) -> tuple[int, Any]:
     """`(step, state)` of the checkpoint at ``path`` of a gymnax run (any family whose agent has
-    ``init()``), checked against its name and kind."""
-    return load_run_checkpoint(path, agent.init(), kind=run.kind, position=position)
+    ``init()``), checked against its name and kind; ``target()`` gives the state to load into
+    when ``agent.init()`` would cost more than shapes (a student whose teacher collects on the
+    host: `Distiller.template`)."""
+    template = (target or agent.init)()
+    return load_run_checkpoint(path, template, kind=run.kind, position=position)
 
 
 def group_start(

@@ -65,7 +65,8 @@ def train(distiller: Distiller, run: RunDir, progress: bool = True) -> Path:
 
 def resume(distiller: Distiller, run: RunDir, updates: int | None, progress: bool = True) -> Path:
     """Continue ``run`` from its checkpoint of ``updates`` (None: the newest; 0: the start)."""
-    state, updates = start_state(distiller, run, updates, position="updates")
+    state, updates = start_state(distiller, run, updates, position="updates",
+                                 target=distiller.template)  # fmt: skip
     with MetricsLogger(run.path, resume_step=updates) as logger:
         return _run(distiller, run, state, logger, progress)
 
@@ -105,12 +106,11 @@ def _events(distiller: Distiller, probe_dirs) -> list[Event]:
     c = distiller.config
     events = []
     if c.eval_every:
-        jit_eval = jax.jit(distiller.evaluate)
 
         def evaluate(state, index):
             tick = time.perf_counter()
             key = jax.random.fold_in(state.key, streams.EVAL)
-            values = {k: float(v) for k, v in jit_eval(state.params, key).items()}
+            values = distiller.evaluate_returns(state.params, key, int(state.updates))
             return {**values, "perf/eval_seconds": time.perf_counter() - tick}
 
         events.append(Event(c.eval_every, evaluate))
@@ -137,8 +137,8 @@ DISTILL = AgentSpec(
     FamilyRecord(
         name=KIND, presets=(), produces="", build=lambda _, config: Distiller.build(config),
         train=train, resume=resume, train_group=train_group,
-        load_run_state=lambda d, run, path: load_run_state(d, run, path, "updates"),
-        is_host_stepped=lambda distiller: False,
+        load_run_state=lambda d, run, path: load_run_state(d, run, path, "updates", d.template),
+        is_host_stepped=lambda distiller: distiller.teacher.host_stepped,
     ),
     None,
 )  # fmt: skip

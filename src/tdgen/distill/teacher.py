@@ -2,8 +2,14 @@
 
 Value teachers (dqn, c51) bring their replay buffer (the data of Section 6.1, Ostrovski et al.
 2021) and provide action values (C51: the expected return); actor-critic teachers (ppo, daac) provide
-policy logits and collect their data by acting (Section 6.2). Both can act in their training
-environment to collect more data while a student trains (Appendix B.3).
+policy logits and collect their data by acting (Section 6.2). On gymnax (MinAtar) both can act in
+their training environment to collect more data while a student trains (Appendix B.3).
+
+Teachers are found through the agent registry (`AGENTS[run.kind].family`): what a family produces
+and whether its environment is host-stepped decide what it can teach. Host-stepped actor-critic
+teachers (ProcGen through envpool) collect their buffer on the host (`tdgen.distill.host`).
+Host-stepped value teachers (Atari) are refused until their host replay can be read as a
+`replay_lib.Replay`.
 """
 
 from __future__ import annotations
@@ -14,11 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from tdgen.agents.registry import AGENTS
 from tdgen.evaluate import epsilon_greedy, sampled
 from tdgen.runs import RunDir, find_checkpoint
 from tdgen.runs.metrics import read_metrics
+
+
+def network_input(obs: jax.Array, dtype) -> jax.Array:
+    """Stored observations (uint8 buffers) cast to the environment's dtype; floating inputs kept
+    as they are: they are already in the network's units (`tdgen.evaluate.robustness`: noisy
+    pixels in [0, 1] must not be cast back to uint8)."""
+    if jnp.issubdtype(obs.dtype, jnp.floating):
+        return obs.astype(jnp.promote_types(obs.dtype, dtype))
+    return obs.astype(dtype)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +44,8 @@ class Teacher:
     produces: "q" (action values) or "logits" (a policy); replay: the value teacher's buffer at
     the checkpoint (None for actor-critic teachers); env/test_env: training and held-out levels
     (the same environment when the teacher has no level split); update_rank: the teacher's last
-    logged update rank (its critic's for actor-critic agents), or None.
+    logged update rank (its critic's for actor-critic agents), or None; host_stepped: its
+    environments are stepped on the host (envpool), so its data are collected there.
     """
 
     kind: str
@@ -41,11 +58,12 @@ class Teacher:
     replay: Any
     frames: int
     update_rank: float | None
+    host_stepped: bool = False
 
     def outputs(self, params, obs: jax.Array) -> jax.Array:
         """Q-values [n, A] (value teachers) or policy logits [n, A] (actor-critic teachers);
-        observations are cast to the environment's dtype (buffers hold uint8)."""
-        obs = obs.astype(self.env.observation_dtype)
+        observations as `network_input`."""
+        obs = network_input(obs, self.env.observation_dtype)
         if self.produces == "q":
             raw = self.agent.apply(params, obs)
             return self.agent.algorithm.greedy_values(raw)
@@ -78,7 +96,7 @@ def load_teacher(run_dir: Path, frames: int = 0) -> Teacher:
     """The teacher of the run in ``run_dir`` at its checkpoint of ``frames`` (0: the newest).
 
     A run without a complete checkpoint, or a missing one, is a CheckpointError naming what exists.
-    Only gymnax (MinAtar) teachers are supported: their data and environments live in JAX.
+    Supported: every gymnax (MinAtar) teacher, and host-stepped actor-critic teachers (ProcGen).
     """
     run = RunDir.open(Path(run_dir))
     if run.kind not in AGENTS:
@@ -86,20 +104,22 @@ def load_teacher(run_dir: Path, frames: int = 0) -> Teacher:
     spec = AGENTS[run.kind]
     config = run.load_config(spec.config_cls)
     agent = spec.build(config)
-    if spec.family.is_host_stepped(agent):
-        raise ValueError(f"distillation from host-stepped teachers ({config.env}) is not "
-                         "implemented yet (MinAtar teachers only)")  # fmt: skip
+    host_stepped = spec.family.is_host_stepped(agent)
+    if host_stepped and spec.family.produces == "q":
+        raise ValueError(f"distillation from host-stepped value teachers ({run.kind} on "
+                         f"{config.env}) is not implemented yet: use a MinAtar value teacher or a "
+                         "ProcGen ppo/daac teacher")  # fmt: skip
     path = find_checkpoint(run.checkpoints, frames)
     frames, state = spec.family.load_run_state(agent, run, path)
     rows = read_metrics(run.path)
     if spec.family.produces == "q":
         ranks = [r["interference/update_rank"] for r in rows if "interference/update_rank" in r]
         return Teacher(run.kind, config, state.params, agent, "q", agent.env, agent.env,
-                       state.replay, frames, ranks[-1] if ranks else None)  # fmt: skip
+                       state.replay, frames, ranks[-1] if ranks else None, host_stepped)  # fmt: skip
     key = "interference/critic_update_rank"
     ranks = [r[key] for r in rows if key in r]
     return Teacher(run.kind, config, state.params, agent, "logits", agent.env, agent.test_env,
-                   None, frames, ranks[-1] if ranks else None)  # fmt: skip
+                   None, frames, ranks[-1] if ranks else None, host_stepped)  # fmt: skip
 
 
-__all__ = ["Teacher", "load_teacher"]
+__all__ = ["Teacher", "load_teacher", "network_input"]

@@ -2,10 +2,14 @@
 
 A `Distiller` loads the teacher (`tdgen.distill.teacher`), builds its data (a value
 teacher's replay buffer; an actor-critic teacher fills a buffer of ``buffer_size`` transitions by
-acting on its training levels), and trains a freshly initialised student on one objective
+acting on its training levels: inside the jitted init on gymnax, on the host with envpool for
+ProcGen teachers, `tdgen.distill.host`), and trains a freshly initialised student on one objective
 (`tdgen.distill.objectives`) in jitted segments (`Distiller.make_train`: pure, so students that
 differ only by seed train as one group, `tdgen.distill.launch`). With ``collect`` the teacher
-keeps acting, one vectorised step every ``collect_every`` updates, writing into the same ring buffer (Appendix B.3).
+keeps acting, one vectorised step every ``collect_every`` updates, writing into the same ring buffer
+(Appendix B.3; gymnax teachers only). Students are evaluated on the teacher's training and held-out
+levels (Eq. 6's two terms): in a scan on gymnax, in envpool pools seeded from (seed, updates) on
+the host.
 The student's update rank is probed exactly as during training: k distinct transitions of the
 buffer, one optimiser step on one transition's loss, for the student and for a freshly initialised
 network.
@@ -25,12 +29,21 @@ import numpy as np
 import optax
 from flax import struct
 
+from tdgen import streams
 from tdgen.agents.probes import VALUE, Draw, ProbeResult, ProbeTarget, ProbeView, make_probe
 from tdgen.agents.train import Train
 from tdgen.agents.value_based import replay as replay_lib
+from tdgen.distill.host import env_seed, host_buffer
 from tdgen.distill.objectives import OBJECTIVES, Objective
-from tdgen.distill.teacher import Teacher, load_teacher
-from tdgen.evaluate import episode_returns, epsilon_greedy, sampled
+from tdgen.distill.teacher import Teacher, load_teacher, network_input
+from tdgen.evaluate import (
+    episode_returns,
+    epsilon_greedy,
+    host_actor,
+    host_episode_returns,
+    sampled,
+)
+from tdgen.evaluate.returns import Policy
 from tdgen.nets import ENCODERS, make_network
 from tdgen.runs.config import RunConfig
 
@@ -40,7 +53,7 @@ class DistillConfig(RunConfig):
     """Distillation of a trained run into a fresh student."""
 
     teacher: str = ""
-    """The teacher's run directory (a dqn, c51, ppo or daac run on MinAtar)."""
+    """The teacher's run directory (a dqn, c51, ppo or daac run on MinAtar; ppo or daac on ProcGen)."""
     objective: Literal["q", "qa", "advantage", "qr", "double_q", "bc", "kl"] = "bc"
     """Objective (tdgen.distill.objectives): q, qa, advantage regression; qr, double_q offline RL;
     bc behaviour cloning; kl policy distillation."""
@@ -71,7 +84,7 @@ class DistillConfig(RunConfig):
     """Environments an actor-critic teacher acts in to collect data (a value teacher collects in
     as many as its replay buffer has columns)."""
     collect: bool = False
-    """The teacher keeps collecting while the student trains (Appendix B.3)."""
+    """The teacher keeps collecting while the student trains (Appendix B.3; MinAtar teachers)."""
     collect_every: int = 1
     """Updates per vectorised collection step when collect is on."""
     teacher_epsilon: float = 0.01
@@ -171,6 +184,10 @@ class Distiller:
                 f"objective {objective.name!r} needs a policy teacher (ppo, daac); a "
                 f"{teacher.kind} teacher has action values: use q, qa, advantage or bc"
             )
+        if config.collect and teacher.host_stepped:
+            raise ValueError(f"collect=True needs a gymnax teacher; {config.teacher} steps "
+                             f"{teacher.config.env} on the host: use --collect False (its buffer "
+                             "of buffer_size transitions is collected before distillation)")  # fmt: skip
         encoder = config.encoder or teacher.config.encoder
         kwargs = teacher.encoder_kwargs if encoder == teacher.config.encoder else {}
         if encoder == "mlp" and "obs_ndim" not in kwargs:
@@ -184,7 +201,7 @@ class Distiller:
     # --- the student ----------------------------------------------------------------------
 
     def apply(self, params, obs: jax.Array) -> jax.Array:
-        return self.network.apply(params, obs.astype(self.teacher.env.observation_dtype))
+        return self.network.apply(params, network_input(obs, self.teacher.env.observation_dtype))
 
     def values(self, params, obs: jax.Array) -> jax.Array:
         """What the student acts on, [n, A]: Q-values (qr: mean quantiles) or logits."""
@@ -195,20 +212,43 @@ class Distiller:
         return self.network.init(key, jnp.zeros(shape, self.teacher.env.observation_dtype))
 
     def init(self) -> DistillState:
-        return self._jit_init(jax.random.PRNGKey(self.config.seed))
+        """The state at update 0; a host-stepped teacher collects its buffer first (on the host,
+        with the key the jitted init would have used)."""
+        key = jax.random.PRNGKey(self.config.seed)
+        if not self.teacher.host_stepped:
+            return self._jit_init(key)
+        c = self.config
+        replay = host_buffer(self.teacher, c.buffer_size, c.num_envs, c.seed,
+                             jax.random.split(key, 4)[3], c.teacher_epsilon)  # fmt: skip
+        return self._jit_init(key, replay)
+
+    def template(self) -> DistillState:
+        """A state of the checkpoint's structure and shapes, to load one into: `init` on gymnax;
+        for host-stepped teachers an empty buffer (nothing collected)."""
+        if not self.teacher.host_stepped:
+            return self.init()
+        c = self.config
+        empty = replay_lib.init_replay(
+            c.buffer_size, c.num_envs, self.teacher.env.observation_shape
+        )
+        return self._jit_init(jax.random.PRNGKey(c.seed), empty)
 
     @functools.cached_property
     def _jit_init(self):
         return jax.jit(self._init)
 
-    def _init(self, key: jax.Array) -> DistillState:
+    def _init(self, key: jax.Array, replay: replay_lib.Replay | None = None) -> DistillState:
+        """The state at update 0 from ``key``; ``replay``: a buffer collected on the host (None:
+        the value teacher's, or filled here by the teacher acting in its gymnax environment)."""
         c, teacher = self.config, self.teacher
         key, key_params, key_env, key_fill = jax.random.split(key, 4)
         params = self.init_params(key_params)
-        obs, env_state = teacher.env.reset_batch(key_env, self.collect_envs)
-        if teacher.replay is not None:
-            replay = teacher.replay
+        if teacher.host_stepped:
+            obs, env_state = (), ()
         else:
+            obs, env_state = teacher.env.reset_batch(key_env, self.collect_envs)
+        replay = teacher.replay if replay is None else replay
+        if replay is None:
             replay = replay_lib.init_replay(c.buffer_size, c.num_envs,
                                             teacher.env.observation_shape)  # fmt: skip
             (replay, env_state, obs), _ = jax.lax.scan(
@@ -294,7 +334,9 @@ class Distiller:
 
     def make_train(self) -> Train:
         """The pure pair `Train(init(key), segment(state))`: one segment is
-        ``config.segment_updates`` updates (a seed group compiles it once: `Train.jit_group`)."""
+        ``config.segment_updates`` updates (a seed group compiles it once: `Train.jit_group`).
+        The pure init is gymnax's; a host-stepped teacher's students start from `init` and train
+        one by one (the DISTILL family's ``is_host_stepped``)."""
         n = self.config.segment_updates
         return Train(self._init, lambda s: (jax.lax.scan(self._update, s, None, length=n)[0], None))
 
@@ -310,11 +352,18 @@ class Distiller:
             return self.objective.name == "kl"
         return self.config.eval_policy == "stochastic"
 
-    def evaluate(self, params, key: jax.Array) -> dict[str, jax.Array]:
-        """Returns on the teacher's training levels and held-out levels (Eq. 6's two terms)."""
-        c, teacher = self.config, self.teacher
+    def policy(self, params) -> Policy:
+        """How the student acts when evaluated: sampled (kl) or epsilon-greedy (Section 6.1)."""
         values = functools.partial(self.values, params)
-        policy = sampled(values) if self.stochastic else epsilon_greedy(values, c.eval_epsilon)
+        if self.stochastic:
+            return sampled(values)
+        return epsilon_greedy(values, self.config.eval_epsilon)
+
+    def evaluate(self, params, key: jax.Array) -> dict[str, jax.Array]:
+        """Returns on the teacher's training levels and held-out levels (Eq. 6's two terms), on
+        gymnax environments (pure: jit it)."""
+        c, teacher = self.config, self.teacher
+        policy = self.policy(params)
         key_train, key_test = jax.random.split(key)
         out = {"charts/train_return": episode_returns(policy, teacher.env, key_train,
                                                       c.eval_envs, c.eval_steps)}  # fmt: skip
@@ -322,6 +371,31 @@ class Distiller:
             out["charts/test_return"] = episode_returns(policy, teacher.test_env, key_test,
                                                         c.eval_envs, c.eval_steps)  # fmt: skip
         return out
+
+    def evaluate_returns(self, params, key: jax.Array, updates: int) -> dict[str, float]:
+        """`evaluate` at ``updates``: jitted on gymnax; for a host-stepped teacher in envpool pools
+        of ``eval_envs`` seeded from (seed, updates), so a resumed student evaluates as the
+        uninterrupted one did (`host_episode_returns`)."""
+        if not self.teacher.host_stepped:
+            return {k: float(v) for k, v in self._jit_evaluate(params, key).items()}
+        c, teacher = self.config, self.teacher
+        act = functools.partial(self._host_act, params)
+        seed = env_seed(c.seed, updates, streams.EVAL_ENV)
+        envs = {"train": teacher.env, "test": teacher.test_env}
+        if teacher.test_env is teacher.env:
+            del envs["test"]
+        keys = dict(zip(("train", "test"), jax.random.split(key), strict=True))
+        return {f"charts/{name}_return": host_episode_returns(act, env, keys[name], c.eval_envs,
+                                                              c.eval_steps, seed)
+                for name, env in envs.items()}  # fmt: skip
+
+    @functools.cached_property
+    def _jit_evaluate(self):
+        return jax.jit(self.evaluate)
+
+    @functools.cached_property
+    def _host_act(self):
+        return host_actor(self.policy)
 
 
 def make_distill_probe(distiller: Distiller) -> Callable[[DistillState], ProbeResult]:

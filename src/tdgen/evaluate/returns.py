@@ -1,21 +1,25 @@
 """Returns of a policy in a jittable environment: the performance axis of Figures 5, 6 and 11.
 
 `episode_returns` runs ``num_envs`` environments for ``steps`` steps under a policy and averages
-the game's returns of the episodes that finish; `epsilon_greedy` and `sampled` turn a network's
-outputs into such a policy (Section 6.1: epsilon-greedy with epsilon 0.01; actor-critic agents
-and their students: actions sampled from the softmax).
+the game's returns of the episodes that finish; `host_episode_returns` does the same in a pool of
+host-stepped (envpool) environments, one jitted `host_actor` call a step. `epsilon_greedy` and
+`sampled` turn a network's outputs into such a policy (Section 6.1: epsilon-greedy with epsilon
+0.01; actor-critic agents and their students: actions sampled from the softmax).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from tdgen.envs import EnvSpec
 
 Policy = Callable[[jax.Array, jax.Array], jax.Array]  # (obs [n, ...], key) -> actions [n]
+HostActor = Callable[[Any, jax.Array], tuple[jax.Array, jax.Array]]  # (obs, key) -> (actions, key)
 
 
 def epsilon_greedy(values_fn: Callable[[jax.Array], jax.Array], epsilon: float) -> Policy:
@@ -62,4 +66,39 @@ def episode_returns(
     return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
 
 
-__all__ = ["Policy", "episode_returns", "epsilon_greedy", "sampled"]
+def host_actor(policy_of: Callable[[Any], Policy]) -> Callable:
+    """``act(params, obs, key) -> (actions, next key)``, jitted: ``policy_of(params)`` on a host
+    batch of observations with a fresh subkey (split as the actor-critic host loop splits it), so
+    a host loop makes one device call a step. Bind params with `functools.partial`."""
+
+    @jax.jit
+    def act(params, obs, key):
+        key, key_act = jax.random.split(key)
+        return policy_of(params)(obs, key_act), key
+
+    return act
+
+
+def host_episode_returns(
+    act: HostActor, spec: Any, key: jax.Array, num_envs: int, steps: int, seed: int
+) -> float:
+    """Mean game return of the episodes that finish in ``steps`` steps of ``num_envs`` host-stepped
+    environments (``spec.vector(num_envs, seed)``, e.g. envpool ProcGen) under ``act(obs, key) ->
+    (actions, key)`` from ``key`` (nan if none finishes). Deterministic given (seed, key)."""
+    env = spec.vector(num_envs, seed)
+    try:
+        obs = env.reset()
+        total, count = 0.0, 0
+        for _ in range(steps):
+            action, key = act(obs, key)
+            obs, _, terminated, truncated, info = env.step(np.asarray(action))
+            done = terminated | truncated
+            total += float(np.sum(info["episode_return"][done]))
+            count += int(np.sum(done))
+    finally:
+        env.close()
+    return total / count if count else float("nan")
+
+
+__all__ = ["HostActor", "Policy", "episode_returns", "epsilon_greedy", "host_actor",
+           "host_episode_returns", "sampled"]  # fmt: skip

@@ -10,9 +10,15 @@ Quick scale: ProcGen's IMPALA CNN trains at ~10^2 frames/s on 2 CPU cores, so th
 a JAX environment whose levels are seeds: Asterix-MinAtar under `tdgen.envs.levels`, where a level
 fixes the whole random stream of an episode (spawn positions and timings), 10 training levels,
 tested on the full distribution. (Breakout-MinAtar would be a poor choice: it draws one bit per
-episode, so it has two distinct levels.) Paper scale would be the 16 ProcGen games; `tdgen.distill`
-cannot load host-stepped ProcGen teachers yet, so the paper preset runs both jittable MinAtar games
-with real per-step randomness (asterix, freeway) at a larger budget.
+episode, so it has two distinct levels.)
+
+Paper scale: the 16 ProcGen games (easy), and "the same PPO agents as in Figure 4 as teacher
+agents": each teacher is Figure 4's paper run of that game and seed (`fig4.agent_config`: the
+procgen preset, 10 training levels, 25M frames), named as Figure 4 names it, so Figure 4's runs
+are reused when `tdgen reproduce` has trained them. Students collect ``buffer_size`` transitions of
+the teacher on its training levels with envpool (`tdgen.distill.host`) and are evaluated on the
+training levels and the full distribution. The paper leaves the buffer size and the student's
+length open: 65,536 transitions (four of the teacher's 64 x 256 rollouts) and 50k updates.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ import numpy as np
 from tdgen import plots
 from tdgen.agents import PPOConfig
 from tdgen.distill import DistillConfig
+from tdgen.envs.registry import PROCGEN_GAMES
+from tdgen.experiments import fig4_actor_critic_update_rank as fig4
 from tdgen.experiments.base import Claim, Experiment, Outcome
 from tdgen.experiments.distillation import ensure_distill_run, ensure_teachers
 from tdgen.policies import evaluate_policy, load_policy
@@ -45,6 +53,8 @@ class Config:
     eval_envs: int = 32
     eval_steps: int = 2_000
     higher_share: float = 0.5  # students' test return above the teacher's on at least this share
+    teacher_scale: str | None = None  # None: a PPO teacher of this experiment (minatar preset);
+    # "paper" or "smoke": Figure 4's PPO run of that scale on the game (reused when present)
 
     @classmethod
     def quick(cls) -> Config:
@@ -53,29 +63,44 @@ class Config:
 
     @classmethod
     def smoke(cls) -> Config:
-        """The paper preset (its games, levels and seeds) with two-iteration teachers, a
-        1,024-transition buffer and 200-update students: the code paths, not a test."""
-        return dataclasses.replace(cls.paper(), teacher_frames=2 * 64 * 128, student_steps=200,
+        """The paper preset (its games, levels and seeds) with Figure 4's smoke runs as teachers,
+        a 1,024-transition buffer and 200-update students: the code paths, not a test."""
+        return dataclasses.replace(cls.paper(), teacher_scale="smoke", student_steps=200,
                                    buffer_size=1_024, eval_steps=100)  # fmt: skip
 
     @classmethod
     def paper(cls) -> Config:
-        """Asterix and Freeway (MinAtar), 10 levels, 5M-frame teachers, 4 seeds, 50k updates."""
-        return cls(games=("minatar/asterix", "minatar/freeway"), teacher_frames=5_013_504,
-                   student_steps=50_000, num_seeds=4)  # fmt: skip
+        """The 16 ProcGen games with Figure 4's paper PPO runs as teachers (10 levels, 25M
+        frames, 4 seeds), 65,536-transition buffers, 50k-update KL students (module docstring)."""
+        return cls(games=tuple(f"procgen/{g}" for g in PROCGEN_GAMES), teacher_scale="paper",
+                   student_steps=50_000, num_seeds=fig4.Config.paper().num_seeds)  # fmt: skip
 
 
 def teacher_config(config: Config, game: str, seed: int) -> PPOConfig:
+    """This experiment's teacher, or Figure 4's PPO run of ``config.teacher_scale``."""
+    if config.teacher_scale:
+        return fig4.agent_config(fig4_config(config), "ppo", game, seed)
     return PPOConfig.minatar(
         game, frames=config.teacher_frames, num_levels=config.num_levels, test_num_levels=0,
         eval_every=0, probe_every=0, checkpoint_every=0, seed=seed,
     )  # fmt: skip
 
 
-def student_config(config: Config, teacher: Path, seed: int) -> DistillConfig:
+def fig4_config(config: Config) -> fig4.Config:
+    return fig4.Config.paper() if config.teacher_scale == "paper" else fig4.Config.smoke()
+
+
+def teacher_name(config: Config, game: str, seed: int) -> str:
+    if config.teacher_scale:
+        return fig4.run_name("ppo", game, seed)
+    return f"teacher_{game.replace('/', '-')}_s{seed}"
+
+
+def student_config(config: Config, teacher: Path, game: str, seed: int) -> DistillConfig:
+    ent_coef = teacher_config(config, game, seed).ent_coef  # Eq. 24: the teacher's
     return DistillConfig(
         teacher=str(teacher), objective="kl", steps=config.student_steps,
-        ent_coef=PPOConfig.minatar().ent_coef, buffer_size=config.buffer_size, num_envs=16,
+        ent_coef=ent_coef, buffer_size=config.buffer_size, num_envs=16,
         eval_every=0, probe_every=0, log_every=min(1_000, config.student_steps), seed=seed,
     )  # fmt: skip
 
@@ -91,10 +116,11 @@ def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
             "ppo",
             [teacher_config(config, game, s) for s in seeds],
             out_dir,
-            [f"teacher_{name}_s{s}" for s in seeds],
-        )  # one group
+            [teacher_name(config, game, s) for s in seeds],
+            siblings=("fig4_actor_critic_update_rank",) if config.teacher_scale else (),
+        )  # one group (MinAtar); Figure 4's runs when it has them
         for s, teacher_dir in zip(seeds, teachers, strict=True):
-            student_dir = ensure_distill_run(student_config(config, teacher_dir, s),
+            student_dir = ensure_distill_run(student_config(config, teacher_dir, game, s),
                                              out_dir / "runs" / f"kl_{name}_s{s}")  # fmt: skip
             for who, run in (("teacher", teacher_dir), ("student", student_dir)):
                 evaluation = evaluate_policy(load_policy(run), seed=s, num_states=256,

@@ -20,6 +20,7 @@ import numpy as np
 from tdgen import streams
 from tdgen.agents.actor_critic.loop import ACState, ActorCriticAgent, Rollout
 from tdgen.agents.value_based.host import env_seed
+from tdgen.evaluate import host_episode_returns
 
 
 class HostFunctions:
@@ -84,31 +85,23 @@ def host_segment(agent, fns, state: ACState, env, obs, iterations: int):
     return state, obs, rollout
 
 
-def host_episode_returns(agent: ActorCriticAgent, fns, params, spec, seed: int) -> float:
-    """Mean return of the episodes ``eval_envs`` pool environments finish in ``eval_steps``
-    steps of the stochastic policy (nan if none finishes)."""
-    c = agent.config
-    env = spec.vector(c.eval_envs, seed)
-    try:
-        obs = env.reset()
-        key = jax.random.PRNGKey(seed)
-        total, count = 0.0, 0
-        for _ in range(c.eval_steps):
-            action, _, _, key = fns.act(params, obs, key)
-            obs, _, terminated, truncated, info = env.step(np.asarray(action))
-            done = terminated | truncated
-            total += float(np.sum(info["episode_return"][done]))
-            count += int(np.sum(done))
-    finally:
-        env.close()
-    return total / count if count else float("nan")
-
-
 def host_evaluate(agent: ActorCriticAgent, fns, state: ACState) -> dict[str, Any]:
-    seed = env_seed(agent.config.seed, int(state.frames), streams.EVAL_ENV)
+    """Mean return of the episodes ``eval_envs`` pool environments finish in ``eval_steps`` steps
+    of the stochastic policy, on training and held-out levels (`host_episode_returns`)."""
+    c = agent.config
+    seed = env_seed(c.seed, int(state.frames), streams.EVAL_ENV)
+
+    def act(obs, key):
+        action, _, _, key = fns.act(state.params, obs, key)
+        return action, key
+
+    def returns(spec):
+        return host_episode_returns(act, spec, jax.random.PRNGKey(seed), c.eval_envs,
+                                    c.eval_steps, seed)  # fmt: skip
+
     return {
-        "charts/train_return": host_episode_returns(agent, fns, state.params, agent.env, seed),
-        "charts/test_return": host_episode_returns(agent, fns, state.params, agent.test_env, seed),
+        "charts/train_return": returns(agent.env),
+        "charts/test_return": returns(agent.test_env),
     }
 
 
