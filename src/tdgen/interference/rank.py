@@ -52,11 +52,13 @@ def srank(features, delta: float = 0.01) -> jax.Array:
     """Effective rank of Kumar et al. (2021): min{r : sum_{i<=r} sigma_i / sum sigma >= 1 - delta}.
 
     `features` is [n, d] (e.g. penultimate-layer features of n states) or an update matrix.
+    An all-zero matrix has srank 0 (no singular value mass), as update_rank.
     """
     _fraction("delta", delta)
     s = singular_values(features)
-    cumulative = jnp.cumsum(s) / jnp.maximum(jnp.sum(s), jnp.finfo(s.dtype).tiny)
-    return (jnp.sum(cumulative < 1.0 - delta) + 1).astype(jnp.int32)
+    total = jnp.sum(s)
+    cumulative = jnp.cumsum(s) / jnp.maximum(total, jnp.finfo(s.dtype).tiny)
+    return jnp.where(total > 0, jnp.sum(cumulative < 1.0 - delta) + 1, 0).astype(jnp.int32)
 
 
 def effective_dimension(A, kind: str = "entropy") -> jax.Array:
