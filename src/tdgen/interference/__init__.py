@@ -18,6 +18,7 @@ from tdgen.interference.gradients import (
     per_sample_gradients,
 )
 from tdgen.interference.plot import plot_singular_values, plot_update_matrix
+from tdgen.interference.probe import MEASURES, Probe
 from tdgen.interference.rank import (
     effective_dimension,
     gradient_gram,
@@ -31,6 +32,8 @@ from tdgen.interference.units import active_units, dormant_units, feature_statis
 from tdgen.interference.update_matrix import make_update_matrix, update_matrix
 
 __all__ = [
+    "MEASURES",
+    "Probe",
     "REDUCTIONS",
     "Reduction",
     "active_units",

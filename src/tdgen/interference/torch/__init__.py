@@ -3,7 +3,7 @@
 Same definitions as the JAX versions in `tdgen.interference` (and tested equal on the same
 weights): update_matrix.py is the update matrix of a module under its real torch.optim step;
 measures.py holds dormant/active units, feature rank, norms, gradient noise, the loss NTK and
-policy churn, with layer activations read by forward hooks.
+policy churn, with layer activations read by forward hooks; probe.py bundles them (Probe).
 """
 
 from tdgen.interference.torch.measures import (
@@ -23,9 +23,11 @@ from tdgen.interference.torch.measures import (
     policy_churn_tv,
     unit_scores,
 )
+from tdgen.interference.torch.probe import Probe
 from tdgen.interference.torch.update_matrix import update_matrix
 
 __all__ = [
+    "Probe",
     "active_units",
     "capture_activations",
     "distance_from_init",
