@@ -34,8 +34,19 @@ def _fraction(name: str, value: float) -> None:
 
 
 def singular_values(A) -> jax.Array:
-    """Singular values of A, largest first."""
-    return jnp.linalg.svd(_matrix(A), compute_uv=False)
+    """Singular values of A, largest first.
+
+    A matrix more than twice as wide as tall (features [n, d] of a conv layer) or the reverse
+    is first reduced to the [min, min] triangle R of a QR decomposition (same singular values):
+    on XLA:CPU the SVD of a [128, 12800] matrix took ~14x longer than QR + SVD of R.
+    """
+    A = _matrix(A)
+    n, d = A.shape
+    if d > 2 * n:
+        A = jnp.linalg.qr(A.T, mode="r")
+    elif n > 2 * d:
+        A = jnp.linalg.qr(A, mode="r")
+    return jnp.linalg.svd(A, compute_uv=False)
 
 
 def update_rank(A, eps: float = 0.1) -> jax.Array:

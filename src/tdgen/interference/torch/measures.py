@@ -200,11 +200,22 @@ def _grads(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Ten
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
 
 
+def mean_loss(module: torch.nn.Module, loss_fn: LossFn, batch: Batch) -> torch.Tensor:
+    """(1/k) sum_i loss_fn(module, transition_i), differentiable: the k losses in one
+    torch.func.vmap pass, or a loop when loss_fn cannot be vmapped (see per_sample_gradients)."""
+    batch, k = _transitions(batch)
+    try:
+        return torch.func.vmap(lambda t: loss_fn(module, t))(batch).mean()
+    except RuntimeError as err:
+        if "vmap" not in str(err):
+            raise
+    return sum(loss_fn(module, {key: v[i] for key, v in batch.items()}) for i in range(k)) / k
+
+
 def gradient_norm(module: torch.nn.Module, loss_fn: LossFn, batch: Batch) -> dict:
     """||grad of the mean per-transition loss||, total and per layer (module .grad untouched)."""
-    batch, k = _transitions(batch)
     named = dict((n, p) for n, p in module.named_parameters() if p.requires_grad)
-    loss = sum(loss_fn(module, {key: v[i] for key, v in batch.items()}) for i in range(k)) / k
+    loss = mean_loss(module, loss_fn, batch)
     return _norms("grad_norm", dict(zip(named, _grads(loss, list(named.values())), strict=True)))
 
 
@@ -324,7 +335,6 @@ def policy_churn(
     """Churn on `reference` after one real optimiser step (on a scratch copy) on the mean loss."""
     if head not in HEADS:
         raise unknown_name("churn head", head, HEADS)
-    batch, k = _transitions(batch)
     with torch.no_grad():
         before = module(reference)
     if before.ndim != 2:
@@ -333,8 +343,7 @@ def policy_churn(
         )
     scratch = _Scratch(module, optimizer)
     scratch.reset()
-    loss = sum(loss_fn(scratch.module, {key: v[i] for key, v in batch.items()}) for i in range(k))
-    (loss / k).backward()
+    mean_loss(scratch.module, loss_fn, batch).backward()
     scratch.optimizer.step()
     with torch.no_grad():
         after = scratch.module(reference)
