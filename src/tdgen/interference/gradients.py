@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from tdgen.interference.rank import singular_values
-from tdgen.interference.update_matrix import check_batch
+from tdgen.interference.update_matrix import check_batch, check_chunk_size
 
 NTK_THRESHOLDS = (0.0, 0.001, 0.01)
 
@@ -79,16 +79,24 @@ def gradient_norm(loss_fn, params, batch) -> dict[str, jax.Array]:
     return _norms("grad_norm", grads)
 
 
-def per_sample_gradients(loss_fn, params, batch) -> jax.Array:
-    """J [k, P]: the flattened gradient of each transition's loss."""
-    check_batch(batch)
-    grads = jax.vmap(jax.grad(loss_fn), (None, 0))(params, batch)
-    return jax.vmap(lambda g: ravel_pytree(g)[0])(grads)
+def per_sample_gradients(loss_fn, params, batch, chunk_size: int = 8) -> jax.Array:
+    """J [k, P]: the flattened gradient of each transition's loss.
+
+    chunk_size transitions are vectorised together (jax.lax.map's batch_size): on XLA:CPU a
+    fully vmapped batch of conv weight gradients ran ~1.5x slower than chunks of 1-8.
+    """
+    k = check_batch(batch)
+    check_chunk_size(chunk_size)
+    return jax.lax.map(
+        lambda t: ravel_pytree(jax.grad(loss_fn)(params, t))[0],
+        batch,
+        batch_size=min(chunk_size, k),
+    )
 
 
-def loss_ntk(loss_fn, params, batch) -> jax.Array:
+def loss_ntk(loss_fn, params, batch, chunk_size: int = 8) -> jax.Array:
     """K[i, j] = <grad loss_i, grad loss_j>, the empirical NTK of the per-sample losses [k, k]."""
-    J = per_sample_gradients(loss_fn, params, batch)
+    J = per_sample_gradients(loss_fn, params, batch, chunk_size)
     return J @ J.T
 
 
