@@ -17,8 +17,10 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from tdgen.interference.im2col import conv_as_matmul
 from tdgen.interference.rank import singular_values
-from tdgen.interference.update_matrix import check_batch, check_chunk_size
+from tdgen.interference.reductions import unknown_name
+from tdgen.interference.update_matrix import CONVS, check_batch, check_chunk_size
 
 NTK_THRESHOLDS = (0.0, 0.001, 0.01)
 
@@ -79,24 +81,27 @@ def gradient_norm(loss_fn, params, batch) -> dict[str, jax.Array]:
     return _norms("grad_norm", grads)
 
 
-def per_sample_gradients(loss_fn, params, batch, chunk_size: int = 8) -> jax.Array:
+def per_sample_gradients(loss_fn, params, batch, chunk_size: int = 8, conv: str = "matmul"):
     """J [k, P]: the flattened gradient of each transition's loss.
 
-    chunk_size transitions are vectorised together (jax.lax.map's batch_size): on XLA:CPU a
-    fully vmapped batch of conv weight gradients ran ~1.5x slower than chunks of 1-8.
+    chunk_size transitions are vectorised together (jax.lax.map's batch_size); conv="matmul"
+    computes convolutions as im2col matmuls (im2col.py), "native" keeps XLA's. Measured on
+    XLA:CPU at k = 128: chunks of 8 with matmul convolutions took 0.93 s (Nature CNN) and
+    0.05 s (MinAtar) against 1.36 s and 0.09 s fully vmapped with native convolutions.
     """
     k = check_batch(batch)
     check_chunk_size(chunk_size)
+    if conv not in CONVS:
+        raise unknown_name("conv", conv, CONVS)
+    loss = conv_as_matmul(loss_fn) if conv == "matmul" else loss_fn
     return jax.lax.map(
-        lambda t: ravel_pytree(jax.grad(loss_fn)(params, t))[0],
-        batch,
-        batch_size=min(chunk_size, k),
+        lambda t: ravel_pytree(jax.grad(loss)(params, t))[0], batch, batch_size=min(chunk_size, k)
     )
 
 
-def loss_ntk(loss_fn, params, batch, chunk_size: int = 8) -> jax.Array:
+def loss_ntk(loss_fn, params, batch, chunk_size: int = 8, conv: str = "matmul") -> jax.Array:
     """K[i, j] = <grad loss_i, grad loss_j>, the empirical NTK of the per-sample losses [k, k]."""
-    J = per_sample_gradients(loss_fn, params, batch, chunk_size)
+    J = per_sample_gradients(loss_fn, params, batch, chunk_size, conv)
     return J @ J.T
 
 

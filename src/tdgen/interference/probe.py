@@ -33,6 +33,7 @@ from tdgen.interference.gradients import (
     ntk_statistics,
     parameter_norms,
 )
+from tdgen.interference.im2col import conv_as_matmul
 from tdgen.interference.rank import gradient_gram, update_rank
 from tdgen.interference.reductions import unknown_name
 from tdgen.interference.units import TAUS, active_units, dormant_units, feature_statistics
@@ -134,7 +135,7 @@ class Probe:
             if "loss_ntk" in wanted:
                 put("dynamics/loss_ntk/", ntk_statistics(K))
         if "output_ntk" in wanted:
-            G = gradient_gram(self.apply_fn, params, {"obs": reference}, reduce=self._scalar)
+            G = gradient_gram(self._matmul_apply, params, {"obs": reference}, reduce=self._scalar)
             put("dynamics/output_ntk/", ntk_statistics(G))
         if "churn" in wanted:
             out["dynamics/churn"] = policy_churn(
@@ -154,9 +155,14 @@ class Probe:
             "update_matrix": self._update_matrix(params, opt_state, batch),
             "loss_ntk": loss_ntk(self.loss_fn, params, batch),
             "output_ntk": gradient_gram(
-                self.apply_fn, params, {"obs": reference}, reduce=self._scalar
+                self._matmul_apply, params, {"obs": reference}, reduce=self._scalar
             ),
         }
+
+    @cached_property
+    def _matmul_apply(self) -> Callable:
+        """apply_fn with convolutions as im2col matmuls: faster per-state Jacobians on CPU."""
+        return conv_as_matmul(self.apply_fn)
 
     @property
     def _scalar(self) -> str:
