@@ -3,7 +3,7 @@
     python benchmarks/dynamics.py [--quick] [--k 128] [--nets minatar nature] [--no-torch]
 
 For the MinAtar CNN (10x10x4, conv 16 3x3, dense 128, 6 actions) and the Nature CNN (84x84x4,
-conv 32/64/64, dense 512, 18 actions) with a Q head and warm Adam (lr 1e-4), in one process:
+conv 32/64/64, dense 512, 18 actions) of benchmarks/update_rank.py, warm Adam (lr 1e-4), in one process:
   update       one DQN training update (grad of the mean TD loss of 32 transitions + Adam), jitted
   suite        Probe(...) with every measure at k transitions (reference = the batch), jitted;
                and each measure alone (which dominate)
@@ -27,39 +27,9 @@ import jax
 import optax
 
 from tdgen.interference import MEASURES, Probe, make_update_matrix, update_matrix
-from tdgen.nets.factory import make_network
+from update_rank import NETS, best, problem, torch_nets  # the networks of benchmarks/update_rank.py
 
-NETS = {"minatar": ((10, 10, 4), 6), "nature": ((84, 84, 4), 18)}
 TRAIN_BATCH, FRAMES_PER_UPDATE, PROBE_EVERY_FRAMES = 32, 4, 100_000
-
-
-def best(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def problem(name, k, seed=0):
-    shape, actions = NETS[name]
-    net = make_network(name, "q", actions)
-    keys = jax.random.split(jax.random.PRNGKey(seed), 4)
-    batch = {
-        "obs": jax.random.uniform(keys[0], (k, *shape)),
-        "action": jax.random.randint(keys[1], (k,), 0, actions),
-        "target": jax.random.normal(keys[2], (k,)),
-    }
-    params = net.init(keys[3], batch["obs"][:1])
-
-    def loss_fn(p, t):
-        return 0.5 * (net.apply(p, t["obs"][None])[0, t["action"]] - t["target"]) ** 2
-
-    opt = optax.adam(1e-4)
-    grads = jax.grad(lambda p: jax.vmap(loss_fn, (None, 0))(p, batch).mean())(params)
-    state = opt.update(grads, opt.init(params), params)[1]
-    return net, params, batch, loss_fn, opt, state
 
 
 def training_update(net, params, batch, loss_fn, opt, state, repeats):
@@ -110,27 +80,12 @@ def one_call(name, k, repeats):
     return out
 
 
-def torch_net(name):
-    import torch
-
-    torch.manual_seed(0)
-    if name == "nature":
-        layers = [torch.nn.Conv2d(4, 32, 8, 4), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 4, 2),
-                  torch.nn.ReLU(), torch.nn.Conv2d(64, 64, 3, 1), torch.nn.ReLU(),
-                  torch.nn.Flatten(), torch.nn.Linear(3136, 512), torch.nn.ReLU(),
-                  torch.nn.Linear(512, 18)]  # fmt: skip
-        return torch.nn.Sequential(*layers), (4, 84, 84), 18
-    layers = [torch.nn.Conv2d(4, 16, 3), torch.nn.ReLU(), torch.nn.Flatten(),
-              torch.nn.Linear(16 * 8 * 8, 128), torch.nn.ReLU(), torch.nn.Linear(128, 6)]  # fmt: skip
-    return torch.nn.Sequential(*layers), (4, 10, 10), 6
-
-
 def torch_suite(name, k, repeats):
     import torch
 
     from tdgen.interference.torch import Probe as TorchProbe
 
-    net, shape, actions = torch_net(name)
+    net, shape, actions = torch_nets(name)
     g = torch.Generator().manual_seed(0)
     batch = {
         "obs": torch.rand(k, *shape, generator=g),
