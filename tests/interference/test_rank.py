@@ -71,3 +71,12 @@ def test_bad_arguments():
         identity_distance(np.ones((2, 3)))
     with pytest.raises(ValueError, match="did you mean 'entropy'"):
         effective_dimension(np.eye(2), "entropie")
+
+
+def test_singular_values_of_wide_and_tall_matrices_through_qr():
+    rng = np.random.default_rng(3)
+    for shape in [(6, 40), (40, 6), (5, 11)]:
+        A = rng.normal(size=shape).astype(np.float32)
+        np.testing.assert_allclose(
+            singular_values(A), np.linalg.svd(A, compute_uv=False), rtol=1e-4, atol=1e-5
+        )

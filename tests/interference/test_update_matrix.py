@@ -314,3 +314,36 @@ def test_bad_input_messages():
         call(reduce="action", inputs=jnp.ones((3, OBS)))
     with pytest.raises(ValueError, match="loss_fn must return a scalar"):
         call(loss_fn=lambda p, t: apply(p, t["obs"][None]))
+
+
+def test_one_call_update_matrix_is_cached_and_does_not_retrace():
+    from tdgen.interference.update_matrix import cached_update_matrix
+
+    traces = []
+    init, apply = mlp((ACTIONS,))
+
+    def counting_apply(params, obs):
+        traces.append(obs.shape)
+        return apply(params, obs)
+
+    def loss(params, t):
+        return 0.5 * (counting_apply(params, t["obs"][None])[0, t["action"]] - t["target"]) ** 2
+
+    params = init(jax.random.PRNGKey(0))
+    keys = jax.random.split(jax.random.PRNGKey(1), 2)
+    batch = {
+        "obs": jax.random.normal(keys[0], (K, OBS)),
+        "action": jnp.arange(K) % ACTIONS,
+        "target": jax.random.normal(keys[1], (K,)),
+    }
+    opt = optax.adam(1e-2)
+    state = opt.init(params)
+    cached_update_matrix.cache_clear()
+    first = update_matrix(counting_apply, params, loss, batch, opt, state, center="drift")
+    n_first = len(traces)
+    second = update_matrix(counting_apply, params, loss, batch, opt, state, center="drift")
+    assert n_first > 0 and len(traces) == n_first  # the second call traced nothing
+    np.testing.assert_array_equal(first, second)
+    assert cached_update_matrix.cache_info().hits == 1
+    update_matrix(counting_apply, params, loss, batch, opt, state, center="none")
+    assert len(traces) > n_first  # other options: a new function

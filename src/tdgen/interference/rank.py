@@ -34,8 +34,19 @@ def _fraction(name: str, value: float) -> None:
 
 
 def singular_values(A) -> jax.Array:
-    """Singular values of A, largest first."""
-    return jnp.linalg.svd(_matrix(A), compute_uv=False)
+    """Singular values of A, largest first.
+
+    A matrix more than twice as wide as tall (features [n, d] of a conv layer) or the reverse
+    is first reduced to the [min, min] triangle R of a QR decomposition (same singular values):
+    on XLA:CPU the SVD of a [128, 12800] matrix took ~14x longer than QR + SVD of R.
+    """
+    A = _matrix(A)
+    n, d = A.shape
+    if d > 2 * n:
+        A = jnp.linalg.qr(A.T, mode="r")
+    elif n > 2 * d:
+        A = jnp.linalg.qr(A, mode="r")
+    return jnp.linalg.svd(A, compute_uv=False)
 
 
 def update_rank(A, eps: float = 0.1) -> jax.Array:
@@ -52,11 +63,13 @@ def srank(features, delta: float = 0.01) -> jax.Array:
     """Effective rank of Kumar et al. (2021): min{r : sum_{i<=r} sigma_i / sum sigma >= 1 - delta}.
 
     `features` is [n, d] (e.g. penultimate-layer features of n states) or an update matrix.
+    An all-zero matrix has srank 0 (no singular value mass), as update_rank.
     """
     _fraction("delta", delta)
     s = singular_values(features)
-    cumulative = jnp.cumsum(s) / jnp.maximum(jnp.sum(s), jnp.finfo(s.dtype).tiny)
-    return (jnp.sum(cumulative < 1.0 - delta) + 1).astype(jnp.int32)
+    total = jnp.sum(s)
+    cumulative = jnp.cumsum(s) / jnp.maximum(total, jnp.finfo(s.dtype).tiny)
+    return jnp.where(total > 0, jnp.sum(cumulative < 1.0 - delta) + 1, 0).astype(jnp.int32)
 
 
 def effective_dimension(A, kind: str = "entropy") -> jax.Array:

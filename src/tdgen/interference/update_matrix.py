@@ -25,7 +25,7 @@ Two centerings:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import jax
@@ -80,10 +80,35 @@ def update_matrix(
     conv="matmul" evaluates convolutions as im2col patches times a matrix (im2col.py), ~1.5-2x
     faster on CPU and equal up to float rounding; "native" keeps XLA's convolution.
 
-    For repeated calls (a probe inside a training loop), build the compiled function once with
-    `make_update_matrix` instead.
+    The jitted function is cached on the identity of apply_fn, loss_fn and optimizer and on the
+    options (a bounded LRU of CACHE_SIZE entries, `cached_update_matrix`), so a second call with
+    the same functions and shapes does not retrace: it costs what a `make_update_matrix` probe
+    costs. Functions created anew at each call (a lambda in a loop) miss the cache.
     """
-    fn = make_update_matrix(
+    support = None if support is None else tuple(np.asarray(support, np.float64).tolist())
+    options = (reduce, action_index, support, center, method, chunk_size, conv)
+    try:
+        fn = cached_update_matrix(apply_fn, loss_fn, optimizer, *options)
+    except TypeError as err:  # an unhashable argument (e.g. a custom optimiser object): no cache
+        if "unhashable" not in str(err):
+            raise
+        fn = cached_update_matrix.__wrapped__(apply_fn, loss_fn, optimizer, *options)
+    return fn(params, opt_state, batch, inputs)
+
+
+CACHE_SIZE = 16
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def cached_update_matrix(
+    apply_fn, loss_fn, optimizer, reduce, action_index, support, center, method, chunk_size, conv
+):
+    """make_update_matrix(...) memoised on its arguments (functions hash by identity).
+
+    Entries hold strong references to the functions (and what they close over) until evicted;
+    `cached_update_matrix.cache_clear()` drops them.
+    """
+    return make_update_matrix(
         apply_fn,
         loss_fn,
         optimizer,
@@ -95,7 +120,6 @@ def update_matrix(
         chunk_size=chunk_size,
         conv=conv,
     )
-    return fn(params, opt_state, batch, inputs)
 
 
 def make_update_matrix(
