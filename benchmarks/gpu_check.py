@@ -14,7 +14,7 @@ runs x (length / rate + probes x probe seconds); evaluations are not included.
 The measured run is the paper's run with three things changed so that a minute shows it: metric
 lines every ``log_frames`` frames, a probe every 20k frames and the first update after at most
 that (value-based); a line every iteration and a probe every two (actor-critic); a line every 1k
-updates and a probe every 2k (students); no evaluations. A student
+updates and a probe every 2k (students; a quarter and half of a shorter run); no evaluations. A student
 distils a teacher trained for the smoke preset's length (its data is that teacher's buffer, so its
 memory is not the paper's). Each case runs in its own subprocess (peak RSS is per process) with a
 timeout. ``--dry-run`` runs the smoke presets on the CPU instead: a test runs it.
@@ -104,7 +104,8 @@ CASES: dict[str, Case] = {
 def check_config(config: Any, log_frames: int) -> Any:
     """The run config with the changes the module docstring lists (nothing else)."""
     if hasattr(config, "objective"):  # a student: steps are updates
-        return config.replace(log_every=1_000, probe_every=min(config.probe_every or 2_000, 2_000),
+        return config.replace(log_every=min(1_000, max(config.steps // 4, 1)),
+                              probe_every=min(2_000, max(config.steps // 2, 1)),
                               eval_every=0)  # fmt: skip
     if hasattr(config, "learning_starts"):
         every = min(config.probe_every or 20_000, 20_000)
@@ -216,7 +217,7 @@ def table(results: list[dict[str, Any]]) -> str:
         peak = "-" if r["device_peak_mib"] is None else f"{r['device_peak_mib']:,.0f}"
         rate = ("~" if r["rate_includes_compile"] else "") + f"{r['rate']:,.0f} {r['unit']}"
         rows.append(f"| {r['case']} | {r['device']} | {rate} | {r['probe_seconds']:.2f} | {peak} "
-                    f"| {r['host_rss_mib']:,.0f} | {r['runs']} | {r['projected_hours']:,.1f} |")  # fmt: skip
+                    f"| {r['host_rss_mib']:,.0f} | {r['runs']} | {r['projected_hours']:,.3g} |")  # fmt: skip
     return "\n".join(rows)
 
 
