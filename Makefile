@@ -47,16 +47,18 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/update_rank.py
 
-# Wheel and sdist in dist/, checked by twine, and the wheel installed without extras into a fresh
-# venv (dist/venv) that must run `tdgen --version`, `tdgen list` and a theory experiment.
+# Wheel and sdist in dist/, checked by twine, and the wheel installed without extras (newest
+# releases in range, not the lock) into a fresh venv, dist/venv, where the installed version must
+# equal tdgen.__version__ and `tdgen list` and a theory experiment must run.
 dist: $(STAMP)
 	rm -rf dist build
 	$(BIN)/python -m build --outdir dist .
 	$(BIN)/twine check --strict dist/*
 	"$$(.ci/find-python $(PYTHON))" -m venv dist/venv
 	dist/venv/bin/python -m pip install --quiet dist/*.whl
-	cd dist && venv/bin/tdgen --version && venv/bin/tdgen list \
-		&& venv/bin/tdgen reproduce fig9_kernel_td --out venv/results
+	cd dist && venv/bin/python -c 'import importlib.metadata as m, tdgen; v = m.version("tdgen"); \
+		assert v == tdgen.__version__, (v, tdgen.__version__); print("tdgen", v)'
+	cd dist && venv/bin/tdgen list && venv/bin/tdgen reproduce fig9_kernel_td --out venv/results
 	@echo "dist: $$(ls dist/*.whl dist/*.tar.gz) built, checked and installed without extras"
 
 # Regenerate every lock file after a change to pyproject.toml (needs uv).
