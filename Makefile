@@ -18,9 +18,11 @@ PYTEST_ARGS ?=
 
 .PHONY: reproduce test test-fast lint bench dist lock print-extras clean
 
-$(BIN)/python:
-	@test -f $(LOCK) || { echo "no lock file $(LOCK) for Python '$(PY_MINOR)': tested are 3.11, 3.12, 3.13" >&2; exit 2; }
-	"$$(.ci/find-python $(PYTHON))" -m venv $(VENV)
+requirements/py%.txt:
+	@echo "no lock file $@ for Python '$(PY_MINOR)': tested are 3.11, 3.12, 3.13" >&2; exit 2
+
+$(BIN)/python: | $(LOCK)
+	py=$$(.ci/find-python $(PYTHON)) && "$$py" -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
@@ -54,7 +56,7 @@ dist: $(STAMP)
 	rm -rf dist build
 	$(BIN)/python -m build --outdir dist .
 	$(BIN)/twine check --strict dist/*
-	"$$(.ci/find-python $(PYTHON))" -m venv dist/venv
+	py=$$(.ci/find-python $(PYTHON)) && "$$py" -m venv dist/venv
 	dist/venv/bin/python -m pip install --quiet dist/*.whl
 	cd dist && venv/bin/python -c 'import importlib.metadata as m, tdgen; v = m.version("tdgen"); \
 		assert v == tdgen.__version__, (v, tdgen.__version__); print("tdgen", v)'

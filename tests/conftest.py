@@ -26,6 +26,7 @@ SLOW = (
     "tests/sweep/test_wandb_and_reproduce.py",
     "tests/losses/test_quantile.py::test_quantiles_converge_to_the_quantiles_of_the_targets",
     "tests/envs/test_levels.py::test_an_episode_is_a_function_of_its_level_and_actions",
+    "tests/interference/test_update_matrix.py::test_linearized_agrees_with_exact",
 )
 FAST = (  # a few agents' tests and the theory experiments stay in the fast selection
     "tests/agents/test_registry.py",
