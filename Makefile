@@ -61,7 +61,7 @@ dist: $(STAMP)
 	cd dist && venv/bin/python -c 'import importlib.metadata as m, tdgen; v = m.version("tdgen"); \
 		assert v == tdgen.__version__, (v, tdgen.__version__); print("tdgen", v)'
 	cd dist && venv/bin/tdgen list && venv/bin/tdgen reproduce fig9_kernel_td --out venv/results
-	@echo "dist: $$(ls dist/*.whl dist/*.tar.gz) built, checked and installed without extras"
+	@echo "dist: $$(echo dist/*.whl dist/*.tar.gz) built, checked and installed without extras"
 
 # Regenerate every lock file after a change to pyproject.toml (needs uv).
 lock:
