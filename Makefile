@@ -1,26 +1,46 @@
-# tdgen: `make reproduce` and `make test` work on a fresh machine with Python 3.11.
+# tdgen: `make reproduce` and `make test` work on a fresh machine with Python 3.11, 3.12 or 3.13.
+# PYTHON picks the interpreter (PYTHON=python3.13 make test); .ci/find-python finds it on PATH or
+# among pyenv's versions. Each Python gets its own venv (.venv for 3.11, .venv-3.X otherwise),
+# filled from its lock file requirements/py3.X.txt (the tested set), then tdgen itself, editable.
 PYTHON ?= python3.11
-VENV := .venv
+PY_MINOR := $(or $(filter 3.%,$(patsubst python%,%,$(notdir $(PYTHON)))),$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null))
+# Extras make installs; torch only on 3.11, where its CPU build lies on disk (PyPI's Linux torch
+# for 3.12/3.13 is the CUDA build, several GB): the torch tests skip elsewhere.
+EXTRAS_3.11 := dev,atari,procgen,torch,sweep,dist
+EXTRAS_OTHER := dev,atari,procgen,sweep,dist
+EXTRAS := $(or $(EXTRAS_$(PY_MINOR)),$(EXTRAS_OTHER))
+VENV := $(if $(filter 3.11,$(PY_MINOR)),.venv,.venv-$(PY_MINOR))
+LOCK := requirements/py$(PY_MINOR).txt
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= results
+PYTEST_ARGS ?=
 
-.PHONY: reproduce test lint bench clean
+.PHONY: reproduce test test-fast lint bench dist lock print-extras clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+requirements/py%.txt:
+	@echo "no lock file $@ for Python '$(PY_MINOR)': tested are 3.11, 3.12, 3.13" >&2; exit 2
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,atari,procgen,torch,sweep]'
+$(BIN)/python: | $(LOCK)
+	py=$$(.ci/find-python $(PYTHON)) && "$$py" -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 reproduce: $(STAMP)
 	$(BIN)/tdgen reproduce --scale quick --out $(OUT)
 	@echo "Report: $(OUT)/report.md (and $(OUT)/report.html)"
 
+# Every test; test-fast leaves out those marked slow (what .ci/run runs on its second Python).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -29,5 +49,26 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/update_rank.py
 
+# Wheel and sdist in dist/, checked by twine, and the wheel installed without extras (newest
+# releases in range, not the lock) into a fresh venv, dist/venv, where the installed version must
+# equal tdgen.__version__ and `tdgen list` and a theory experiment must run.
+dist: $(STAMP)
+	rm -rf dist build
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	py=$$(.ci/find-python $(PYTHON)) && "$$py" -m venv dist/venv
+	dist/venv/bin/python -m pip install --quiet dist/*.whl
+	cd dist && venv/bin/python -c 'import importlib.metadata as m, tdgen; v = m.version("tdgen"); \
+		assert v == tdgen.__version__, (v, tdgen.__version__); print("tdgen", v)'
+	cd dist && venv/bin/tdgen list && venv/bin/tdgen reproduce fig9_kernel_td --out venv/results
+	@echo "dist: $$(echo dist/*.whl dist/*.tar.gz) built, checked and installed without extras"
+
+# Regenerate every lock file after a change to pyproject.toml (needs uv).
+lock:
+	requirements/lock.sh
+
+print-extras:
+	@echo $(EXTRAS)
+
 clean:
-	rm -rf $(VENV) $(OUT)
+	rm -rf .venv .venv-3.* $(OUT) dist build

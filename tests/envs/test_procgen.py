@@ -203,5 +203,7 @@ def test_missing_qt_wheel_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "envpool.procgen", broken)
     monkeypatch.setattr(envpool, "procgen", broken)
     monkeypatch.setattr(procgen_module.importlib.metadata, "distribution", no_wheel)
-    with pytest.raises(ImportError, match=r"pyqt5-qt5 wheel: pip install 'tdgen\[procgen\]'"):
+    with pytest.raises(
+        ImportError, match=r"needs pyqt5-qt5 \(Qt 5\): pip install 'tdgen\[procgen\]'"
+    ):
         load_qt.__wrapped__()

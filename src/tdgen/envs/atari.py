@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from tdgen._extras import require
 from tdgen.envs.wrappers import host_reward_mode
 
 STACK, SIZE, FRAME_SKIP = 4, 84, 4
@@ -74,7 +75,7 @@ class AtariSpec:
 
 def make_atari(game: str, reward: str = "dense", keep_prob: float = 0.1) -> AtariSpec:
     """The `AtariSpec` of an envpool game (``game`` as in ``<Game>-v5``, e.g. "Pong")."""
-    import envpool
+    envpool = require("envpool", "atari", f"atari/{game}")
 
     spec = envpool.make_spec(f"{game}-v5")
     name = f"atari/{game}"
@@ -98,7 +99,7 @@ class AtariVectorEnv:
     """
 
     def __init__(self, spec: AtariSpec, num_envs: int, seed: int, *, num_threads: int = 0):
-        import envpool
+        envpool = require("envpool", "atari", spec.name)
 
         if num_envs < 1:
             raise ValueError(f"num_envs must be positive, got {num_envs}")

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from tdgen._extras import MissingExtraError, require
 from tdgen.envs.atari import REWARD_MODES
 from tdgen.envs.levels import FULL_DISTRIBUTION, level_suffix
 from tdgen.envs.wrappers import host_reward_mode
@@ -50,18 +51,13 @@ def load_qt() -> None:
     If ``envpool`` was imported before Qt was loaded (it imports ``envpool.procgen`` and records
     the failure), the module is imported again.
     """
-    try:
-        import envpool.procgen as procgen
-    except ImportError:
-        raise ImportError(f"ProcGen needs the procgen extra: {_INSTALL}") from None
+    procgen = require("envpool.procgen", "procgen", "ProcGen")
     if _extension_loaded(procgen) or not sys.platform.startswith("linux"):
         return
     try:
         wheel = importlib.metadata.distribution("pyqt5-qt5")
     except importlib.metadata.PackageNotFoundError:
-        raise ImportError(
-            f"ProcGen needs Qt 5 (libQt5Core, libQt5Gui) from the pyqt5-qt5 wheel: {_INSTALL}"
-        ) from None
+        raise MissingExtraError(f"ProcGen needs pyqt5-qt5 (Qt 5): {_INSTALL}") from None
     for name in QT_LIBRARIES:
         ctypes.CDLL(str(wheel.locate_file(f"PyQt5/Qt5/lib/{name}")), mode=ctypes.RTLD_GLOBAL)
     importlib.reload(procgen)

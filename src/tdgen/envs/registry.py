@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 
+from tdgen._extras import require
 from tdgen.envs.levels import with_levels
 from tdgen.envs.minatar import MINATAR_GAMES, make_minatar
 from tdgen.envs.procgen import DISTRIBUTION_MODES, make_procgen
@@ -57,16 +58,6 @@ def _unknown(name: str, candidates: tuple[str, ...] = KNOWN_NAMES) -> ValueError
         f"unknown environment {name!r}: choose minatar/<game> ({', '.join(MINATAR_GAMES)}), "
         f"atari/<Game> (e.g. atari/Pong) or procgen/<game> ({', '.join(PROCGEN_GAMES)})"
     )
-
-
-def _require_envpool(name: str, extra: str):
-    try:
-        import envpool
-    except ImportError:
-        raise ImportError(
-            f"{name!r} needs the {extra} extra: pip install 'tdgen[{extra}]'"
-        ) from None
-    return envpool
 
 
 def parse_env_name(name: str) -> tuple[str, str]:
@@ -133,7 +124,7 @@ def make_env(
         spec = make_minatar(game, max_steps_in_episode=max_steps_in_episode)
     else:
         extra = "atari" if suite == "atari" else "procgen"
-        envpool = _require_envpool(name, extra)
+        envpool = require("envpool", extra, repr(name))
         if suite == "atari":  # host-stepped: an AtariSpec, not a jittable EnvSpec
             tasks = envpool.list_all_envs()
             if f"{game}-v5" not in tasks:

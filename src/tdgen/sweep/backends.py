@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from tdgen._extras import require
 from tdgen.sweep.tasks import Task, TaskResult, run_group, seed_groups
 
 OnResult = Callable[[TaskResult], None]
@@ -83,8 +84,7 @@ class RayBackend:
     max_retries: int = 2
 
     def run(self, tasks: Sequence[Task], on_result: OnResult | None = None) -> list[TaskResult]:
-        import ray
-
+        ray = require("ray", "sweep", "the ray backend")
         started = not ray.is_initialized()
         if started:
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
@@ -137,8 +137,7 @@ class SlurmBackend:
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def executor(self):
-        import submitit
-
+        submitit = require("submitit", "sweep", "the slurm backend")
         executor = submitit.AutoExecutor(folder=Path(self.folder), cluster=self.cluster)
         parameters: dict[str, Any] = {"timeout_min": self.time_min,
                                       "cpus_per_task": self.cpus_per_run,
@@ -185,9 +184,8 @@ class CheckpointableGroup:
         return run_group(group)
 
     def checkpoint(self, group: list[Task]):
-        from submitit.helpers import DelayedSubmission
-
-        return DelayedSubmission(self, group)
+        helpers = require("submitit.helpers", "sweep", "the slurm backend")
+        return helpers.DelayedSubmission(self, group)
 
 
 BACKENDS = ("local", "ray", "slurm")

@@ -21,6 +21,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from tdgen._extras import require
+
 
 @dataclasses.dataclass
 class WandbHook:
@@ -42,12 +44,7 @@ class WandbHook:
         self._run = None
 
     def start(self, task: Any) -> None:
-        try:
-            import wandb
-        except ImportError:
-            raise ValueError(
-                "W&B logging needs the wandb package: pip install 'tdgen[sweep]'"
-            ) from None
+        wandb = require("wandb", "sweep", "W&B logging")
         run_dir = Path(task.run_dir).resolve()
         options: dict[str, Any] = dict(
             project=self.project, entity=self.entity,

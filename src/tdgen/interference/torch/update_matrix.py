@@ -25,10 +25,12 @@ from collections.abc import Callable, Mapping
 
 import jax.numpy as jnp
 import numpy as np
-import torch
 
+from tdgen._extras import require
 from tdgen.interference.reductions import Reduction, unknown_name
 from tdgen.interference.update_matrix import CENTERS, action_indices, check_batch
+
+torch = require("torch", "torch", "tdgen.interference.torch")
 
 Batch = Mapping[str, torch.Tensor]
 
