@@ -60,7 +60,7 @@ dist: $(STAMP)
 	dist/venv/bin/python -m pip install --quiet dist/*.whl
 	cd dist && venv/bin/python -c 'import importlib.metadata as m, tdgen; v = m.version("tdgen"); \
 		assert v == tdgen.__version__, (v, tdgen.__version__); print("tdgen", v)'
-	cd dist && venv/bin/tdgen list && venv/bin/tdgen reproduce fig9_kernel_td --out venv/results
+	cd dist && venv/bin/tdgen --version && venv/bin/tdgen list && venv/bin/tdgen reproduce fig9_kernel_td --out venv/results
 	@echo "dist: $$(echo dist/*.whl dist/*.tar.gz) built, checked and installed without extras"
 
 # Regenerate every lock file after a change to pyproject.toml (needs uv).

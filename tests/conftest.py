@@ -18,6 +18,10 @@ import pytest
 SLOW = (
     "tests/agents/",
     "tests/distill/test_trainer.py",
+    "tests/distill/test_groups.py",
+    "tests/distill/test_procgen.py",
+    "tests/test_interruptions.py",
+    "tests/benchmarks/test_gpu_check.py",
     "tests/experiments/",
     "tests/interference/test_command.py",
     "tests/runs/test_loop.py",
@@ -32,6 +36,7 @@ FAST = (  # a few agents' tests and the theory experiments stay in the fast sele
     "tests/agents/test_registry.py",
     "tests/agents/test_actor_critic_losses.py",
     "tests/agents/test_value_based.py",
+    "tests/experiments/test_scales.py",
     "tests/experiments/test_fig1_mountaincar_spectrum.py",
     "tests/experiments/test_fig9_kernel_td.py",
     "tests/experiments/test_fig10_smooth_kernel_regression.py",

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-import torch
-
+from tdgen._extras import require
 from tdgen.interference.reductions import unknown_name
 from tdgen.interference.torch.update_matrix import _Scratch
 from tdgen.interference.update_matrix import check_batch
+
+torch = require("torch", "torch", "tdgen.interference.torch")
 
 TAUS = (0.0, 0.025, 0.1)
 NTK_THRESHOLDS = (0.0, 0.001, 0.01)

@@ -16,13 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import torch
 
+from tdgen._extras import require
 from tdgen.interference.probe import MEASURES
 from tdgen.interference.rank import update_rank
 from tdgen.interference.reductions import unknown_name
 from tdgen.interference.torch import measures as m
 from tdgen.interference.torch.update_matrix import update_matrix
+
+torch = require("torch", "torch", "tdgen.interference.torch")
 
 
 class Probe:
