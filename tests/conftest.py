@@ -20,6 +20,7 @@ SLOW = (
     "tests/distill/test_trainer.py",
     "tests/distill/test_groups.py",
     "tests/distill/test_procgen.py",
+    "tests/distill/test_atari.py",
     "tests/test_interruptions.py",
     "tests/benchmarks/test_gpu_check.py",
     "tests/experiments/",

@@ -8,8 +8,8 @@ teacher) visited. `evaluate_policy` measures returns on both level sets and the 
 (Eq. 6), robustness to Gaussian input noise and consistency under interpolation
 (`tdgen.evaluate`); `tdgen evaluate RUN` writes them as JSON and plots.
 
-MinAtar policies act in jitted scans; ProcGen policies (ppo, daac and their students) act in envpool
-pools on the host: returns from `host_episode_returns` (pools seeded from ``seed``), and an agent's
+MinAtar policies act in jitted scans; Atari and ProcGen policies (agents and their students) act in
+envpool pools on the host: returns from `host_episode_returns` (pools seeded from ``seed``), and an agent's
 visited states collected on the host by its sampled policy (`tdgen.distill.host`).
 """
 
@@ -23,10 +23,12 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.tree_util import Partial
 
 from tdgen import plots, streams
 from tdgen.agents.value_based import replay as replay_lib
+from tdgen.agents.value_based.frame_replay import HostReplay, gather_stacks, valid_flat_indices
 from tdgen.distill.host import env_seed, host_transitions
 from tdgen.distill.teacher import load_teacher
 from tdgen.distill.trainer import DistillConfig, Distiller
@@ -80,8 +82,9 @@ def load_policy(run_dir: Path, frames: int = 0) -> LoadedPolicy:
     path = find_checkpoint(run.checkpoints, frames)
     _, state = load_checkpoint(path, distiller.template(), kind="distill")
     teacher = distiller.teacher
+    replay = teacher.replay if distiller.frame_replay and not config.collect else state.replay
     return LoadedPolicy(run.path.name, distiller.values, state.params, distiller.stochastic,
-                        teacher.env, teacher.test_env, state.replay, teacher.host_stepped)  # fmt: skip
+                        teacher.env, teacher.test_env, replay, teacher.host_stepped)  # fmt: skip
 
 
 def _policy_of(policy: LoadedPolicy, epsilon: float):
@@ -130,8 +133,17 @@ def visited_states(
     return rollout(key).astype(policy.env.observation_dtype)
 
 
-def held_out_states(replay: replay_lib.Replay, key: jax.Array, n: int, dtype) -> jax.Array:
-    """``n`` distinct stored observations (fewer if the buffer holds fewer), in the env's dtype."""
+def held_out_states(
+    replay: replay_lib.Replay | HostReplay, key: jax.Array, n: int, dtype
+) -> jax.Array:
+    """``n`` distinct stored observations (fewer if the buffer holds fewer), in the env's dtype;
+    from an Atari frame-once replay, ``n`` distinct valid transitions drawn on the host from the
+    key."""
+    if isinstance(replay, HostReplay):
+        valid = valid_flat_indices(replay)
+        rng = np.random.default_rng(np.asarray(key, np.uint32).ravel().tolist())
+        chosen = np.sort(rng.choice(valid, min(n, valid.size), replace=False))
+        return jnp.asarray(gather_stacks(replay, *np.divmod(chosen, replay.num_envs)), dtype)
     n = min(n, int(replay.filled) * replay.num_envs)
     batch, _ = replay_lib.sample_distinct(replay, key, n)
     return batch["obs"].astype(dtype)

@@ -13,5 +13,6 @@ EVAL_ENV = 0x4556  # "EV": envpool seed of evaluation pools (host)
 SAMPLE = 0x53414D50  # "SAMP": host-side replay sampling (envpool Atari)
 ENV = 0x454E56  # "ENV": envpool seed of training pools after a (re)start
 SPARSE = 0x5350  # "SP": the host sparsifying mask of reward="sparse" on envpool
+COLLECT = 0x434F4C4C  # "COLL": a host-stepped teacher's acting keys while a student trains
 
-__all__ = ["ENV", "EVAL", "EVAL_ENV", "PROBE", "SAMPLE", "SPARSE"]
+__all__ = ["COLLECT", "ENV", "EVAL", "EVAL_ENV", "PROBE", "SAMPLE", "SPARSE"]

@@ -13,10 +13,9 @@ Pools are seeded from (seed, position, stream) (`env_seed`): the buffer's from (
 evaluation's from (seed, updates), so evaluations are a function of the run and its position.
 
 Nothing here is ProcGen's: any spec with ``vector(num_envs, seed)`` (a pool with the
-`tdgen.envs.spec` step contract) and any teacher with ``act`` fit, so an Atari value teacher needs
-only its host replay read as a `replay_lib.Replay` (`load_teacher`) and, for ``collect``, one
-`host_transitions` step written with `replay_lib.add` between jitted runs of ``collect_every``
-updates.
+`tdgen.envs.spec` step contract) and any teacher with ``act`` fit (Atari policies' visited states,
+`tdgen.policies`). Atari value teachers bring their own frame-once replay instead
+(`tdgen.distill.host_value`).
 """
 
 from __future__ import annotations
@@ -49,7 +48,8 @@ def host_transitions(
         out["obs"][t], out["action"][t] = obs, np.asarray(action)
         obs, reward, terminated, _, info = env.step(out["action"][t])
         out["reward"][t], out["terminated"][t] = reward, terminated
-        out["next_obs"][t] = info["final_observation"]
+        # ProcGen auto-resets within the step (the final frame in info); Atari returns it here
+        out["next_obs"][t] = info.get("final_observation", obs)
     return out, obs, key
 
 

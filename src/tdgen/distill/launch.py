@@ -10,6 +10,7 @@ every agent (`tdgen.runs.loop`); steps count student updates.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from tdgen.agents import ensure_runs
 from tdgen.agents.family import FamilyRecord
 from tdgen.agents.registry import AgentSpec
 from tdgen.agents.train import DEFAULT_LANES, group_start, load_run_state, start_state
+from tdgen.distill import host_value
 from tdgen.distill.trainer import (
     DistillConfig,
     Distiller,
@@ -93,12 +95,24 @@ def train_group(
 
 
 def _run(distiller: Distiller, run: RunDir, state: DistillState, logger, progress: bool) -> Path:
-    return run_segments(
-        distiller.config, KIND, run, state, logger, progress, advance=distiller.jit_segment(),
-        diverged=lambda s: bool(s.diverged), log_values=_log_values,
-        events=_events(distiller, run.probes), total=distiller.config.steps,
-        position=lambda s: int(s.updates), unit="updates",
-    )  # fmt: skip
+    with _segments(distiller, state) as advance:
+        return run_segments(
+            distiller.config, KIND, run, state, logger, progress, advance=advance,
+            diverged=lambda s: bool(s.diverged), log_values=_log_values,
+            events=_events(distiller, run.probes), total=distiller.config.steps,
+            position=lambda s: int(s.updates), unit="updates",
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _segments(distiller: Distiller, state: DistillState):
+    """One segment's advance: the jitted scan, or host-sampled updates from an Atari teacher's
+    frame-once replay (`tdgen.distill.host_value`)."""
+    if distiller.frame_replay:
+        with host_value.segments(distiller, state) as advance:
+            yield advance
+    else:
+        yield distiller.jit_segment()
 
 
 def _events(distiller: Distiller, probe_dirs) -> list[Event]:
@@ -115,7 +129,7 @@ def _events(distiller: Distiller, probe_dirs) -> list[Event]:
 
         events.append(Event(c.eval_every, evaluate))
     if c.probe_every:
-        probe = make_distill_probe(distiller)
+        probe = (host_value.make_probe if distiller.frame_replay else make_distill_probe)(distiller)
         events.append(probe_event(c.probe_every, lambda s, i: probe(s), probe_dirs))
     return events
 

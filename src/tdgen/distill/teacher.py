@@ -7,9 +7,10 @@ their training environment to collect more data while a student trains (Appendix
 
 Teachers are found through the agent registry (`AGENTS[run.kind].family`): what a family produces
 and whether its environment is host-stepped decide what it can teach. Host-stepped actor-critic
-teachers (ProcGen through envpool) collect their buffer on the host (`tdgen.distill.host`).
-Host-stepped value teachers (Atari) are refused until their host replay can be read as a
-`replay_lib.Replay`.
+teachers (ProcGen through envpool) collect their buffer on the host (`tdgen.distill.host`);
+host-stepped value teachers (Atari) bring their frame-once host replay
+(`tdgen.agents.value_based.frame_replay.HostReplay`), which students sample on the host
+(`tdgen.distill.host_value`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class Teacher:
     """A trained agent, frozen.
 
     produces: "q" (action values) or "logits" (a policy); replay: the value teacher's buffer at
-    the checkpoint (None for actor-critic teachers); env/test_env: training and held-out levels
+    the checkpoint (a device `Replay` on gymnax, a host `HostReplay` on Atari; None for
+    actor-critic teachers); env/test_env: training and held-out levels
     (the same environment when the teacher has no level split); update_rank: the teacher's last
     logged update rank (its critic's for actor-critic agents), or None; host_stepped: its
     environments are stepped on the host (envpool), so its data are collected there.
@@ -96,7 +98,8 @@ def load_teacher(run_dir: Path, frames: int = 0) -> Teacher:
     """The teacher of the run in ``run_dir`` at its checkpoint of ``frames`` (0: the newest).
 
     A run without a complete checkpoint, or a missing one, is a CheckpointError naming what exists.
-    Supported: every gymnax (MinAtar) teacher, and host-stepped actor-critic teachers (ProcGen).
+    Every agent tdgen trains can teach: gymnax (MinAtar) runs, Atari value runs (their host
+    replay) and ProcGen actor-critic runs.
     """
     run = RunDir.open(Path(run_dir))
     if run.kind not in AGENTS:
@@ -105,16 +108,13 @@ def load_teacher(run_dir: Path, frames: int = 0) -> Teacher:
     config = run.load_config(spec.config_cls)
     agent = spec.build(config)
     host_stepped = spec.family.is_host_stepped(agent)
-    if host_stepped and spec.family.produces == "q":
-        raise ValueError(f"distillation from host-stepped value teachers ({run.kind} on "
-                         f"{config.env}) is not implemented yet: use a MinAtar value teacher or a "
-                         "ProcGen ppo/daac teacher")  # fmt: skip
     path = find_checkpoint(run.checkpoints, frames)
     frames, state = spec.family.load_run_state(agent, run, path)
     rows = read_metrics(run.path)
     if spec.family.produces == "q":
         ranks = [r["interference/update_rank"] for r in rows if "interference/update_rank" in r]
-        return Teacher(run.kind, config, state.params, agent, "q", agent.env, agent.env,
+        params = state.learner.params if host_stepped else state.params  # HostTrainState
+        return Teacher(run.kind, config, params, agent, "q", agent.env, agent.env,
                        state.replay, frames, ranks[-1] if ranks else None, host_stepped)  # fmt: skip
     key = "interference/critic_update_rank"
     ranks = [r[key] for r in rows if key in r]

@@ -3,11 +3,13 @@
 A `Distiller` loads the teacher (`tdgen.distill.teacher`), builds its data (a value
 teacher's replay buffer; an actor-critic teacher fills a buffer of ``buffer_size`` transitions by
 acting on its training levels: inside the jitted init on gymnax, on the host with envpool for
-ProcGen teachers, `tdgen.distill.host`), and trains a freshly initialised student on one objective
+ProcGen teachers, `tdgen.distill.host`; an Atari value teacher brings its frame-once host replay,
+sampled on the host, `tdgen.distill.host_value`), and trains a freshly initialised student on one objective
 (`tdgen.distill.objectives`) in jitted segments (`Distiller.make_train`: pure, so students that
 differ only by seed train as one group, `tdgen.distill.launch`). With ``collect`` the teacher
 keeps acting, one vectorised step every ``collect_every`` updates, writing into the same ring buffer
-(Appendix B.3; gymnax teachers only). Students are evaluated on the teacher's training and held-out
+(Appendix B.3; gymnax teachers in the jitted segment, Atari value teachers in an envpool pool
+between host-sampled updates). Students are evaluated on the teacher's training and held-out
 levels (Eq. 6's two terms): in a scan on gymnax, in envpool pools seeded from (seed, updates) on
 the host.
 The student's update rank is probed exactly as during training: k distinct transitions of the
@@ -33,6 +35,7 @@ from tdgen import streams
 from tdgen.agents.probes import VALUE, Draw, ProbeResult, ProbeTarget, ProbeView, make_probe
 from tdgen.agents.train import Train
 from tdgen.agents.value_based import replay as replay_lib
+from tdgen.agents.value_based.frame_replay import HostReplay, valid_flat_indices
 from tdgen.distill.host import env_seed, host_buffer
 from tdgen.distill.objectives import OBJECTIVES, Objective
 from tdgen.distill.teacher import Teacher, load_teacher, network_input
@@ -53,7 +56,8 @@ class DistillConfig(RunConfig):
     """Distillation of a trained run into a fresh student."""
 
     teacher: str = ""
-    """The teacher's run directory (a dqn, c51, ppo or daac run on MinAtar; ppo or daac on ProcGen)."""
+    """The teacher's run directory (a dqn, c51, ppo or daac run on MinAtar; dqn, c51 or qrdqn on
+    Atari; ppo or daac on ProcGen)."""
     objective: Literal["q", "qa", "advantage", "qr", "double_q", "bc", "kl"] = "bc"
     """Objective (tdgen.distill.objectives): q, qa, advantage regression; qr, double_q offline RL;
     bc behaviour cloning; kl policy distillation."""
@@ -84,7 +88,8 @@ class DistillConfig(RunConfig):
     """Environments an actor-critic teacher acts in to collect data (a value teacher collects in
     as many as its replay buffer has columns)."""
     collect: bool = False
-    """The teacher keeps collecting while the student trains (Appendix B.3; MinAtar teachers)."""
+    """The teacher keeps collecting while the student trains (Appendix B.3; MinAtar and Atari value
+    teachers)."""
     collect_every: int = 1
     """Updates per vectorised collection step when collect is on."""
     teacher_epsilon: float = 0.01
@@ -184,10 +189,16 @@ class Distiller:
                 f"objective {objective.name!r} needs a policy teacher (ppo, daac); a "
                 f"{teacher.kind} teacher has action values: use q, qa, advantage or bc"
             )
-        if config.collect and teacher.host_stepped:
-            raise ValueError(f"collect=True needs a gymnax teacher; {config.teacher} steps "
-                             f"{teacher.config.env} on the host: use --collect False (its buffer "
-                             "of buffer_size transitions is collected before distillation)")  # fmt: skip
+        if config.collect and teacher.host_stepped and not isinstance(teacher.replay, HostReplay):
+            raise ValueError(f"collect=True needs a gymnax or Atari value teacher; {config.teacher} "
+                             f"steps {teacher.config.env} on the host: use --collect False (its "
+                             "buffer of buffer_size transitions is collected before distillation)")  # fmt: skip
+        if isinstance(teacher.replay, HostReplay):
+            held = valid_flat_indices(teacher.replay).size
+            if held < config.batch_size:
+                raise ValueError(f"the teacher's replay in {config.teacher} holds {held} sampleable "
+                                 f"transitions, fewer than batch_size {config.batch_size}: train "
+                                 "the teacher longer or lower batch_size")  # fmt: skip
         encoder = config.encoder or teacher.config.encoder
         kwargs = teacher.encoder_kwargs if encoder == teacher.config.encoder else {}
         if encoder == "mlp" and "obs_ndim" not in kwargs:
@@ -211,10 +222,20 @@ class Distiller:
         shape = (1, *self.teacher.env.observation_shape)
         return self.network.init(key, jnp.zeros(shape, self.teacher.env.observation_dtype))
 
+    @property
+    def frame_replay(self) -> bool:
+        """The teacher's data are an Atari frame-once host replay: the student samples it on the
+        host and updates on the device (`tdgen.distill.host_value`)."""
+        return isinstance(self.teacher.replay, HostReplay)
+
     def init(self) -> DistillState:
         """The state at update 0; a host-stepped teacher collects its buffer first (on the host,
-        with the key the jitted init would have used)."""
+        with the key the jitted init would have used). An Atari value teacher's host replay stays
+        out of the jitted init: the state carries it (it is written to) with collect, else nothing
+        (the teacher's, read from its checkpoint, is the data)."""
         key = jax.random.PRNGKey(self.config.seed)
+        if self.frame_replay:
+            return self._host_replay_state(key)
         if not self.teacher.host_stepped:
             return self._jit_init(key)
         c = self.config
@@ -225,6 +246,8 @@ class Distiller:
     def template(self) -> DistillState:
         """A state of the checkpoint's structure and shapes, to load one into: `init` on gymnax;
         for host-stepped teachers an empty buffer (nothing collected)."""
+        if self.frame_replay:  # a replay's structure and shapes; loading reads fresh arrays
+            return self._host_replay_state(jax.random.PRNGKey(self.config.seed))
         if not self.teacher.host_stepped:
             return self.init()
         c = self.config
@@ -232,6 +255,10 @@ class Distiller:
             c.buffer_size, c.num_envs, self.teacher.env.observation_shape
         )
         return self._jit_init(jax.random.PRNGKey(c.seed), empty)
+
+    def _host_replay_state(self, key: jax.Array) -> DistillState:
+        state = self._jit_init(key, ())
+        return state.replace(replay=self.teacher.replay if self.config.collect else ())
 
     @functools.cached_property
     def _jit_init(self):
@@ -318,6 +345,11 @@ class Distiller:
             )  # fmt: skip
             state = state.replace(replay=replay, env_state=env_state, obs=obs)
         batch = replay_lib.sample(state.replay, key_sample, c.batch_size)
+        return self.learn(state, batch).replace(key=key), None
+
+    def learn(self, state: DistillState, batch: dict[str, jax.Array]) -> DistillState:
+        """One optimiser step of the student on ``batch`` (and the target copy when due)."""
+        c = self.config
         t = self.transitions(state.params, state.target_params, batch)
         loss, grads = jax.value_and_grad(self.batch_loss)(state.params, t)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
@@ -327,10 +359,10 @@ class Distiller:
         if self.objective.bootstraps:
             target = jax.lax.cond(count % c.target_period == 0, lambda: params, lambda: target)
         return state.replace(
-            params=params, target_params=target, opt_state=opt_state, key=key, updates=count,
+            params=params, target_params=target, opt_state=opt_state, updates=count,
             loss_sum=state.loss_sum + loss, loss_count=state.loss_count + 1,
             diverged=state.diverged | ~jnp.isfinite(loss),
-        ), None  # fmt: skip
+        )  # fmt: skip
 
     def make_train(self) -> Train:
         """The pure pair `Train(init(key), segment(state))`: one segment is

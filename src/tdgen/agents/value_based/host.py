@@ -202,28 +202,38 @@ def train_segment(agent, fns, state, env, obs, prev_done, iterations, overlap: b
     return state, obs, prev_done
 
 
-def make_host_probe(agent: Agent):
-    """`probe(state) -> ProbeResult | None`: the gymnax loop's probe on host-drawn transitions.
+def probe_replay(
+    replay: HostReplay, seed: int, position: int, k: int, draws: int
+) -> tuple[replay_lib.Replay, np.ndarray] | None:
+    """``k * draws`` distinct valid transitions (fewer if the replay holds fewer) drawn on the host
+    from (seed, position), as a [m, 1] device `replay_lib.Replay` for a probe's draws, with their
+    flat indices (row * num_envs + lane, sorted); None when fewer than k are valid."""
+    valid = valid_flat_indices(replay)
+    if valid.size < k:
+        return None
+    rng = np.random.default_rng([seed, streams.PROBE, position])
+    chosen = np.sort(rng.choice(valid, min(valid.size, k * draws), replace=False))
+    batch = gather(replay, *np.divmod(chosen, replay.num_envs))
+    device_replay = replay_lib.Replay(
+        **{key: jnp.asarray(v)[:, None] for key, v in batch.items()},
+        position=jnp.int32(0), filled=jnp.int32(chosen.size),
+    )  # fmt: skip
+    return device_replay, chosen
 
-    ``probe_k * probe_draws`` distinct valid transitions (fewer if the replay holds fewer) are
-    drawn on the host from (seed, frames) and handed to the value probe as a [m, 1] replay; its
-    draws pick k of them each, and the saved indices are mapped back to this replay's flat ones.
-    """
+
+def make_host_probe(agent: Agent):
+    """`probe(state) -> ProbeResult | None`: the gymnax loop's probe on host-drawn transitions
+    (`probe_replay` at the run's frames); its draws pick k of them each, and the saved indices are
+    mapped back to this replay's flat ones."""
     config = agent.config
     probe = make_value_probe(agent)
 
     def host_probe(state: HostTrainState) -> ProbeResult | None:
-        valid = valid_flat_indices(state.replay)
-        if valid.size < config.probe_k:
+        drawn = probe_replay(state.replay, config.seed, int(state.frames), config.probe_k,
+                             config.probe_draws)  # fmt: skip
+        if drawn is None:
             return None
-        rng = np.random.default_rng([config.seed, streams.PROBE, int(state.frames)])
-        chosen = np.sort(rng.choice(valid, min(valid.size, config.probe_k * config.probe_draws),
-                                    replace=False))  # fmt: skip
-        batch = gather(state.replay, *np.divmod(chosen, state.replay.num_envs))
-        device_replay = replay_lib.Replay(
-            **{k: jnp.asarray(v)[:, None] for k, v in batch.items()},
-            position=jnp.int32(0), filled=jnp.int32(chosen.size),
-        )  # fmt: skip
+        device_replay, chosen = drawn
         lr = state.learner
         view = ProbeView(lr.params, lr.opt_state, state.key, int(state.frames))
         result = probe(lr, replay=device_replay, view=view)
