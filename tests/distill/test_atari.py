@@ -149,3 +149,14 @@ def test_a_replay_smaller_than_a_batch_is_refused_before_writing(atari_teacher, 
     with pytest.raises(ValueError, match="sampleable transitions, fewer than batch_size 4096"):
         distill(student(atari_teacher, batch_size=4096), tmp_path / "big", progress=False)
     assert not (tmp_path / "big").exists()
+
+
+def test_a_teacher_replay_larger_than_free_memory_is_refused_before_loading(
+    atari_teacher, tmp_path, monkeypatch
+):
+    from tdgen.agents.value_based import frame_replay
+
+    monkeypatch.setattr(frame_replay, "available_memory", lambda: 1_000)
+    with pytest.raises(MemoryError, match=r"teacher .*dqn: buffer_size 400 needs .* GiB"):
+        distill(student(atari_teacher), tmp_path / "oom", progress=False)
+    assert not (tmp_path / "oom").exists()

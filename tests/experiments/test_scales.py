@@ -14,7 +14,7 @@ SCHEDULE = {
     "buffer_size", "show_frames", "num_envs", "num_steps", "eval_every", "eval_steps",
     "teacher_frames", "teacher_epsilon_decay", "teacher_learning_starts", "teacher_probe_every",
     "teacher_log_every", "student_steps", "num_states", "steps", "teacher", "probe_k",
-    "probe_draws", "teacher_scale",
+    "probe_draws", "teacher_scale", "teacher_target_period", "teacher_buffer_size",
 }  # fmt: skip
 THEORY = {"fig1_mountaincar_spectrum", "fig2_high_frequency_pretraining", "fig9_kernel_td",
           "fig10_smooth_kernel_regression", "obs42_second_order_dynamics",

@@ -1,6 +1,8 @@
 """The smoke scale end to end on envpool: Atari value-based runs (Figures 3, 12, 8), ProcGen
-actor-critic runs (Figure 4) and their KL students (Figure 6) train, probe, checkpoint, reuse each
-other, distil, evaluate and report.
+actor-critic runs (Figure 4) and their KL students (Figure 6), an Atari Tandem teacher and its
+value and BC students collecting from envpool (Figure 5) train, probe, checkpoint, reuse each
+other, distil, evaluate and report. (Figure 11 runs Figure 5's code paths with five objectives:
+`tdgen reproduce --scale smoke` runs it, this test does not.)
 
 `tdgen reproduce --scale smoke` runs every game and seed of the paper presets; this test keeps the
 paper's first game and one seed of each (the budget: a few minutes on 2 cores), everything else as
@@ -15,11 +17,13 @@ import pytest
 from tdgen.experiments import get_experiment
 from tdgen.experiments.report import SMOKE, write_report
 from tdgen.experiments.runner import run_experiment
+from tdgen.runs import RunDir
 
 pytest.importorskip("envpool")
 
 NAMES = ("fig3_value_update_rank", "fig12_update_matrices", "fig8_value_fourier",
-         "fig4_actor_critic_update_rank", "fig6_policy_distillation_generalization")  # fmt: skip
+         "fig4_actor_critic_update_rank", "fig6_policy_distillation_generalization",
+         "fig5_distillation_robustness")  # fmt: skip
 
 
 def one_game_one_seed(config):
@@ -57,5 +61,10 @@ def test_smoke_scale_runs_the_paper_code_paths_on_envpool(tmp_path):
     assert (student / "metrics.jsonl").exists()
     gap = results["fig6_policy_distillation_generalization"]["claims"][0]["evidence"]
     assert set(gap["procgen/bigfish"]) >= {"student_gap", "teacher_gap"}
+    fig5 = results["fig5_distillation_robustness"]["summary"]["table"]["atari/Pong"]
+    assert set(fig5) == {"teacher", "q", "bc"}
+    assert all(0.0 <= row["action_agreement"] <= 1.0 for row in fig5.values())
+    bc = tmp_path / "fig5_distillation_robustness" / "runs" / "bc_atari-Pong_s0"
+    assert RunDir.open(bc).config["collect"] and (bc / "metrics.jsonl").exists()
     report = write_report(tmp_path).read_text()
     assert SMOKE in report and "0 of 0 claims held" in report

@@ -106,7 +106,10 @@ def load_teacher(run_dir: Path, frames: int = 0) -> Teacher:
         raise ValueError(f"{run.path} is a {run.kind!r} run, not an agent that can teach")
     spec = AGENTS[run.kind]
     config = run.load_config(spec.config_cls)
-    agent = spec.build(config)
+    try:  # an Atari agent refuses a replay that cannot fit in memory before anything allocates
+        agent = spec.build(config)
+    except MemoryError as error:
+        raise MemoryError(f"teacher {run.path}: {error}") from None
     host_stepped = spec.family.is_host_stepped(agent)
     path = find_checkpoint(run.checkpoints, frames)
     frames, state = spec.family.load_run_state(agent, run, path)

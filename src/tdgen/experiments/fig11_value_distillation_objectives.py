@@ -10,6 +10,12 @@ below the teacher and rises; advantage regression stays lowest; qr tends to be h
 
 Quick scale: the Breakout-MinAtar teacher of Figure 5 (reused when that experiment ran first with the
 same settings, trained here otherwise), 10k updates per objective, a probe every 2.5k, 1 seed.
+
+Paper scale: Figure 5's Atari Pong teacher (Tandem DQN, 50M emulator frames; reused from Figure
+5), students as Figure 5's (625k updates of batch 32, the teacher collecting), a probe every 62.5k
+updates, 3 seeds. Appendix D.1 names neither its games nor its lengths: Pong (the first of Figure
+5's games) and Figure 5's student length are our choice; another of its teachers: the preset with
+``game`` replaced, passed as ``run_experiment(..., config=...)``.
 """
 
 from __future__ import annotations
@@ -74,14 +80,19 @@ class Config:
 
     @classmethod
     def paper(cls) -> Config:
-        """Figure 5's paper-scale teacher, 200k updates, a probe every 20k, 3 seeds."""
-        return cls(teacher=fig5.Config.paper(), steps=200_000, probe_every=20_000,
-                   eval_every=20_000, num_seeds=3, late_probes=3)  # fmt: skip
+        """Figure 5's paper-scale Pong teacher and student length (625k updates, the teacher
+        collecting), a probe every 62.5k updates, 3 seeds."""
+        return cls(game="atari/Pong", teacher=fig5.Config.paper(), steps=625_000,
+                   probe_every=62_500, eval_every=125_000, eval_steps=10_000, num_seeds=3,
+                   late_probes=3)  # fmt: skip
 
 
 def student_config(config: Config, teacher: Path, objective: str, seed: int) -> DistillConfig:
+    students = config.teacher  # Figure 5's student settings: batch, collection
     return DistillConfig(
         teacher=str(teacher), objective=objective, steps=config.steps, lr=config.lr,
+        batch_size=students.student_batch_size, collect=students.student_collect,
+        collect_every=students.student_collect_every, teacher_epsilon=students.collect_epsilon,
         probe_every=config.probe_every, probe_k=config.probe_k, probe_draws=config.probe_draws,
         eval_every=config.eval_every, eval_steps=config.eval_steps,
         log_every=min(1_000, config.probe_every), seed=seed,

@@ -18,8 +18,18 @@ curves are in the figure and the evidence.
 
 Quick scale: Breakout-MinAtar, a DQN teacher with the paper's base optimiser (Tandem's centred
 RMSProp, schedules shortened as in Figure 3) for 200k frames; students with Adam 2.5e-4, batch 64,
-20k updates, 2 seeds. Paper scale: the Atari games of Figure 5 need Atari teachers, which
-`tdgen.distill` does not load yet (MinAtar only): the paper preset runs the four MinAtar games.
+20k updates, 2 seeds.
+
+Paper scale (Appendix B.3): Pong, Boxing, Seaquest and Montezuma's Revenge (the four Atari games
+the paper names) through envpool; Tandem DQN teachers (the Nature CNN, replay 1e6 in the
+frame-once host ring) for 50M emulator frames (12.5M agent steps) with epsilon decaying to 0.1
+("epsilon-greedy exploration with epsilon = 0.1"); students for 625k updates of batch 32, what
+online DQN does over 10M frames (one update every 4 agent steps), with the teacher collecting into
+its replay meanwhile (4 agent steps per update, its online ratio, at epsilon 0.1); BC's entropy
+weight 0.1 (Eq. 57, not Eq. 23's 1e-2). Left open by the paper and chosen here: the students'
+optimiser (Adam 2.5e-4), the teacher epsilon while collecting (its training epsilon), the number
+of seeds (3), the noise scales (in [0, 1] pixel units), and the evaluation length (16 emulators x
+10k agent steps per return).
 """
 
 from __future__ import annotations
@@ -54,7 +64,7 @@ class Config:
     games: tuple[str, ...] = ("minatar/breakout",)  # environments
     teacher_frames: int = 200_000  # DQN teacher's training frames
     teacher_epsilon_decay: int = 100_000  # frames over which the teacher's epsilon decays
-    teacher_encoder: str | None = None  # teacher torso (None: the preset's MinAtar CNN)
+    teacher_encoder: str | None = None  # teacher torso (None: the preset's, MinAtar or Nature CNN)
     teacher_learning_starts: int = 20_000  # frames before the teacher's first update
     teacher_probe_every: int = 100_000  # frames between the teacher's update-rank probes
     teacher_log_every: int = 10_000  # frames between the teacher's metric lines
@@ -68,6 +78,13 @@ class Config:
     eval_envs: int = 16
     eval_steps: int = 2_000
     bc_return_fraction: float = 0.8  # "BC comes close": return >= this share of the teacher's
+    teacher_target_period: int | None = 1_000  # frames; None: the Tandem preset's (120k)
+    teacher_epsilon_end: float | None = None  # None: the Tandem preset's (0.01)
+    teacher_buffer_size: int | None = None  # None: the preset's (100k MinAtar, 1e6 Atari)
+    student_batch_size: int = 64
+    student_collect: bool = False  # the teacher collects while students train (Appendix B.3)
+    student_collect_every: int = 1  # updates per vectorised teacher step when collecting
+    collect_epsilon: float = 0.01  # the teacher's epsilon while collecting
 
     @classmethod
     def quick(cls) -> Config:
@@ -76,42 +93,51 @@ class Config:
 
     @classmethod
     def smoke(cls) -> Config:
-        """The paper preset (its games and seeds) with 2,048-frame teachers, 200-update students
-        and 256 held-out states: the code paths, not a test of the claims."""
+        """The paper preset (its Atari games, networks, collection and seeds) with 2,048-frame
+        teachers on a 2,048-transition replay, 200-update students and 256 held-out states: the
+        code paths, not a test of the claims."""
         return dataclasses.replace(
             cls.paper(), teacher_frames=2_048, teacher_epsilon_decay=1_024,
             teacher_learning_starts=256, teacher_probe_every=1_024, teacher_log_every=512,
-            student_steps=200, num_states=256, eval_steps=100,
+            teacher_target_period=512, teacher_buffer_size=2_048, student_steps=200,
+            num_states=256, eval_steps=100,
         )  # fmt: skip
 
     @classmethod
     def paper(cls) -> Config:
-        """All four MinAtar games, 2M-frame teachers, 3 seeds x 100k updates (Atari teachers
-        are not loadable by tdgen.distill yet)."""
+        """Appendix B.3 (see the module docstring): four Atari games, Tandem teachers for 50M
+        emulator frames at epsilon 0.1, 3 seeds x 625k-update students, the teacher collecting."""
         return cls(
-            games=("minatar/breakout", "minatar/asterix", "minatar/space_invaders",
-                   "minatar/freeway"),
-            teacher_frames=2_000_000, teacher_epsilon_decay=1_000_000, student_steps=100_000,
-            num_seeds=3,
+            games=("atari/Pong", "atari/Boxing", "atari/Seaquest", "atari/MontezumaRevenge"),
+            teacher_frames=12_500_000, teacher_epsilon_decay=1_000_000, teacher_encoder=None,
+            teacher_learning_starts=20_000, teacher_probe_every=1_000_000,
+            teacher_log_every=100_000, teacher_target_period=None, teacher_epsilon_end=0.1,
+            student_steps=625_000, student_batch_size=32, bc_entropy=0.1, num_seeds=3,
+            eval_steps=10_000, student_collect=True, student_collect_every=1,
+            collect_epsilon=0.1,
         )  # fmt: skip
 
 
 def teacher_config(config: Config, game: str, seed: int) -> DQNConfig:
-    """Tandem DQN (centred RMSProp) with Figure 3's shortened schedules."""
+    """Tandem DQN (centred RMSProp); quick: Figure 3's shortened schedules."""
     overrides = dict(frames=config.teacher_frames, learning_starts=config.teacher_learning_starts,
-                     target_period=1_000, epsilon_decay_frames=config.teacher_epsilon_decay,
+                     epsilon_decay_frames=config.teacher_epsilon_decay,
                      probe_every=config.teacher_probe_every, probe_k=128,
                      log_every=config.teacher_log_every, checkpoint_every=0, keep_checkpoints=1,
                      seed=seed)  # fmt: skip
-    if config.teacher_encoder:
-        overrides["encoder"] = config.teacher_encoder
+    optional = {"encoder": config.teacher_encoder, "target_period": config.teacher_target_period,
+                "epsilon_end": config.teacher_epsilon_end,
+                "buffer_size": config.teacher_buffer_size}  # fmt: skip
+    overrides.update({k: v for k, v in optional.items() if v is not None})
     return DQNConfig.tandem(game, **overrides)
 
 
 def student_config(config: Config, teacher: Path, objective: str, seed: int) -> DistillConfig:
     return DistillConfig(
         teacher=str(teacher), objective=objective, steps=config.student_steps,
-        lr=config.student_lr, ent_coef=config.bc_entropy, eval_every=0, probe_every=0,
+        batch_size=config.student_batch_size, lr=config.student_lr, ent_coef=config.bc_entropy,
+        collect=config.student_collect, collect_every=config.student_collect_every,
+        teacher_epsilon=config.collect_epsilon, eval_every=0, probe_every=0,
         log_every=min(1_000, config.student_steps), seed=seed,
     )  # fmt: skip
 
