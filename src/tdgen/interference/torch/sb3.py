@@ -102,10 +102,10 @@ class DynamicsCallback(callbacks.BaseCallback):
     def _on_rollout_end(self) -> None:
         if self.num_timesteps < self.next_at:
             return
-        self.next_at = (self.num_timesteps // self.every + 1) * self.every
         batch = self._batch()
-        if batch is None:
+        if batch is None:  # fewer than k samples stored yet: try at the next rollout's end
             return
+        self.next_at = (self.num_timesteps // self.every + 1) * self.every
         tick = time.perf_counter()
         values = self.probe(batch)
         values["perf/probe_seconds"] = time.perf_counter() - tick
