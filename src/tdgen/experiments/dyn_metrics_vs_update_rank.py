@@ -16,6 +16,10 @@ the cells; (2) the same for the fraction of tau-dormant units (tau 0.025) with a
 (more dormant units, fewer independent update directions). A correlation undefined in a run
 (a constant series) counts as no evidence: that run is left out of its cell, and a cell with
 no defined run does not count for the claim.
+
+Read the correlations as tracking, not cause: both series move with training, so a measure that
+only drifts over training (the parameter norm) correlates as well; the figure shows every measure
+side by side for that reason. With 2 seeds the interval is the two seeds' range.
 """
 
 from __future__ import annotations
