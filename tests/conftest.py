@@ -24,6 +24,7 @@ SLOW = (
     "tests/test_interruptions.py",
     "tests/benchmarks/test_gpu_check.py",
     "tests/experiments/",
+    "tests/examples/",
     "tests/interference/test_command.py",
     "tests/runs/test_loop.py",
     "tests/sweep/test_local.py",

@@ -16,6 +16,7 @@ PACKAGES = {  # the distribution that provides each optional top-level module
     "ray": "ray",
     "submitit": "submitit",
     "wandb": "wandb",
+    "stable_baselines3": "stable-baselines3",
 }
 
 

@@ -434,7 +434,9 @@ def make_distill_probe(distiller: Distiller) -> Callable[[DistillState], ProbeRe
     """`probe(state) -> ProbeResult` on k distinct buffer transitions (position: updates)."""
     c = distiller.config
     target = ProbeTarget(distiller.values, distiller.transition_loss, distiller.optimizer,
-                         reduce=distiller.objective.probe_reduce)  # fmt: skip
+                         reduce=distiller.objective.probe_reduce, model=distiller.network,
+                         model_input=lambda obs: network_input(
+                             obs, distiller.teacher.env.observation_dtype))  # fmt: skip
 
     @jax.jit
     def draw(networks, replay, key) -> Draw:
@@ -446,7 +448,9 @@ def make_distill_probe(distiller: Distiller) -> Callable[[DistillState], ProbeRe
         random = distiller.transitions(fresh, fresh, batch)
         return Draw(trained, random, fresh, distiller.optimizer.init(fresh), indices)
 
-    probe = make_probe({VALUE: target}, draw, center=c.probe_center, draws=c.probe_draws)
+    probe = make_probe(
+        {VALUE: target}, draw, center=c.probe_center, draws=c.probe_draws, measures=c.probe_measures
+    )
 
     def run(state: DistillState) -> ProbeResult:
         view = ProbeView(state.params, state.opt_state, state.key, int(state.updates))

@@ -23,6 +23,7 @@ REGISTRY: dict[str, str] = {
         "fig12_update_matrices",
         "fig8_value_fourier",
         "fig4_actor_critic_update_rank",
+        "dyn_metrics_vs_update_rank",
         "fig5_distillation_robustness",
         "fig6_policy_distillation_generalization",
         "fig11_value_distillation_objectives",

@@ -8,8 +8,16 @@ only to change its default (and its docstring: what a step counts, frames or upd
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal, Self
+
+# What a training run's probe can add to its update rank (tdgen.interference.Probe's MEASURES but
+# update_rank, which every probe computes, and init_distance: runs do not keep their initial
+# parameters). The default is the cheap ones: milliseconds per probe on the MinAtar CNN.
+PROBE_MEASURES = ("dormant", "active", "features", "param_norm", "grad_norm", "churn",
+                  "grad_noise", "loss_ntk", "output_ntk")  # fmt: skip
+DEFAULT_PROBE_MEASURES = "dormant,active,features,param_norm,grad_norm,churn"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +34,10 @@ class RunConfig:
     removes the step Adam's momentum takes whatever the sample."""
     probe_draws: int = 1
     """Independent draws of k samples per probe; their update ranks are averaged."""
+    probe_measures: str = DEFAULT_PROBE_MEASURES
+    """Learning-dynamics measures each probe logs beside the update rank, comma-separated
+    (dormant, active, features, param_norm, grad_norm, churn, grad_noise, loss_ntk, output_ntk;
+    tdgen.interference.Probe), or none."""
     checkpoint_every: int = 0
     """Steps between checkpoints (a last one is always written at the end); 0: only the last."""
     keep_checkpoints: int = 3
@@ -37,11 +49,15 @@ class RunConfig:
 
     retired_fields: ClassVar[tuple[str, ...]] = ()
     renamed_fields: ClassVar[dict[str, str]] = {}
+    # Fields a config.json written before they existed reads as (that run never logged them, and
+    # resumes as it would have): a run keeps its own probe suite.
+    absent_fields: ClassVar[dict[str, Any]] = {"probe_measures": "none"}
 
     def __post_init__(self):
         self.require_positive("probe_k", "probe_draws", "keep_checkpoints")
         self.require_non_negative("probe_every", "checkpoint_every", "log_every")
         self.require_choice(probe_center=("none", "drift"))
+        probe_measures(self.probe_measures)
 
     def require_positive(self, *names: str) -> None:
         """A ValueError naming the first of ``names`` that is not >= 1."""
@@ -91,6 +107,7 @@ class RunConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         values = {cls.renamed_fields.get(k, k): v for k, v in values.items()
                   if k not in cls.retired_fields}  # fmt: skip
+        values = {**cls.absent_fields, **values}
         unknown = sorted(set(values) - names)
         if unknown:
             raise ValueError(f"config has fields {cls.__name__} does not know: {unknown}")
@@ -102,6 +119,23 @@ class RunConfig:
         return cls(**values)
 
 
+def probe_measures(text: str) -> tuple[str, ...]:
+    """The measures named by a ``probe_measures`` field ("none" or "": none); a ValueError names
+    the field, the unknown measure and the valid ones."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if names in ((), ("none",)):
+        return ()
+    for name in names:
+        if name not in PROBE_MEASURES:
+            near = difflib.get_close_matches(name, PROBE_MEASURES, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ValueError(
+                f"probe_measures: unknown measure {name!r}{hint}; expected a comma-separated "
+                f"subset of {', '.join(PROBE_MEASURES)}, or none"
+            )
+    return names
+
+
 def _fits(value: Any, kind: type) -> bool:
     """``value`` is a ``kind`` as JSON stores it (an int where a float is wanted; no bools as
     numbers)."""
@@ -110,4 +144,4 @@ def _fits(value: Any, kind: type) -> bool:
     return isinstance(value, kind) or (kind is float and isinstance(value, int))
 
 
-__all__ = ["RunConfig"]
+__all__ = ["DEFAULT_PROBE_MEASURES", "PROBE_MEASURES", "RunConfig", "probe_measures"]

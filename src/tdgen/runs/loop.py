@@ -31,7 +31,7 @@ from tdgen.runs import MetricsLogger, RunDir, save_checkpoint
 # Fields that measure the machine, not the run: excluded when comparing runs for equality.
 WALL_CLOCK_FIELDS = (
     "charts/SPS", "perf/probe_seconds", "perf/checkpoint_seconds",
-    "perf/eval_seconds",
+    "perf/eval_seconds", "perf/dynamics_seconds",
 )  # fmt: skip
 
 

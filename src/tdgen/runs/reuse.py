@@ -12,8 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from tdgen.runs.checkpoint import complete_checkpoints
+from tdgen.runs.config import RunConfig
 from tdgen.runs.metrics import read_metrics
 from tdgen.runs.rundir import RunDir
+
+# Fields that change what a run measures, never how it trains: a run that differs only there is
+# the same run (reused as it is; resumed with its own value).
+READ_ONLY_FIELDS = ("probe_measures",)
 
 
 def is_complete(run_dir: Path, total: int) -> bool:
@@ -34,7 +39,8 @@ def config_differences(run_dir: Path, kind: str, wanted: Mapping[str, Any]) -> l
     stored = RunDir.open(run_dir)
     if stored.kind != kind:
         return ["kind"]
-    return sorted(k for k in wanted if stored.config.get(k) != wanted[k])
+    config = {**RunConfig.absent_fields, **stored.config}
+    return sorted(k for k in wanted if k not in READ_ONLY_FIELDS and config.get(k) != wanted[k])
 
 
 def ensure_run_dir(

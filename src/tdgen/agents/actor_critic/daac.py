@@ -125,11 +125,12 @@ class DAAC:
                 apply_fn=lambda p, x: self.policy_network.apply(p, x)["policy"],
                 loss_fn=per_sample(lambda p, t: self.policy_loss(p, t)[0]), optimizer=self.optimizer,
                 reduce="policy", select=lambda p, o: (p["policy"], o["policy"]),
+                model=self.policy_network,
             ),
             "critic": ProbeTarget(
                 apply_fn=self.value_network.apply, loss_fn=per_sample(self.value_loss),
                 optimizer=self.optimizer, reduce="none",
-                select=lambda p, o: (p["value"], o["value"]),
+                select=lambda p, o: (p["value"], o["value"]), model=self.value_network,
             ),
         }  # fmt: skip
 

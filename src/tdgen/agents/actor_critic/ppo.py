@@ -158,12 +158,12 @@ class PPO:
             "actor": ProbeTarget(
                 apply_fn=lambda p, x: self.network.apply(p, x)["policy"],
                 loss_fn=per_sample(lambda p, t: self.actor_loss(p, t)[0]),
-                optimizer=self.optimizer, reduce="policy", select=whole,
+                optimizer=self.optimizer, reduce="policy", select=whole, model=self.network,
             ),
             "critic": ProbeTarget(
                 apply_fn=lambda p, x: self.network.apply(p, x)["value"],
                 loss_fn=per_sample(self.critic_loss), optimizer=self.optimizer, reduce="none",
-                select=whole,
+                select=whole, model=self.network,
             ),
         }  # fmt: skip
 

@@ -45,7 +45,7 @@ def make_actor_critic_probe(agent: ActorCriticAgent):
         return Draw(under(params), under(fresh), fresh, fresh_opt, indices)
 
     probe = make_probe(algorithm.probe_targets(), draw, center=config.probe_center,
-                       draws=config.probe_draws)  # fmt: skip
+                       draws=config.probe_draws, measures=config.probe_measures)  # fmt: skip
 
     def run(state: ACState, rollout: Rollout) -> ProbeResult:
         view = ProbeView(state.params, state.opt_state, state.key, int(state.frames))

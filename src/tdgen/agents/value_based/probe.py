@@ -35,7 +35,8 @@ def probe_target(agent: Agent) -> ProbeTarget:
             return algorithm.probe_outputs(agent.apply(params, obs))
 
     return ProbeTarget(apply_fn, loss_fn, agent.optimizer, reduce=algorithm.probe_reduce,
-                       support=algorithm.probe_support)  # fmt: skip
+                       support=algorithm.probe_support, model=agent.network,
+                       model_input=lambda obs: obs.astype(agent.env.observation_dtype))  # fmt: skip
 
 
 def make_draw(agent: Agent) -> Callable[[jax.Array, replay_lib.Replay, jax.Array], Draw]:
@@ -65,7 +66,8 @@ def make_value_probe(agent: Agent) -> Callable[..., ProbeResult | None]:
     """
     config = agent.config
     probe = make_probe({VALUE: probe_target(agent)}, make_draw(agent),
-                       center=config.probe_center, draws=config.probe_draws)  # fmt: skip
+                       center=config.probe_center, draws=config.probe_draws,
+                       measures=config.probe_measures)  # fmt: skip
 
     def run(state: TrainState, replay=None, view: ProbeView | None = None) -> ProbeResult | None:
         replay = state.replay if replay is None else replay
