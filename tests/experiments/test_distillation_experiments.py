@@ -42,15 +42,21 @@ def test_fig5_claims_follow_the_numbers():
 def test_fig6_claims_follow_the_numbers():
     config = fig6.Config.quick()
 
-    def measurements(teacher, student):
-        rows = {who: [{"train": t, "test": s, "generalization_gap": t - s}] * 2
+    def measurements(teacher, student, spread=(0.0, 0.0)):
+        rows = {who: [{"train": t + d, "test": s, "generalization_gap": t + d - s} for d in spread]
                 for who, (t, s) in (("teacher", teacher), ("student", student))}  # fmt: skip
         return {"games": {"minatar/asterix": rows}}
 
-    holds = [c.holds for c in fig6.check_claims(measurements((10, 5), (9, 7)), config)]
-    assert holds == [True, True]
-    holds = [c.holds for c in fig6.check_claims(measurements((10, 5), (9, 3)), config)]
-    assert holds == [False, False]
+    def verdicts(m):
+        return [c.verdict for c in fig6.check_claims(m, config)]
+
+    assert verdicts(measurements((10, 5), (9, 7))) == ["held", "held"]
+    assert verdicts(measurements((10, 5), (9, 3))) == ["did not hold", "did not hold"]
+    # Pairs that disagree (the student's gap 4 smaller in one, 2 larger in the other).
+    student = {"minatar/asterix": {"teacher": [{"train": 10, "test": 5, "generalization_gap": 5}] * 2,
+                                   "student": [{"train": 9, "test": 8, "generalization_gap": 1},
+                                               {"train": 9, "test": 2, "generalization_gap": 7}]}}  # fmt: skip
+    assert verdicts({"games": student}) == ["inconclusive", "inconclusive"]
 
 
 def test_fig11_claims_follow_the_numbers():

@@ -55,7 +55,8 @@ def test_smoke_scale_runs_the_paper_code_paths_on_envpool(tmp_path):
         tmp_path / "fig6_policy_distillation_generalization" / "runs" / "kl_procgen-bigfish_s0"
     )
     assert (student / "metrics.jsonl").exists()
-    gap = results["fig6_policy_distillation_generalization"]["claims"][0]["evidence"]
-    assert set(gap["procgen/bigfish"]) >= {"student_gap", "teacher_gap"}
+    gap = results["fig6_policy_distillation_generalization"]["claims"][0]
+    assert set(gap["checks"]["procgen/bigfish"]) >= {"estimate", "low", "high", "verdict"}
+    assert set(gap["evidence"]["table"]["procgen/bigfish"]) == {"teacher", "student"}
     report = write_report(tmp_path).read_text()
     assert SMOKE in report and "0 of 0 claims held" in report

@@ -8,7 +8,14 @@ import pytest
 from tdgen.errors import InputError
 from tdgen.experiments.base import Claim
 from tdgen.experiments.report import read_result, render_html, render_markdown
-from tdgen.experiments.verdicts import Check, combine, deciding, mean_test, verdict_of
+from tdgen.experiments.verdicts import (
+    Check,
+    combine,
+    deciding,
+    mean_test,
+    share_verdict,
+    verdict_of,
+)
 from tdgen.sweep.aggregate import nested_mean_draws
 
 
@@ -32,6 +39,14 @@ def test_combine_and_deciding():
     assert deciding(checks)[0] == "b"  # held both; b clears the threshold by the least
     checks["c"] = Check(2, 1, 3, ">", 2, 3)
     assert deciding(checks)[0] == "c"
+
+
+def test_share_of_games():
+    assert share_verdict(["held", "did not hold"], 0.5) == "held"
+    assert share_verdict(["held", "did not hold"], 0.5, strict=True) == "did not hold"
+    assert share_verdict(["inconclusive", "did not hold"], 0.5) == "inconclusive"
+    assert share_verdict(["did not hold", "did not hold", "inconclusive"], 0.5) == "did not hold"
+    assert share_verdict([], 0.5) == "inconclusive"
 
 
 def test_nested_bootstrap_resamples_seeds_and_probes():

@@ -128,6 +128,20 @@ def combine(verdicts: Sequence[str]) -> str:
     return HELD if all(v == HELD for v in verdicts) else INCONCLUSIVE
 
 
+def share_verdict(verdicts: Sequence[str], share: float, strict: bool = False) -> str:
+    """A claim on "at least (``strict``: more than) ``share`` of games": held when the games that
+    held reach it, did not hold when even the held and inconclusive ones together fall short,
+    inconclusive otherwise (no games: inconclusive)."""
+    n = len(verdicts)
+
+    def reaches(count: int) -> bool:
+        return count > share * n if strict else count >= share * n
+
+    if n and reaches(sum(v == HELD for v in verdicts)):
+        return HELD
+    return NOT_HELD if n and not reaches(sum(v != NOT_HELD for v in verdicts)) else INCONCLUSIVE
+
+
 def deciding(checks: Mapping[str, Check]) -> tuple[str, Check]:
     """The check that decides a combined verdict: the first that did not hold, else the first
     inconclusive one, else the one that clears its threshold by the least."""
@@ -139,4 +153,4 @@ def deciding(checks: Mapping[str, Check]) -> tuple[str, Check]:
 
 
 __all__ = ["HELD", "INCONCLUSIVE", "NOT_HELD", "VERDICTS", "Check", "combine", "deciding",
-           "mean_test", "verdict_of"]  # fmt: skip
+           "mean_test", "share_verdict", "verdict_of"]  # fmt: skip
