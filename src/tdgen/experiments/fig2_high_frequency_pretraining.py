@@ -70,7 +70,8 @@ class Config:
 
     @classmethod
     def quick(cls) -> Config:
-        return cls()
+        """10 initialisations (vmapped: one program), so the interval over seeds is informative."""
+        return cls(num_seeds=10)
 
     @classmethod
     def paper(cls) -> Config:
