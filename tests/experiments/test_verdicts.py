@@ -114,3 +114,29 @@ def test_report_refuses_a_claim_whose_verdict_contradicts_holds(tmp_path):
     broken = {"id": "d", "statement": "s", "holds": True, "evidence": {}, "checks": {"a": 1}}
     with pytest.raises(InputError, match="claim d has unreadable checks"):
         read_result(_write(tmp_path, [broken], "f"))
+
+
+def test_compare_two_reproductions(tmp_path, capsys):
+    from tdgen.experiments.compare import main
+
+    def reproduction(folder, low, high, verdict_exact=False):
+        folder.mkdir()
+        claim = Claim.measured(
+            "up", "rises", {"dqn": Check((low + high) / 2, low, high, ">", 2, 4)}
+        )
+        exact = Claim("exact", "closed form", verdict_exact, {})
+        _write(folder, [json.loads(json.dumps(c.__dict__)) for c in (claim, exact)])
+
+    reproduction(tmp_path / "a", 3.0, 5.0)
+    reproduction(tmp_path / "b", 3.0, 5.0)
+    reproduction(tmp_path / "c", 2.5, 3.5)  # another machine: other numbers, overlapping
+    reproduction(tmp_path / "d", 0.5, 1.5)  # a flipped verdict
+    assert main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "e/up/dqn: bitwise equal; held vs held" in capsys.readouterr().out
+    assert main([str(tmp_path / "a"), str(tmp_path / "c")]) == 0
+    assert "intervals overlap" in capsys.readouterr().out
+    assert main([str(tmp_path / "a"), str(tmp_path / "d")]) == 1
+    assert "DIFFER; held vs did not hold  (verdict flipped)" in capsys.readouterr().out
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "a"), str(tmp_path / "empty")]) == 2
+    assert "share no experiment result" in capsys.readouterr().err
