@@ -51,8 +51,9 @@ class Check:
     def text(self) -> str:
         """e.g. ``2.5 [1.75, 3.25] > 2 (4 seeds)``."""
         rule = "|x| <=" if self.rule == "|x|<=" else self.rule
+        seeds = f"{self.seeds} seed" + "s" * (self.seeds != 1)
         return (f"{self.estimate:.3g} [{self.low:.3g}, {self.high:.3g}] {rule} "
-                f"{self.threshold:g} ({self.seeds} seeds)")  # fmt: skip
+                f"{self.threshold:g} ({seeds})")  # fmt: skip
 
     def margin(self) -> float:
         """How far the interval clears the threshold (negative: it does not)."""
