@@ -43,6 +43,7 @@ FAST = (  # a few agents' tests and the theory experiments stay in the fast sele
     "tests/experiments/test_fig9_kernel_td.py",
     "tests/experiments/test_fig10_smooth_kernel_regression.py",
     "tests/experiments/test_thm41_td_error_bound.py",
+    "tests/experiments/test_verdicts.py",
 )
 
 

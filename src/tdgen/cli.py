@@ -81,15 +81,16 @@ def reproduce(
     for i, name in enumerate(names, 1):
         with console.status(f"[{i}/{len(names)}] {name} ({scale})"):
             result = run_experiment(name, scale, seed, out)
-        held = sum(c["holds"] for c in result["claims"])
+        held = sum(c["verdict"] == "held" for c in result["claims"])
         tested = "" if scale != "smoke" else f" ({SMOKE})"
         console.print(
             f"[{i}/{len(names)}] {name}: {held}/{len(result['claims'])} claims held{tested} "
             f"({result['seconds']:.1f} s)"
         )
+        colours = {"held": "green", "did not hold": "red", "inconclusive": "yellow"}
         for claim in result["claims"]:
-            mark = "[green]held[/]" if claim["holds"] else "[red]did not hold[/]"
-            console.print(f"    {mark}  {claim['id']}")
+            verdict = claim["verdict"]
+            console.print(f"    [{colours[verdict]}]{verdict}[/]  {claim['id']}")
     report = write_report(out)
     console.print(f"report: {report} (and {report.with_suffix('.html')})")
 

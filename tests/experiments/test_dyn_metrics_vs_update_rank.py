@@ -74,7 +74,7 @@ def test_a_tiny_run_reuses_the_figure_runs_and_reads_their_probes(tmp_path):
         probe_draws=1, log_every=512, late_probes=1, encoder="mlp",
     )  # fmt: skip
     actor_critic = dataclasses.replace(
-        fig4.Config.quick(), num_seeds=2, frames=1_024, probe_every=256, probe_k=16,
+        fig4.Config.quick(), games=fig4.Config.quick().games[:1], num_seeds=2, frames=1_024, probe_every=256, probe_k=16,
         probe_draws=1, early_probes=1, encoder="mlp", num_envs=4, num_steps=64,
     )  # fmt: skip
     # Figure 3's own folder already holds its runs: they are read, not trained again

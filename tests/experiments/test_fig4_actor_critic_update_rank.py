@@ -20,9 +20,13 @@ def _runs(ranks, seeds=2):
     return [dict(curve) for _ in range(seeds)]
 
 
-def _measurements(ppo, daac):
-    game = fig4.Config.quick().games[0]
-    return {"curves": {game: {"ppo": _runs(ppo), "daac": _runs(daac)}}}
+def _measurements(ppo, daac, other=None):
+    """Every quick game with these ranks; ``other``: (ppo, daac) on the second game instead."""
+    games = fig4.Config.quick().games
+    curves = {game: {"ppo": _runs(ppo), "daac": _runs(daac)} for game in games}
+    if other:
+        curves[games[1]] = {"ppo": _runs(other[0]), "daac": _runs(other[1])}
+    return {"curves": curves}
 
 
 # The issue's SpaceInvaders-MinAtar measurement: DAAC critic 12.3, PPO critic 7.3, PPO actor 5.4,
@@ -50,6 +54,31 @@ def test_claims_fail_without_the_effect():
     swapped = {"actor": PPO["critic"], "critic": PPO["actor"]}
     claims = {c.id: c for c in fig4.check_claims(_measurements(swapped, DAAC), config)}
     assert not claims["actors_lowest_early"].holds
+
+
+def test_verdicts_per_game_and_pooled():
+    config = fig4.Config.quick()
+    assert config.games == ("minatar/space_invaders", "minatar/breakout")
+    # The effect on SpaceInvaders only: Breakout's DAAC critic sits with PPO's (a gap of 0 within
+    # the probes' spread: inconclusive, not held).
+    claims = {c.id: c for c in fig4.check_claims(_measurements(PPO, DAAC, (PPO, PPO)), config)}
+    critic = claims["daac_critic_above_ppo_critic_early"]
+    checks = {name: check["verdict"] for name, check in critic.checks.items()}
+    assert checks == {
+        "minatar/space_invaders: daac/critic - ppo/critic": "held",
+        "minatar/breakout: daac/critic - ppo/critic": "inconclusive",
+        "pooled: daac/critic - ppo/critic": "held",  # (5 + 0) / 2 > 0
+    }
+    assert critic.verdict == "inconclusive" and not critic.holds
+    # The opposite ordering on Breakout: that game did not hold, so neither did the claim.
+    claims = {c.id: c for c in fig4.check_claims(_measurements(PPO, DAAC, (DAAC, PPO)), config)}
+    reversed_ = claims["daac_critic_above_ppo_critic_early"]
+    assert reversed_.checks["minatar/breakout: daac/critic - ppo/critic"]["verdict"] == (
+        "did not hold"
+    )
+    assert reversed_.verdict == "did not hold"
+    pooled = critic.checks["pooled: daac/critic - ppo/critic"]
+    assert pooled["estimate"] == pytest.approx((12.25 - 7.25) / 2)
 
 
 def test_a_tiny_run_end_to_end(tmp_path):

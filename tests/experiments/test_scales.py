@@ -52,7 +52,11 @@ def result(scale: str, holds: bool) -> dict:
 def test_smoke_verdicts_are_not_counted_as_tests_of_the_claims():
     results = [result("quick", True), result("smoke", True), result("smoke", False)]
     for text in (render_markdown(results), render_html(results)):
-        assert "3 experiments, 1 of 1 claims held; 2 claims at smoke scale" in text
+        assert (
+            "3 experiments, 1 of 1 claims held, 0 did not hold, 0 inconclusive; 2 claims at "
+            "smoke scale"
+        ) in text
         assert f"{SMOKE} (rule: held)" in text and f"{SMOKE} (rule: did not hold)" in text
     quick_only = render_markdown([result("quick", False)])
-    assert "0 of 1 claims held." in quick_only and SMOKE not in quick_only
+    assert "0 of 1 claims held, 1 did not hold, 0 inconclusive." in quick_only
+    assert SMOKE not in quick_only

@@ -19,20 +19,46 @@ from typing import Any
 import numpy as np
 
 SCALES = ("smoke", "quick", "paper")
+HELD, NOT_HELD, INCONCLUSIVE = "held", "did not hold", "inconclusive"
+VERDICTS = (HELD, NOT_HELD, INCONCLUSIVE)
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim of the paper, checked on a run: `holds` must come from `evidence` by `statement`."""
+    """One claim of the paper, checked on a run: `holds` must come from `evidence` by `statement`.
+
+    An exact claim (theory: one deterministic number against a rule) has a verdict of `held` or
+    `did not hold` from `holds`. A measured claim (deep RL: a statistic per seed) is built by
+    `Claim.measured` from its `checks` (`tdgen.experiments.verdicts`): each an estimate with a 95%
+    bootstrap interval over seeds, and the verdict `held`, `did not hold` or `inconclusive`.
+    """
 
     id: str
     statement: str
     holds: bool
     evidence: dict[str, Any]
+    checks: dict[str, Any] = field(default_factory=dict)
+    verdict: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "holds", bool(self.holds))
+        verdict = self.verdict or (HELD if self.holds else NOT_HELD)
+        if verdict not in VERDICTS or (verdict == HELD) != self.holds:
+            raise ValueError(f"claim {self.id}: verdict {verdict!r} does not match holds "
+                             f"{self.holds} (verdicts: {', '.join(VERDICTS)})")  # fmt: skip
+        object.__setattr__(self, "verdict", verdict)
         object.__setattr__(self, "evidence", to_jsonable(self.evidence))
+        object.__setattr__(self, "checks", to_jsonable(self.checks))
+
+    @classmethod
+    def measured(
+        cls, id: str, statement: str, checks: dict[str, Any], evidence: dict[str, Any] | None = None
+    ) -> Claim:
+        """A claim decided by its `verdicts.Check`s, combined by `verdicts.combine`."""
+        from tdgen.experiments.verdicts import combine
+
+        verdict = combine([t.verdict for t in checks.values()])
+        return cls(id, statement, verdict == HELD, evidence or {}, checks, verdict)
 
 
 @dataclass(frozen=True)

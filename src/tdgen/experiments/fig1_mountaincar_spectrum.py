@@ -4,7 +4,9 @@ Expected tabular TD (`V <- V + alpha (R + gamma P V - V)`, alpha = 0.1, V0 = 0) 
 MountainCar under its near-optimal policy. The error along each eigenvector of P^pi,
 `|alpha_i^n - alpha_i^pi|`, is normalised by the norm of the projection of V^pi onto the span of
 its set (25 smoothest vs 25 with negative eigenvalues), as the caption says. Discrete MC regression
-`V <- V + alpha (V^pi - V)` is run as a control: it contracts every coefficient by `1 - alpha`.
+`V <- V + alpha (V^pi - V)` is drawn as a control: it contracts every coefficient by `1 - alpha`,
+so it shows no ordering by construction; that (and TD following Observation 4.1 exactly) is an
+identity of the implementation, checked by the tests, not a claim of the run.
 
 Why only "well-conditioned" eigenvectors. The discretised P^pi is a directed flow towards absorbing
 goal cells: strongly non-normal and not diagonalisable. Measured with bins=30, samples_per_cell=16,
@@ -59,8 +61,6 @@ class Config:
     min_conditioning: float = 1e-6  # keep eigenvalues with |w^H v| above this (unit-norm w, v)
     min_eigengap: float = 1e-6  # keep eigenvalues with no other eigenvalue closer than this
     max_remaining_ratio: float = 0.5  # claim: non-smooth remaining / smooth remaining below this
-    mc_ratio_tol: float = 0.05  # control: MC remaining ratio within 1 +- this
-    prediction_tol: float = 1e-6  # coefficient errors vs (1 - alpha (1 - gamma lambda))^n
 
     def __post_init__(self) -> None:
         if self.bins < 4:
@@ -152,12 +152,15 @@ def remaining_at_smooth_half_life(run: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
-    """The paper's claim on the TD run, and its absence on the MC control, from the numbers alone."""
+    """The paper's claim on the TD run, from the numbers alone.
+
+    The MC control is no claim: MC regression contracts every coefficient by 1 - alpha, so its
+    ratio is 1 by construction; that, and the TD coefficients following Observation 4.1 exactly,
+    are identities of the implementation, checked by tests/experiments/test_fig1_*.
+    """
     td = remaining_at_smooth_half_life(measurements["td"])
-    mc = remaining_at_smooth_half_life(measurements["mc"])
     k = config.num_per_set
     td_holds = td["half_life_step"] is not None and td["ratio"] < config.max_remaining_ratio
-    mc_holds = mc["half_life_step"] is not None and abs(mc["ratio"] - 1.0) <= config.mc_ratio_tol
     sets = {
         key: measurements[key]
         for key in ("smooth_eigenvalues", "nonsmooth_eigenvalues", "eligible")
@@ -174,25 +177,6 @@ def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
             ),
             holds=td_holds,
             evidence={**td, **sets},
-        ),
-        Claim(
-            id="mc_shows_no_ordering",
-            statement=(
-                "Under MC regression V <- V + alpha (V^pi - V), the same measurement shows no ordering: "
-                f"holds iff |ratio - 1| <= {config.mc_ratio_tol}"
-            ),
-            holds=mc_holds,
-            evidence=mc,
-        ),
-        Claim(
-            id="td_coefficients_follow_observation_41",
-            statement=(
-                "Each measured TD coefficient error equals (1 - alpha (1 - gamma lambda_i))^n times its "
-                "initial value (discrete Observation 4.1): holds iff the max deviation, relative to the "
-                f"initial error, is <= {config.prediction_tol}"
-            ),
-            holds=measurements["prediction_deviation"] <= config.prediction_tol,
-            evidence={"max_relative_deviation": measurements["prediction_deviation"]},
         ),
     ]
 
@@ -361,6 +345,7 @@ def run(config: Config, seed: int, out_dir: Path) -> Outcome:
     summary = {
         "td": remaining_at_smooth_half_life(measurements["td"]),
         "mc": remaining_at_smooth_half_life(measurements["mc"]),
+        "observation_41_max_relative_deviation": measurements["prediction_deviation"],
         "spectrum": measurements["eligible"],
         "config": dataclasses.asdict(config),
     }

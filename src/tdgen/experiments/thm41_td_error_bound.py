@@ -1,8 +1,9 @@
 """Observation 4.1 and Theorem 4.1 on random MDPs, symmetric and not (section 4.1, appendix A.2).
 
 For each random MDP the closed-form TD flow (Eq. 10) is compared with numerical integration of
-Eq. 9 (`scipy.integrate.solve_ivp`), the eigen-coefficient errors with Observation 4.1, and the TD
-error `||T V_t - V_t||^2` with Eq. 13. Eq. 13 drops the Gram matrix of the eigenbasis, so it is an
+Eq. 9 (`scipy.integrate.solve_ivp`), the eigen-coefficient errors with Observation 4.1 (both
+identities of the implementation: reported in the summary and checked by the tests, not claims),
+and the TD error `||T V_t - V_t||^2` with Eq. 13. Eq. 13 drops the Gram matrix of the eigenbasis, so it is an
 equality for orthonormal eigenvectors (symmetric P) but not an upper bound in general; this
 experiment measures how far it fails for non-symmetric P, and checks the corrected bound
 `TD <= s_max(U)^2 * Eq.13` (U the unit-norm eigenvectors) that always holds.
@@ -36,8 +37,6 @@ class Config:
     num_times: int = 41  # evaluation times in [0, t_max]
     ode_rtol: float = 1e-11  # solve_ivp relative tolerance
     ode_atol: float = 1e-12  # solve_ivp absolute tolerance
-    flow_tol: float = 1e-7  # claim: max |closed form - ODE| / max |V0 - V^pi|
-    coefficient_tol: float = 1e-7  # claim: max |measured - predicted| / max |error0| per MDP
     equality_tol: float = 1e-6  # claim: max |TD / Eq.13 - 1| for symmetric P
     bound_slack: float = 1e-9  # TD <= (1 + slack) * bound counts as "holds"
     min_td_error: float = 1e-20  # ratios only where the TD error is above rounding level
@@ -141,9 +140,10 @@ def measure(config: Config, seed: int) -> dict[str, list[dict[str, Any]]]:
 
 
 def check_claims(measurements: dict[str, list[dict[str, Any]]], config: Config) -> list[Claim]:
+    """Theorem 4.1's statements. The closed-form flow matching the ODE and the coefficients
+    following Observation 4.1 are identities of the implementation: `identity_deviations`
+    reports them and the tests check them; they are no claims of a run."""
     everything = measurements["symmetric"] + measurements["nonsymmetric"]
-    flow_dev = max(m["flow_deviation"] for m in everything)
-    coef_dev = max(m["coefficient_deviation"] for m in everything)
     sym_dev = max(
         max(abs(m["max_ratio"] - 1), abs(m["min_ratio"] - 1)) for m in measurements["symmetric"]
     )
@@ -152,28 +152,6 @@ def check_claims(measurements: dict[str, list[dict[str, Any]]], config: Config) 
     worst = int(np.argmax(ratios))
     violated = ratios > 1 + config.bound_slack
     return [
-        Claim(
-            id="closed_form_flow_matches_ode",
-            statement=(
-                "The closed-form TD flow (Eq. 10) matches solve_ivp integration of Eq. 9 on every "
-                f"MDP: holds iff max |V_t - V_ode| / max |V0 - V^pi| <= {config.flow_tol}"
-            ),
-            holds=flow_dev <= config.flow_tol,
-            evidence={"max_relative_deviation": flow_dev, "num_mdps": len(everything)},
-        ),
-        Claim(
-            id="coefficient_errors_follow_observation_41",
-            statement=(
-                "Each eigen-coefficient error decays as exp(-t (1 - gamma lambda_i)) (complex lambda "
-                "included): holds iff max |measured - predicted| / max |error at t=0| <= "
-                f"{config.coefficient_tol} on every MDP"
-            ),
-            holds=coef_dev <= config.coefficient_tol,
-            evidence={
-                "max_relative_deviation": coef_dev,
-                "complex_eigenvalues": int(sum(m["num_complex"] for m in everything)),
-            },
-        ),
         Claim(
             id="eq13_equality_for_symmetric_P",
             statement=(
@@ -285,6 +263,16 @@ def plot(measurements: dict[str, list[dict[str, Any]]], out_dir: Path) -> list[s
     return [first, second]
 
 
+def identity_deviations(measurements: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+    """Largest relative deviation, over every MDP, of the closed-form flow (Eq. 10) from solve_ivp
+    on Eq. 9, and of the eigen-coefficient errors from Observation 4.1."""
+    everything = measurements["symmetric"] + measurements["nonsymmetric"]
+    return {
+        "closed_form_vs_ode": max(m["flow_deviation"] for m in everything),
+        "coefficients_vs_observation_41": max(m["coefficient_deviation"] for m in everything),
+    }
+
+
 def run(config: Config, seed: int, out_dir: Path) -> Outcome:
     measurements = measure(config, seed)
     claims = check_claims(measurements, config)
@@ -295,6 +283,7 @@ def run(config: Config, seed: int, out_dir: Path) -> Outcome:
             [m["max_ratio"] for m in nonsym], [0.0, 0.5, 0.9, 1.0]
         ),
         "nonsymmetric_min_ratio": min(m["min_ratio"] for m in nonsym),
+        "identity_max_relative_deviation": identity_deviations(measurements),
     }
     return Outcome(claims=claims, figures=figures, summary=summary)
 

@@ -111,6 +111,26 @@ def stratified_bootstrap(
     return np.asarray(point), low, high
 
 
+def nested_mean_draws(
+    tasks: Sequence[np.ndarray], reps: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Bootstrap draws of `mean` (over tasks, of each task's mean) when a task's runs hold repeated
+    measurements: per task an array [runs] or [runs, probes]; the runs are resampled with
+    replacement and, within each drawn run, its probes (a two-stage bootstrap, stratified by task
+    as `resample`): [reps]."""
+    per_task = []
+    for x in tasks:
+        x = np.asarray(x, dtype=np.float64)
+        x = x[:, None] if x.ndim == 1 else x
+        if x.ndim != 2 or x.size == 0:
+            raise ValueError(f"each task needs [runs] or [runs, probes] values, got {x.shape}")
+        # Per run, its probes resampled: [runs, reps]; then the runs resampled: [reps, runs].
+        run_means = np.stack([np.mean(r, axis=1) for r in resample(list(x), reps, rng)])
+        picks = rng.integers(0, len(x), size=(reps, len(x)))
+        per_task.append(np.mean(np.take_along_axis(run_means.T, picks, axis=1), axis=1))
+    return np.mean(per_task, axis=0)
+
+
 def normalise(
     scores: Mapping[str, Mapping[str, np.ndarray]], bounds: Mapping[str, tuple[float, float]]
 ) -> dict[str, dict[str, np.ndarray]]:
@@ -157,6 +177,7 @@ __all__ = [
     "mean",
     "mean_band",
     "median",
+    "nested_mean_draws",
     "normalise",
     "observed_bounds",
     "optimality_gap",
