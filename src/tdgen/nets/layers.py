@@ -10,9 +10,11 @@ than a batched matrix multiply; the patches carry no parameters, so vmap folds t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 from jax import lax
 
@@ -57,6 +59,70 @@ def im2col(
         for j in range(kw)
     ]
     return jnp.concatenate(patches, axis=-1)
+
+
+def max_pool_slices(x: jnp.ndarray, window: int = 3, stride: int = 2) -> jnp.ndarray:
+    """Max-pool of x [N, H, W, C], SAME padding, as the maximum of window**2 strided slices.
+
+    Equals `flax.linen.max_pool(x, (window, window), (stride, stride), "SAME")`; the gradient is
+    XLA's select-and-scatter's (all of it to the first maximum of each window, row-major).
+    """
+    return _max_pool_slices(x, window, stride)
+
+
+def _pool_slices(x, window, stride):
+    n, h, w, c = x.shape
+    (top, bottom), (left, right) = (
+        _same_padding(h, window, stride),
+        _same_padding(w, window, stride),
+    )
+    x = lax.pad(x, jnp.array(-jnp.inf, x.dtype), ((0, 0, 0), (top, bottom, 0), (left, right, 0),
+                                                  (0, 0, 0)))  # fmt: skip
+    h_out, w_out = -(-h // stride), -(-w // stride)
+    slices = [
+        lax.slice(
+            x,
+            (0, i, j, 0),
+            (n, i + (h_out - 1) * stride + 1, j + (w_out - 1) * stride + 1, c),
+            (1, stride, stride, 1),
+        )  # fmt: skip
+        for i in range(window)
+        for j in range(window)
+    ]
+    return slices, (top, bottom, left, right), x.shape
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _max_pool_slices(x, window, stride):
+    slices, _, _ = _pool_slices(x, window, stride)
+    return functools.reduce(jnp.maximum, slices)
+
+
+def _max_pool_fwd(x, window, stride):
+    out = _max_pool_slices(x, window, stride)
+    return out, (x, out)
+
+
+def _max_pool_bwd(window, stride, residual, g):
+    x, out = residual
+    slices, (top, bottom, left, right), padded = _pool_slices(x, window, stride)
+    taken = jnp.zeros(out.shape, bool)
+    grad = jnp.zeros(padded, g.dtype)
+    zero = jnp.zeros((), g.dtype)
+    for k, piece in enumerate(slices):  # first maximum in row-major window order wins
+        i, j = divmod(k, window)
+        hit = (piece == out) & ~taken
+        taken = taken | hit
+        h_span = (out.shape[1] - 1) * stride + 1
+        w_span = (out.shape[2] - 1) * stride + 1
+        config = ((0, 0, 0), (i, padded[1] - i - h_span, stride - 1),
+                  (j, padded[2] - j - w_span, stride - 1), (0, 0, 0))  # fmt: skip
+        grad = grad + lax.pad(jnp.where(hit, g, zero), zero, config)
+    h, w = x.shape[1], x.shape[2]
+    return (grad[:, top : top + h, left : left + w, :],)
+
+
+_max_pool_slices.defvjp(_max_pool_fwd, _max_pool_bwd)
 
 
 class Conv(nn.Module):
