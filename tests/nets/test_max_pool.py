@@ -58,3 +58,29 @@ def test_unknown_pool_impl_is_rejected():
     module = ImpalaCNN(pool_impl="avg")
     with pytest.raises(ValueError, match="unknown pool impl 'avg'"):
         module.init(jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3), jnp.uint8))
+
+
+def test_procgen_preset_network_matches_the_old_lowering_outputs_and_gradients():
+    """The preset's XLA conv + slices pool against the former im2col + reduce_window network."""
+    from tdgen.agents import PPOConfig
+    from tdgen.nets import make_network
+
+    config = PPOConfig.procgen("procgen/bigfish", num_levels=10)
+    assert (config.conv_impl, ImpalaCNN.pool_impl) == ("xla", "slices")
+    rng = np.random.default_rng(2)
+    obs = jnp.asarray(rng.integers(0, 256, (3, 64, 64, 3)), jnp.uint8).at[:, 40:].set(7)
+    new = make_network("impala", "policy+value", 15, conv_impl="xla")
+    old = make_network("impala", "policy+value", 15, conv_impl="im2col", pool_impl="reduce_window")
+    params = new.init(jax.random.PRNGKey(3), obs)
+
+    def loss(module):
+        def fn(p):
+            out = module.apply(p, obs)
+            return jnp.sum(jax.nn.log_softmax(out["policy"])[:, 0]) + jnp.sum(out["value"] ** 2)
+
+        return jax.value_and_grad(fn)(params)
+
+    (a, grad_a), (b, grad_b) = loss(new), loss(old)
+    np.testing.assert_allclose(a, b, rtol=1e-5)
+    for x, y in zip(jax.tree.leaves(grad_a), jax.tree.leaves(grad_b), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5 * float(jnp.abs(y).max()))
