@@ -8,8 +8,9 @@ IMPALA CNN [16, 32, 32] (conv 3x3, max-pool 3x3 s2, two residual blocks per stag
 policy and value heads, NCHW; loss = clipped surrogate - 0.01 entropy + 0.5 clipped value loss,
 gradient norm clipped at 0.5, Adam 5e-4 / eps 1e-5. Both sides take the `procgen` preset's batch:
 64 envs x 256 steps = 16,384 samples of 64x64x3 uint8, 8 minibatches of 2,048, 3 epochs (24
-minibatch steps). Each minibatch step (forward, backward, clipping, Adam) is timed after a warm-up
-and scaled to 24 steps; the rollout forward (64 observations, 256 times) and envpool's bigfish
+minibatch steps). tdgen's minibatch steps (forward, backward, clipping, Adam) run as in training,
+inside `minibatch_epochs`' lax.scan; one call of ``--steps`` steps is timed after a warm-up call,
+PyTorch's step after a warm-up step, and both are scaled to 24 steps; the rollout forward (64 observations, 256 times) and envpool's bigfish
 stepping (64 envs) are timed separately, so an iteration's frames/s is composed as
 16,384 / (env + rollout forward + update). The machine's 2 cores are shared, so each repeat
 measures both sides back to back and reports their ratio.
@@ -27,7 +28,7 @@ import torch
 from torch import nn
 
 from tdgen.agents import PPOConfig
-from tdgen.agents.actor_critic.ppo import PPO, make_adam, network_kwargs
+from tdgen.agents.actor_critic.ppo import PPO, make_adam, minibatch_epochs, network_kwargs
 from tdgen.nets import make_network
 
 OBS, ACTIONS, ENVS, STEPS, MINIBATCHES, EPOCHS = (64, 64, 3), 15, 64, 256, 8, 3
@@ -138,37 +139,36 @@ def jax_agent(pool_impl: str = "slices", **overrides) -> PPO:
     return PPO(config, network, make_adam(config))
 
 
-def jax_step_fn(ppo: PPO):
-    """The minibatch step of `tdgen.agents.actor_critic.ppo.minibatch_epochs`, jitted alone."""
-    import optax
+def jax_step_fn(ppo: PPO, steps: int):
+    """``steps`` minibatch steps of `tdgen.agents.actor_critic.ppo.minibatch_epochs` (one epoch,
+    the training's own lax.scan: a step timed outside the scan misses what XLA:CPU does to
+    convolutions in a loop body, `tdgen.nets.conv`)."""
 
-    def step(params, opt_state, mb):
-        (loss, _), grads = jax.value_and_grad(ppo.loss, has_aux=True)(params, mb)
-        updates, opt_state = ppo.optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
+    def run(params, opt_state, data, key):
+        return minibatch_epochs(ppo.loss, ppo.optimizer, params, opt_state, data, key, 1, steps)
 
-    return jax.jit(step, donate_argnums=(0, 1))
+    return jax.jit(run, donate_argnums=(0, 1))
 
 
 def jax_times(steps: int, **overrides) -> dict[str, float]:
     ppo = jax_agent(**overrides)
-    mb = jax.tree.map(jnp.asarray, fake_batch(MINIBATCH, 1))
+    data = jax.tree.map(jnp.asarray, fake_batch(steps * MINIBATCH, 1))
     obs = jnp.asarray(fake_batch(ENVS, 2)["obs"])
     params, opt_state = ppo.init(jax.random.PRNGKey(0), obs[:1])
-    step = jax_step_fn(ppo)
+    run = jax_step_fn(ppo, steps)
     carry = [params, opt_state]
+    key = jax.random.PRNGKey(1)
 
-    def run_step():
-        carry[0], carry[1], loss = step(carry[0], carry[1], mb)
-        jax.block_until_ready(loss)
+    def run_steps():
+        carry[0], carry[1], stats = run(carry[0], carry[1], data, key)
+        jax.block_until_ready(stats)
 
     def body(p, o, k):
         logits, value = ppo.policy_value(p, o)
         return jax.random.categorical(k, logits), value
 
     act_fn = jax.jit(body)
-    key = jax.random.PRNGKey(1)
-    step_s = _seconds(run_step, steps)
+    step_s = _seconds(run_steps, 1) / steps
     act_s = _seconds(lambda: jax.block_until_ready(act_fn(carry[0], obs, key)), 5 * steps)
     return {"step": step_s, "act": act_s}
 

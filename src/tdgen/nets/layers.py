@@ -6,6 +6,8 @@ or as explicit im2col patches followed by one matrix multiply (``impl="im2col"``
 the same numbers. The im2col form exists because, on CPU, a native convolution vmapped over
 *parameters* (several seeds trained at once) lowers to a grouped convolution that ran ~10x slower
 than a batched matrix multiply; the patches carry no parameters, so vmap folds them into the batch.
+The ``xla`` lowering is `tdgen.nets.conv.conv_nhwc`: XLA's convolution with gradients that stay in
+the NHWC/HWIO form XLA:CPU runs fast inside a lax.scan (JAX's own ran as naive loops there).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from tdgen.nets.conv import conv_nhwc
 
 CONV_IMPLS = ("xla", "im2col")
 
@@ -146,13 +150,7 @@ class Conv(nn.Module):
         kernel = self.param("kernel", self.kernel_init, (kh, kw, c, self.features))
         bias = self.param("bias", self.bias_init, (self.features,))
         if self.impl == "xla":
-            y = lax.conv_general_dilated(
-                x,
-                kernel,
-                window_strides=self.strides,
-                padding=self.padding,
-                dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            )
+            y = conv_nhwc(x, kernel, self.strides, self.padding)  # fast gradient in loops
         else:
             patches = im2col(x, self.kernel_size, self.strides, self.padding)
             y = patches @ kernel.reshape((kh * kw * c, self.features))
