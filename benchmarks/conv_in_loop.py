@@ -48,15 +48,15 @@ def timed(fn, *args) -> tuple[float, float, set[str]]:
     return compile_s, time.perf_counter() - tick, labels
 
 
-def programs(net, obs, scan: int):
-    """(the loss gradient, ``scan`` SGD steps on it in a lax.scan) of ``net`` on ``obs``."""
+def programs(net, scan: int):
+    """(the loss gradient, ``scan`` SGD steps on it in a lax.scan) of ``net``, as f(params, obs)."""
 
-    def loss(p):
+    def loss(p, obs):
         return -jnp.mean(jax.nn.log_softmax(net.apply(p, obs)))
 
-    def loop(p):
+    def loop(p, obs):
         def step(p, _):
-            return jax.tree.map(lambda a, b: a - 1e-3 * b, p, jax.grad(loss)(p)), None
+            return jax.tree.map(lambda a, b: a - 1e-3 * b, p, jax.grad(loss)(p, obs)), None
 
         return lax.scan(step, p, None, length=scan)[0]
 
@@ -77,9 +77,9 @@ def main() -> None:
         net = make_network("impala", "policy", 15, conv_impl=impl)
         params = net.init(jax.random.PRNGKey(0), obs[:1])
 
-        grad, loop = programs(net, obs, args.scan)
+        grad, loop = programs(net, args.scan)
         for where, fn, per in (("alone", grad, 1), ("scan", loop, args.scan)):
-            compile_s, run_s, labels = timed(fn, params)
+            compile_s, run_s, labels = timed(fn, params, obs)
             print(f"{name:>22s} {where:>6s} {compile_s:9.1f} {run_s / per:8.2f}  "
                   f"{', '.join(sorted(labels)) or '-'}", flush=True)  # fmt: skip
     layers.conv_nhwc = conv_nhwc
