@@ -104,8 +104,8 @@ def main() -> None:
     for agent in ("ppo", "daac"):
         cfg = fig4.agent_config(fig4_paper, agent, "procgen/bigfish", 0)
         rows.append((f"{agent} procgen procgen/bigfish (fig4 paper)", actor_critic(cfg)))
-        xla = cfg.replace(conv_impl="xla")  # the convolution lowering only: the same numbers
-        rows.append((f"{agent} procgen, conv_impl=xla", actor_critic(xla)))
+        other = cfg.replace(conv_impl="im2col")  # the convolution lowering only: the same numbers
+        rows.append((f"{agent} procgen, conv_impl=im2col", actor_critic(other)))
     for agent in ("dqn", "c51"):
         cfg = agent_config(agent, "minatar", "minatar/space_invaders", 0, {})
         rows.append((f"{agent} minatar minatar/space_invaders", value_based(agent, cfg)))

@@ -151,3 +151,32 @@ def test_tdgen_evaluate_writes_returns_gap_robustness_for_procgen_runs(ppo_teach
     assert (again / "evaluation.json").read_text() == first.read_text()  # seeded: deterministic
     states = visited_states(load_policy(student_run), 10, jax.random.PRNGKey(0), num_envs=4)
     assert states.shape == (10, 64, 64, 3) and states.dtype == np.uint8
+
+
+def test_the_impala_students_segment_compiles_to_canonical_convolutions_only():
+    """Figure 6's smoke student (a KL student of the procgen preset's IMPALA PPO teacher) ran
+    >11 min in one segment when XLA:CPU left the gradient convolutions of its lax.scan in
+    non-canonical form (naive loops; `tdgen.nets.conv`): every convolution of the compiled
+    segment, teacher forward and student gradient, must be NHWC/HWIO."""
+    import re
+
+    from tdgen.agents.registry import AGENTS
+    from tdgen.agents.value_based import replay as replay_lib
+    from tdgen.distill.teacher import Teacher
+
+    config = PPOConfig.procgen(GAME, num_levels=3, eval_every=0, probe_every=0,
+                               checkpoint_every=0)  # fmt: skip
+    assert config.encoder == "impala" and config.conv_impl == "xla"
+    agent = AGENTS["ppo"].build(config)
+    params, _ = agent.algorithm.init(jax.random.PRNGKey(0), agent.dummy_obs())
+    teacher = Teacher("ppo", config, params, agent, "logits", agent.env, agent.test_env, None,
+                      0, None, host_stepped=True)  # fmt: skip
+    distiller = Distiller.build(student("unused", steps=2, log_every=2, eval_every=0,
+                                        probe_every=0, batch_size=8, buffer_size=64), teacher)  # fmt: skip
+    empty = replay_lib.init_replay(64, 4, agent.env.observation_shape)
+    state = jax.eval_shape(distiller._init, jax.random.PRNGKey(0), empty)
+    compiled = jax.jit(distiller.make_train().segment).lower(state).compile()
+    labels = re.findall(r"dim_labels=([^,\s]+)", compiled.as_text())
+    assert len(labels) == 59 and set(labels) == {
+        "b01f_01io->b01f"
+    }  # teacher 15, student 15 + 14 + 15

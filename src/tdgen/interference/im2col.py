@@ -49,6 +49,9 @@ def _evaluate(jaxpr, consts, args):
         elif eqn.primitive is _JIT:
             inner = eqn.params["jaxpr"]
             outvals = _evaluate(inner.jaxpr, inner.consts, invals)
+        elif _custom_conv(eqn):  # tdgen.nets.conv: rewrite its forward; its own VJP is dropped
+            inner = eqn.params["call_jaxpr"]
+            outvals = _evaluate(inner.jaxpr, inner.consts, invals)
         else:
             outvals = eqn.primitive.bind(*invals, **eqn.primitive.get_bind_params(eqn.params))
             if not eqn.primitive.multiple_results:
@@ -56,6 +59,14 @@ def _evaluate(jaxpr, consts, args):
         for var, value in zip(eqn.outvars, outvals, strict=True):
             env[var] = value
     return [read(var) for var in jaxpr.outvars]
+
+
+def _custom_conv(eqn) -> bool:
+    """A custom-VJP call whose forward is a supported convolution (`tdgen.nets.conv.conv_nhwc`)."""
+    if eqn.primitive.name != "custom_vjp_call":
+        return False
+    inner = eqn.params["call_jaxpr"].jaxpr.eqns
+    return any(e.primitive is _CONV and _supported(e.params) for e in inner)
 
 
 def _supported(params) -> bool:

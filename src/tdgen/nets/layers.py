@@ -6,15 +6,21 @@ or as explicit im2col patches followed by one matrix multiply (``impl="im2col"``
 the same numbers. The im2col form exists because, on CPU, a native convolution vmapped over
 *parameters* (several seeds trained at once) lowers to a grouped convolution that ran ~10x slower
 than a batched matrix multiply; the patches carry no parameters, so vmap folds them into the batch.
+The ``xla`` lowering is `tdgen.nets.conv.conv_nhwc`: XLA's convolution with gradients that stay in
+the NHWC/HWIO form XLA:CPU runs fast inside a lax.scan (JAX's own ran as naive loops there).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 from jax import lax
+
+from tdgen.nets.conv import conv_nhwc
 
 CONV_IMPLS = ("xla", "im2col")
 
@@ -59,6 +65,70 @@ def im2col(
     return jnp.concatenate(patches, axis=-1)
 
 
+def max_pool_slices(x: jnp.ndarray, window: int = 3, stride: int = 2) -> jnp.ndarray:
+    """Max-pool of x [N, H, W, C], SAME padding, as the maximum of window**2 strided slices.
+
+    Equals `flax.linen.max_pool(x, (window, window), (stride, stride), "SAME")`; the gradient is
+    XLA's select-and-scatter's (all of it to the first maximum of each window, row-major).
+    """
+    return _max_pool_slices(x, window, stride)
+
+
+def _pool_slices(x, window, stride):
+    n, h, w, c = x.shape
+    (top, bottom), (left, right) = (
+        _same_padding(h, window, stride),
+        _same_padding(w, window, stride),
+    )
+    x = lax.pad(x, jnp.array(-jnp.inf, x.dtype), ((0, 0, 0), (top, bottom, 0), (left, right, 0),
+                                                  (0, 0, 0)))  # fmt: skip
+    h_out, w_out = -(-h // stride), -(-w // stride)
+    slices = [
+        lax.slice(
+            x,
+            (0, i, j, 0),
+            (n, i + (h_out - 1) * stride + 1, j + (w_out - 1) * stride + 1, c),
+            (1, stride, stride, 1),
+        )  # fmt: skip
+        for i in range(window)
+        for j in range(window)
+    ]
+    return slices, (top, bottom, left, right), x.shape
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _max_pool_slices(x, window, stride):
+    slices, _, _ = _pool_slices(x, window, stride)
+    return functools.reduce(jnp.maximum, slices)
+
+
+def _max_pool_fwd(x, window, stride):
+    out = _max_pool_slices(x, window, stride)
+    return out, (x, out)
+
+
+def _max_pool_bwd(window, stride, residual, g):
+    x, out = residual
+    slices, (top, bottom, left, right), padded = _pool_slices(x, window, stride)
+    taken = jnp.zeros(out.shape, bool)
+    grad = jnp.zeros(padded, g.dtype)
+    zero = jnp.zeros((), g.dtype)
+    for k, piece in enumerate(slices):  # first maximum in row-major window order wins
+        i, j = divmod(k, window)
+        hit = (piece == out) & ~taken
+        taken = taken | hit
+        h_span = (out.shape[1] - 1) * stride + 1
+        w_span = (out.shape[2] - 1) * stride + 1
+        config = ((0, 0, 0), (i, padded[1] - i - h_span, stride - 1),
+                  (j, padded[2] - j - w_span, stride - 1), (0, 0, 0))  # fmt: skip
+        grad = grad + lax.pad(jnp.where(hit, g, zero), zero, config)
+    h, w = x.shape[1], x.shape[2]
+    return (grad[:, top : top + h, left : left + w, :],)
+
+
+_max_pool_slices.defvjp(_max_pool_fwd, _max_pool_bwd)
+
+
 class Conv(nn.Module):
     """2-D convolution, NHWC, with flax.linen.Conv's parameters and an XLA or im2col lowering."""
 
@@ -80,13 +150,7 @@ class Conv(nn.Module):
         kernel = self.param("kernel", self.kernel_init, (kh, kw, c, self.features))
         bias = self.param("bias", self.bias_init, (self.features,))
         if self.impl == "xla":
-            y = lax.conv_general_dilated(
-                x,
-                kernel,
-                window_strides=self.strides,
-                padding=self.padding,
-                dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            )
+            y = conv_nhwc(x, kernel, self.strides, self.padding)  # fast gradient in loops
         else:
             patches = im2col(x, self.kernel_size, self.strides, self.padding)
             y = patches @ kernel.reshape((kh * kw * c, self.features))

@@ -163,8 +163,11 @@ class PPOConfig(RunConfig):
         """ProcGen easy, as Raileanu & Fergus 2021 (the IDAAC code's defaults, after Cobbe et al.
         2020): IMPALA CNN [16, 32, 32] + 256, 64 envs x 256 steps, 8 minibatches, 3 PPO epochs,
         Adam 5e-4 / eps 1e-5, gamma 0.999, lambda 0.95, clip 0.2, entropy 0.01, value 0.5, grad
-        norm 0.5, 25M steps (1525 iterations: 24,985,600 frames), 200 training levels unless told (the paper: 10); DAAC: 1 policy
-        epoch, 9 value epochs, value_freq 1, adv_loss_coef 0.25."""
+        norm 0.5, 25M steps (1525 iterations: 24,985,600 frames), 200 training levels unless told
+        (the paper: 10); DAAC: 1 policy epoch, 9 value epochs, value_freq 1, adv_loss_coef 0.25.
+        XLA's convolution (``conv_impl="xla"``, `tdgen.nets.conv`: the same numbers as im2col,
+        half the GPU memory, 2-3x faster batch-64 distillation students on XLA:CPU; PPO's update
+        inside its scan: README, ProcGen CPU)."""
         return cls._build("procgen", env, overrides)
 
     @classmethod
@@ -208,7 +211,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "procgen": dict(
         num_envs=64, num_steps=256, frames=24_985_600, epochs=3, num_minibatches=8, gamma=0.999,
         gae_lambda=0.95, clip_coef=0.2, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5, lr=5e-4,
-        eps=1e-5, encoder="impala", hidden_size=256, num_levels=200, distribution_mode="easy",
+        eps=1e-5, encoder="impala", hidden_size=256, conv_impl="xla", num_levels=200,
+        distribution_mode="easy",
         eval_every=64 * 256 * 10, eval_envs=16, eval_steps=1_000, probe_every=64 * 256 * 30,
         checkpoint_every=64 * 256 * 30,
     ),
