@@ -68,6 +68,35 @@ def test_reproduce_writes_result_json_figures_and_report(toy, capsys):
     assert "<img src='toy/toy.png'" in (out / "report.html").read_text()
 
 
+def test_set_changes_preset_fields_and_the_report_names_them(toy):
+    out = toy / "results"
+    cli.main(["reproduce", "toy", "--out", str(out), "--set", "size=5"])
+    result = json.loads((out / "toy" / "result.json").read_text())
+    assert result["config"] == {"size": 5} and result["overrides"] == {"size": 5}
+    assert result["scale"] == "quick"
+    assert "| toy | Figure 0 | quick, size=5 |" in (out / "report.md").read_text()
+
+
+def test_set_types_values_and_reaches_nested_configs():
+    from tdgen.experiments.runner import preset_with
+
+    config, changed = preset_with(
+        "fig3_value_update_rank",
+        "quick",
+        ["frames=555000", "target_period=null", "rise_margin=3", 'games=["minatar/asterix"]'],
+    )
+    assert (config.frames, config.target_period) == (555_000, None)
+    assert isinstance(config.rise_margin, float) and config.games == ("minatar/asterix",)
+    assert changed["frames"] == 555_000 and changed["games"] == ["minatar/asterix"]
+    config, changed = preset_with("dyn_metrics_vs_update_rank", "quick", ["value.num_seeds=4"])
+    assert config.value.num_seeds == 4 and changed == {"value.num_seeds": 4}
+    for bad, message in [(["frames=1.5"], "frames takes int"), (["framez=1"], "did you mean"),
+                         (["frames"], "not FIELD=VALUE"), (["num_seeds=0"], "at least 1"),
+                         (["frames.x=1"], "is not a config")]:  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            preset_with("fig3_value_update_rank", "quick", bad)
+
+
 def test_one_seed_gives_one_result(toy):
     for run in ("a", "b"):
         cli.main(["reproduce", "toy", "--out", str(toy / run), "--seed", "7"])

@@ -41,6 +41,7 @@ def reproduce(
     backend: Literal["inline", "local", "ray", "slurm"] = "inline",
     workers: int | None = None,
     no_jax_cache: bool = False,
+    overrides: Annotated[tuple[str, ...], tyro.conf.arg(name="set", metavar="FIELD=VALUE")] = (),
 ) -> None:
     """Run experiments by name (all when none is named), then write out/report.md and report.html.
 
@@ -57,6 +58,9 @@ def reproduce(
         no_jax_cache: Compile every program anew instead of loading programs compiled before
             (default: JAX's persistent compilation cache in $TDGEN_JAX_CACHE or
             ~/.cache/tdgen/jax, shared with `tdgen sweep`; the same numbers either way).
+        overrides: Change fields of the preset, e.g. `--set frames=555000 num_seeds=5` (values
+            as JSON, else text; `teacher.frames=...` for a nested config); every named
+            experiment must have the fields. The report shows them beside the scale.
     """
     from tdgen.experiments import experiment_names, get_experiment
     from tdgen.experiments.report import SMOKE, load_results, write_report
@@ -66,6 +70,16 @@ def reproduce(
     names = names or tuple(experiment_names())
     for name in names:
         get_experiment(name)  # fail on a typo before any work is done
+    configs = {}
+    if overrides:
+        from tdgen.experiments.runner import preset_with
+
+        require(backend == "inline", "--backend", "inline with --set", backend)
+        for name in names:
+            try:
+                configs[name] = preset_with(name, scale, overrides)
+            except ValueError as error:
+                raise InputError(f"--set: {error}") from None
     load_results(out)  # and on a damaged result.json the report would read at the end
     if backend != "inline":
         from tdgen.sweep.command import reproduce_main
@@ -80,7 +94,7 @@ def reproduce(
         set_compilation_cache(default_cache_dir())
     for i, name in enumerate(names, 1):
         with console.status(f"[{i}/{len(names)}] {name} ({scale})"):
-            result = run_experiment(name, scale, seed, out)
+            result = run_experiment(name, scale, seed, out, *configs.get(name, ()))
         held = sum(c["verdict"] == "held" for c in result["claims"])
         tested = "" if scale != "smoke" else f" ({SMOKE})"
         console.print(

@@ -59,6 +59,12 @@ def _verdict(claim: dict[str, Any], scale: str = "quick") -> str:
     return f"{SMOKE} (rule: {claim['verdict']})" if scale == "smoke" else claim["verdict"]
 
 
+def _scale(result: dict[str, Any]) -> str:
+    """The scale, with the preset fields changed by `tdgen reproduce --set` beside it."""
+    changed = result.get("overrides") or {}
+    return result["scale"] + "".join(f", {k}={json.dumps(v)}" for k, v in changed.items())
+
+
 def _interval(claim: dict[str, Any]) -> str:
     """The deciding check's estimate and 95% interval (`verdicts.deciding`); exact claims: "exact"."""
     if not claim["checks"]:
@@ -117,7 +123,7 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
     ]
     for r, c in claims:
         lines.append(
-            f"| {r['experiment']} | {r['paper_ref']} | {r['scale']} | {r['seconds']:.1f} "
+            f"| {r['experiment']} | {r['paper_ref']} | {_scale(r)} | {r['seconds']:.1f} "
             f"| {c['id']} | {_interval(c)} | **{_verdict(c, r['scale'])}** |"
         )
     for r in results:
@@ -125,7 +131,7 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
             "",
             f"## {r['experiment']}",
             "",
-            f"*{r['paper_ref']}* ({r['scale']} scale, seed "
+            f"*{r['paper_ref']}* ({_scale(r)} scale, seed "
             f"{r['seed']}, {r['seconds']:.1f} s). {r.get('description', '')}",
             "",
         ]
@@ -146,7 +152,7 @@ def render_html(results: list[dict[str, Any]]) -> str:
     _read_claims(results)
     claims = [(r, c) for r in results for c in r["claims"]]
     rows = "\n".join(
-        f"<tr><td>{esc(r['experiment'])}</td><td>{esc(r['paper_ref'])}</td><td>{esc(r['scale'])}</td>"
+        f"<tr><td>{esc(r['experiment'])}</td><td>{esc(r['paper_ref'])}</td><td>{esc(_scale(r))}</td>"
         f"<td>{r['seconds']:.1f}</td><td>{esc(c['id'])}</td><td>{esc(_interval(c))}</td>"
         f"<td class='{_css(c)}'>{esc(_verdict(c, r['scale']))}</td></tr>"
         for r, c in claims
@@ -166,7 +172,7 @@ def render_html(results: list[dict[str, Any]]) -> str:
         note = r.get("summary", {}).get("note")
         note_html = f"<p>Note: {esc(note)}</p>" if note else ""
         sections.append(
-            f"<h2>{esc(r['experiment'])}</h2><p><i>{esc(r['paper_ref'])}</i> ({esc(r['scale'])} scale, "
+            f"<h2>{esc(r['experiment'])}</h2><p><i>{esc(r['paper_ref'])}</i> ({esc(_scale(r))} scale, "
             f"seed {r['seed']}, {r['seconds']:.1f} s). {esc(r.get('description', ''))}</p>"
             f"{note_html}<ul>{items}</ul>{figures}"
         )
