@@ -47,6 +47,9 @@ def parse() -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--minibatches", type=int, default=8)
     p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--network", choices=["purejaxrl", "shared"], default="purejaxrl",
+                   help="purejaxrl: separate tanh actor and critic trunks (PureJaxRL's "
+                        "ActorCritic); shared: one ReLU trunk for both heads (tdgen's PPO MLP)")  # fmt: skip
     p.add_argument("--lr", type=float, default=5e-3)
     return p.parse_args()
 
@@ -67,20 +70,23 @@ import optax  # noqa: E402
 class ActorCritic(nn.Module):
     num_actions: int
     hidden: int = 64
+    shared: bool = False  # one ReLU trunk for both heads instead of two tanh trunks
 
     @nn.compact
     def __call__(self, obs):
-        x = obs.reshape((obs.shape[0], -1))
+        x = obs.reshape((obs.shape[0], -1)).astype(jnp.float32)
 
         def trunk(h, name):
             for i in range(2):
-                h = nn.tanh(nn.Dense(self.hidden, name=f"{name}{i}")(h))
+                h = nn.Dense(self.hidden, name=f"{name}{i}")(h)
+                h = nn.relu(h) if self.shared else nn.tanh(h)
             return h
 
-        logits = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01))(
-            trunk(x, "pi")
-        )
-        value = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))(trunk(x, "v"))
+        pi_in = v_in = trunk(x, "trunk") if self.shared else None
+        if not self.shared:
+            pi_in, v_in = trunk(x, "pi"), trunk(x, "v")
+        logits = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01))(pi_in)
+        value = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))(v_in)
         return logits, value[:, 0]
 
 
@@ -100,7 +106,7 @@ def make_train(cfg: argparse.Namespace):
     """``init(key) -> state``, ``run(state, n) -> (state, metrics)`` and ``train(key)``."""
     env, env_params = gymnax.make(cfg.env)
     n_actions = env.action_space(env_params).n
-    net = ActorCritic(n_actions, cfg.hidden)
+    net = ActorCritic(n_actions, cfg.hidden, cfg.network == "shared")
     tx = optax.chain(optax.clip_by_global_norm(0.5), optax.adam(cfg.lr, eps=1e-5))
     batch = cfg.num_envs * cfg.num_steps
     mb_size = batch // cfg.minibatches
