@@ -13,7 +13,7 @@ SCHEDULE = {
     "frames", "learning_starts", "probe_every", "log_every", "target_period", "checkpoint_every",
     "buffer_size", "show_frames", "num_envs", "num_steps", "eval_every", "eval_steps",
     "teacher_frames", "teacher_epsilon_decay", "teacher_learning_starts", "teacher_probe_every",
-    "teacher_log_every", "student_steps", "num_states", "steps", "teacher", "probe_k",
+    "teacher_log_every", "teacher_probe_k", "student_steps", "num_states", "steps", "teacher", "probe_k",
     "probe_draws", "teacher_scale", "teacher_target_period", "teacher_buffer_size",
 }  # fmt: skip
 THEORY = {"fig1_mountaincar_spectrum", "fig2_high_frequency_pretraining", "fig9_kernel_td",
@@ -60,3 +60,18 @@ def test_smoke_verdicts_are_not_counted_as_tests_of_the_claims():
     quick_only = render_markdown([result("quick", False)])
     assert "0 of 1 claims held, 1 did not hold, 0 inconclusive." in quick_only
     assert SMOKE not in quick_only
+
+
+@pytest.mark.parametrize("scale", ["smoke", "quick", "paper"])
+def test_figure11_asks_for_figure5s_teacher_so_it_reuses_it(scale):
+    """Figure 11 reuses Figure 5's teacher only when the two ask for one config (probe k too)."""
+    from tdgen.experiments import fig5_distillation_robustness as fig5
+    from tdgen.experiments import fig11_value_distillation_objectives as fig11
+
+    config = getattr(fig11.Config, scale)()
+    own = fig5.teacher_config(config.teacher, config.game, 0).replace(probe_k=config.probe_k)
+    assert config.game in getattr(fig5.Config, scale)().games
+    assert (
+        own.to_dict()
+        == fig5.teacher_config(getattr(fig5.Config, scale)(), config.game, 0).to_dict()
+    )

@@ -68,6 +68,7 @@ class Config:
     teacher_encoder: str | None = None  # teacher torso (None: the preset's, MinAtar or Nature CNN)
     teacher_learning_starts: int = 20_000  # frames before the teacher's first update
     teacher_probe_every: int = 100_000  # frames between the teacher's update-rank probes
+    teacher_probe_k: int = 128  # transitions per update matrix of the teacher's probes
     teacher_log_every: int = 10_000  # frames between the teacher's metric lines
     student_steps: int = 20_000  # student updates
     student_lr: float = 2.5e-4  # Adam
@@ -99,7 +100,8 @@ class Config:
         code paths, not a test of the claims."""
         return dataclasses.replace(
             cls.paper(), teacher_frames=2_048, teacher_epsilon_decay=1_024,
-            teacher_learning_starts=256, teacher_probe_every=1_024, teacher_log_every=512,
+            teacher_learning_starts=256, teacher_probe_every=1_024, teacher_probe_k=16,
+            teacher_log_every=512,
             teacher_target_period=512, teacher_buffer_size=2_048, student_steps=200,
             num_states=256, eval_steps=100,
         )  # fmt: skip
@@ -123,7 +125,7 @@ def teacher_config(config: Config, game: str, seed: int) -> DQNConfig:
     """Tandem DQN (centred RMSProp); quick: Figure 3's shortened schedules."""
     overrides = dict(frames=config.teacher_frames, learning_starts=config.teacher_learning_starts,
                      epsilon_decay_frames=config.teacher_epsilon_decay,
-                     probe_every=config.teacher_probe_every, probe_k=128,
+                     probe_every=config.teacher_probe_every, probe_k=config.teacher_probe_k,
                      log_every=config.teacher_log_every, checkpoint_every=0, keep_checkpoints=1,
                      seed=seed)  # fmt: skip
     optional = {"encoder": config.teacher_encoder, "target_period": config.teacher_target_period,
