@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
@@ -66,3 +67,24 @@ def save(fig, path: str | Path) -> str:
 def style():
     """A context manager applying the tdgen style to any plotting code inside it."""
     return plt.rc_context(STYLE)
+
+
+def seed_band(ax, frames, values, *, scale: float = 1e3, alpha: float = 0.18, **style):
+    """Plot the mean over seeds with a min-max band at every frame any seed logged.
+
+    ``frames[i]`` and ``values[i]`` are seed i's series. Seeds may log at different frames or
+    not at all (a return exists only where an episode ended, so a short run has ragged or empty
+    series): each frame's statistics use the seeds that logged there. Draws nothing and returns
+    None when no seed logged; otherwise returns the mean's line."""
+    by_frame: dict[float, list[float]] = {}
+    for xs, ys in zip(frames, values, strict=True):
+        for x, y in zip(xs, ys, strict=True):
+            by_frame.setdefault(float(x), []).append(float(y))
+    if not by_frame:
+        return None
+    x = np.array(sorted(by_frame))
+    groups = [np.asarray(by_frame[f]) for f in x]
+    (line,) = ax.plot(x / scale, [g.mean() for g in groups], **style)
+    ax.fill_between(x / scale, [g.min() for g in groups], [g.max() for g in groups],
+                    color=line.get_color(), alpha=alpha)  # fmt: skip
+    return line

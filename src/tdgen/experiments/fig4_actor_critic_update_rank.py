@@ -270,11 +270,9 @@ def plot(measurements: dict[str, Any], config: Config, out_dir: Path) -> list[st
                 randoms = np.array([c[f"{n}_random"] for c in runs for n in NETWORKS], float)
                 ax.plot(x, randoms.mean(0), color="0.55", linestyle=":", lw=1,
                         label="random parameters" if agent == "ppo" else None)  # fmt: skip
-                rx = np.asarray(runs[0]["return_frames"], float) / 1e3
-                returns = np.array([c["episodic_return"] for c in runs], float)
-                color = styles[f"{agent}/actor"][0]
-                ax_ret.plot(rx, returns.mean(0), color=color, label=agent.upper())
-                ax_ret.fill_between(rx, returns.min(0), returns.max(0), color=color, alpha=0.18)
+                plots.seed_band(ax_ret, [c["return_frames"] for c in runs],
+                                [c["episodic_return"] for c in runs],
+                                color=styles[f"{agent}/actor"][0], label=agent.upper())  # fmt: skip
             ax.set_title(game)
             ax.set_ylabel(f"update rank (k={config.probe_k}, eps=0.1)")
             ax_ret.set_ylabel("training episodic return")
