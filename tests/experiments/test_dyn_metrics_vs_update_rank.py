@@ -46,6 +46,9 @@ def test_claims_hold_when_the_measures_track_the_rank():
     assert claims["dormant_units_track_update_rank_inversely"].holds
     cell = claims["feature_srank_tracks_update_rank"].evidence["cells"]["dqn/g/dense"]
     assert cell["mean"] == pytest.approx(1.0) and cell["low"] == pytest.approx(1.0)
+    check = claims["feature_srank_tracks_update_rank"].checks["dqn/g/dense"]  # in the report
+    assert check["verdict"] == "held" and check["low"] == pytest.approx(1.0)
+    assert claims["dormant_units_track_update_rank_inversely"].verdict == "held"
 
 
 def test_claims_fail_for_an_uncorrelated_measure():
@@ -61,6 +64,7 @@ def test_claims_fail_for_an_uncorrelated_measure():
     dormant_claim = claims["dormant_units_track_update_rank_inversely"]
     assert not dormant_claim.holds
     assert dormant_claim.evidence["cells"]["dqn/g/dense"]["defined"] == 0
+    assert dormant_claim.verdict == "did not hold"  # undefined cells count against the claim
     # the opposite sign does not support a claim either
     reversed_srank = [-np.array(RANK) for _ in range(3)]
     claims = dyn.check_claims(_measurements(reversed_srank, dormant), dyn.Config())

@@ -10,12 +10,15 @@ over seeds (`tdgen.sweep.aggregate`). The feature measures are read on the last 
 features the head reads).
 
 Claims, rules fixed before any run was read: (1) the feature srank of the last hidden layer
-correlates positively with the update rank in most cells: the seed-mean Spearman correlation is
-above ``min_correlation`` and its bootstrap interval's lower end above 0 in more than half of
-the cells; (2) the same for the fraction of tau-dormant units (tau 0.025) with a negative sign
-(more dormant units, fewer independent update directions). A correlation undefined in a run
-(a constant series) counts as no evidence: that run is left out of its cell, and a cell with
-no defined run does not count for the claim.
+correlates positively with the update rank in most cells: per cell a check (`verdicts.Check`)
+whose seed-mean Spearman correlation has its bootstrap interval above ``min_correlation`` (0 by
+default) holds, below it does not, and straddling it is inconclusive; the claim holds when more
+than half of the cells hold, does not when even the held and inconclusive cells together are not
+more than half, and is inconclusive otherwise (`verdicts.share_verdict`); (2) the same for the
+fraction of tau-dormant units (tau 0.025) with a negative sign (more dormant units, fewer
+independent update directions). A correlation undefined in a run (a constant series) counts as
+no evidence: that run is left out of its cell, and a cell with no defined run counts as a cell
+that did not hold.
 
 Read the correlations as tracking, not cause: both series move with training, so a measure that
 only drifts over training (the parameter norm) correlates as well; the figure shows every measure
@@ -39,7 +42,8 @@ from tdgen.agents import ensure_runs
 from tdgen.errors import read_npz
 from tdgen.experiments import fig3_value_update_rank as fig3
 from tdgen.experiments import fig4_actor_critic_update_rank as fig4
-from tdgen.experiments.base import Claim, Experiment, Outcome
+from tdgen.experiments.base import HELD, NOT_HELD, Claim, Experiment, Outcome
+from tdgen.experiments.verdicts import Check, share_verdict
 from tdgen.runs.rundir import RunDir
 from tdgen.sweep import aggregate
 
@@ -165,22 +169,26 @@ def correlations(measurements: dict[str, Any], config: Config) -> dict[str, dict
     return table
 
 
-def _supports(row: dict[str, Any], sign: int, threshold: float) -> bool:
-    """A cell supports a sign when its mean passes the threshold and its interval excludes 0."""
+def _check(row: dict[str, Any], sign: int, threshold: float) -> Check | None:
+    """The cell's seed-mean rho and interval against ``sign * threshold`` (None: undefined)."""
     if not row["defined"]:
-        return False
-    if sign > 0:
-        return row["mean"] > threshold and row["low"] > 0
-    return row["mean"] < -threshold and row["high"] < 0
+        return None
+    return Check(
+        row["mean"],
+        row["low"],
+        row["high"],
+        ">" if sign > 0 else "<",
+        sign * threshold + 0.0,  # + 0.0: a threshold of 0 reads "0", not "-0"
+        row["defined"],
+    )
 
 
 def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
     """The module docstring's two claims, each over every cell of both figures."""
     table = correlations(measurements, config)
     claims = []
-    what = (f"the seed-mean Spearman correlation over training probes with the update rank "
-            f"{{}} {{:g}} and its {config.interval:.0%} bootstrap interval over seeds "
-            f"excluding 0")  # fmt: skip
+    what = (f"a seed-mean Spearman correlation over training probes with the update rank "
+            f"whose {config.interval:.0%} bootstrap interval over seeds lies {{}} {{:g}}")  # fmt: skip
     for claim_id, name, sign, label in (
         ("feature_srank_tracks_update_rank", SRANK, 1,
          "the feature srank of the last hidden layer"),
@@ -188,15 +196,20 @@ def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
          "the fraction of 0.025-dormant units"),
     ):  # fmt: skip
         rows = table[name]
-        support = {cell: _supports(row, sign, config.min_correlation) for cell, row in rows.items()}
+        checks = {cell: _check(row, sign, config.min_correlation) for cell, row in rows.items()}
+        verdicts = [NOT_HELD if c is None else c.verdict for c in checks.values()]
+        verdict = share_verdict(verdicts, 0.5, strict=True)
+        support = {cell: c is not None and c.verdict == HELD for cell, c in checks.items()}
         evidence = {"cells": {c: {**rows[c], "supports": support[c]} for c in rows},
                     "supporting": sum(support.values()), "cells_total": len(rows)}  # fmt: skip
-        rule = what.format(">" if sign > 0 else "<", sign * config.min_correlation)
+        rule = what.format("above" if sign > 0 else "below", sign * config.min_correlation + 0.0)
         claims.append(Claim(
             claim_id,
             f"In more than half of the cells (agent, game, reward or network) of the Figure 3 "
-            f"and Figure 4 runs, {label} has {rule}.",
-            sum(support.values()) > len(rows) / 2, evidence,
+            f"and Figure 4 runs, {label} has {rule} ({sum(support.values())} of {len(rows)} "
+            f"cells held).",
+            verdict == HELD, evidence, {c: k for c, k in checks.items() if k is not None},
+            verdict,
         ))  # fmt: skip
     return claims
 
