@@ -104,7 +104,7 @@ def _typed(value: Any, hint: Any, where: str) -> Any:
             return float(value)
         if option in (int, bool, str) and type(value) is option:
             return value
-        if typing.get_origin(option) is typing.Literal and value in typing.get_args(option):
+        if origin is typing.Literal and value in typing.get_args(option):
             return value
     raise ValueError(f"{where} takes {getattr(hint, '__name__', hint)}, got {value!r}")
 
