@@ -20,7 +20,6 @@ import re
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -29,26 +28,17 @@ SETTINGS = dict(num_envs=4, num_steps=128, epochs=4, minibatches=4, hidden=64, l
 
 def tdgen_rate(updates: int) -> float:
     """tdgen's PPO frames/s over one segment of ``updates`` iterations, after a compiling one."""
-    import jax
-
-    from tdgen.agents import PPOConfig, build_agent
+    from actor_critic import jitted_rate  # benchmarks/actor_critic.py: the same timing
+    from tdgen.agents import PPOConfig
 
     s = SETTINGS
     per_update = s["num_envs"] * s["num_steps"]
-    config = PPOConfig.minatar(
+    return jitted_rate(PPOConfig.minatar(
         num_envs=s["num_envs"], num_steps=s["num_steps"], epochs=s["epochs"],
         num_minibatches=s["minibatches"], encoder="mlp", hidden_size=s["hidden"], lr=s["lr"],
         frames=2 * updates * per_update, log_every=updates * per_update, eval_every=0,
         probe_every=0, checkpoint_every=0,
-    )  # fmt: skip
-    agent = build_agent(config.kind, config)
-    segment = agent.jit_segment()
-    state, _ = segment(agent.init())
-    jax.block_until_ready(state)
-    tick = time.perf_counter()
-    state, _ = segment(state)
-    jax.block_until_ready(state)
-    return config.segment_frames / (time.perf_counter() - tick)
+    ))  # fmt: skip
 
 
 def peer_command(updates: int) -> list[str]:
