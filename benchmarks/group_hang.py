@@ -82,8 +82,9 @@ class ActorCritic(nn.Module):
                 h = nn.relu(h) if self.shared else nn.tanh(h)
             return h
 
-        pi_in = v_in = trunk(x, "trunk") if self.shared else None
-        if not self.shared:
+        if self.shared:
+            pi_in = v_in = trunk(x, "trunk")
+        else:
             pi_in, v_in = trunk(x, "pi"), trunk(x, "v")
         logits = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01))(pi_in)
         value = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))(v_in)
