@@ -89,10 +89,10 @@ class Config:
 
     @classmethod
     def smoke(cls) -> Config:
-        """The paper preset (its objectives and seeds) on Figure 5's smoke teacher, 400 updates
-        with a probe (k = 16) every 100: the code paths, not a test of the claims."""
-        return dataclasses.replace(cls.paper(), teacher=fig5.Config.smoke(), steps=400,
-                                   probe_every=100, probe_k=16, probe_draws=1, eval_every=200,
+        """The paper preset (its objectives and seeds) on Figure 5's smoke teacher, 60 updates
+        with a probe (k = 16) every 20: the code paths, not a test of the claims."""
+        return dataclasses.replace(cls.paper(), teacher=fig5.Config.smoke(), steps=60,
+                                   probe_every=20, probe_k=16, probe_draws=1, eval_every=60,
                                    eval_steps=100)  # fmt: skip
 
     @classmethod
