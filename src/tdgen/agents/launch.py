@@ -20,6 +20,7 @@ from tdgen.agents.registry import AgentSpec, get_agent
 from tdgen.agents.train import DEFAULT_LANES, LANES, resolve_lanes
 from tdgen.errors import InputError, read_json, require_fields
 from tdgen.runs import RunDir, checkpoint_path, complete_checkpoints
+from tdgen.runs.compiled import release_if_crowded
 from tdgen.runs.reuse import config_differences, is_complete
 from tdgen.runs.rundir import write_json_atomic
 
@@ -225,6 +226,7 @@ def _train_together(
                     spec.family.train(one, run, progress)
                 else:
                     spec.family.resume(one, run, start, progress)
+                release_if_crowded()
             continue
         for run in members:  # a restart drops what the interrupted run wrote after it
             for step in complete_checkpoints(run.checkpoints):
@@ -233,6 +235,7 @@ def _train_together(
                     path.with_suffix(".done").unlink(missing_ok=True)
                     path.unlink(missing_ok=True)
         spec.family.train_group(built, members, [start] * len(members), progress, lanes)
+        release_if_crowded()
     return [r.path for r in runs]
 
 

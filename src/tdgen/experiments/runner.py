@@ -13,6 +13,7 @@ from typing import Any
 
 from tdgen.experiments import get_experiment
 from tdgen.experiments.base import to_jsonable
+from tdgen.runs.compiled import release_if_crowded
 from tdgen.runs.rundir import write_json_atomic
 
 
@@ -146,4 +147,5 @@ def run_experiment(
         "summary": to_jsonable(outcome.summary),
     }
     write_json_atomic(out_dir / "result.json", result)
+    release_if_crowded()  # a whole reproduction in one process: `tdgen.runs.compiled`
     return result

@@ -1,0 +1,68 @@
+"""A long process drops its compiled programs before it reaches Linux's mapping limit."""
+
+import sys
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from tdgen.runs import compiled
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+def compiled_program():
+    f = jax.jit(lambda x: jnp.sin(x) * 2.0)
+    f(jnp.ones(3))
+    assert f._cache_size() == 1
+    return f
+
+
+@linux
+def test_mapping_count_and_limit_are_this_process_and_kernel():
+    count = compiled.mapping_count()
+    assert count is not None and 0 < count < compiled.mapping_limit()
+    before = count
+    programs = [jax.jit(lambda x, k=k: x * k).lower(jnp.ones(4)).compile() for k in range(20)]
+    assert compiled.mapping_count() > before  # XLA:CPU code lives in mappings of its own
+    del programs
+
+
+@linux
+def test_release_only_past_the_share_of_the_limit(monkeypatch):
+    f = compiled_program()
+    assert not compiled.release_if_crowded()  # a fresh test process is far below half
+    assert f._cache_size() == 1
+    monkeypatch.setattr(compiled, "mapping_limit", lambda: compiled.mapping_count() // 2)
+    assert compiled.release_if_crowded()
+    assert f._cache_size() == 0
+    assert float(f(jnp.ones(3))[0]) == pytest.approx(2 * float(jnp.sin(1.0)))  # compiles again
+
+
+def test_release_keeps_everything_where_the_os_does_not_count(monkeypatch):
+    f = compiled_program()
+    monkeypatch.setattr(compiled, "mapping_count", lambda: None)
+    assert not compiled.release_if_crowded()
+    assert f._cache_size() == 1
+
+
+def test_release_drops_the_update_matrix_memo(monkeypatch):
+    cleared = []
+    monkeypatch.setattr(compiled.cached_update_matrix, "cache_clear", lambda: cleared.append(1))
+    compiled.release_compiled()
+    assert cleared == [1]
+
+
+def test_every_run_group_checks_the_limit(monkeypatch, tmp_path):
+    from tdgen.agents import DQNConfig, ensure_runs, launch
+
+    calls = []
+    monkeypatch.setattr(launch, "release_if_crowded", lambda: calls.append(1))
+    config = DQNConfig.minatar(frames=256, num_envs=4, buffer_size=256, batch_size=16,
+                               learning_starts=64, target_period=128, epsilon_decay_frames=128,
+                               log_every=128, probe_every=0, checkpoint_every=128,
+                               encoder="mlp")  # fmt: skip
+    ensure_runs("dqn", [config], [tmp_path / "run"])
+    assert calls == [1]
+    ensure_runs("dqn", [config], [tmp_path / "run"])  # reused: nothing trained, nothing checked
+    assert calls == [1]
