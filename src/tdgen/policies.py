@@ -47,6 +47,7 @@ from tdgen.evaluate import (
     sampled,
 )
 from tdgen.runs import RunDir, find_checkpoint, load_checkpoint
+from tdgen.runs.compiled import release_if_crowded
 from tdgen.runs.rundir import write_json_atomic
 
 
@@ -66,6 +67,7 @@ class LoadedPolicy:
 
 def load_policy(run_dir: Path, frames: int = 0) -> LoadedPolicy:
     """The policy of an agent or distillation run at its checkpoint ``frames`` (0: newest)."""
+    release_if_crowded()  # an experiment evaluates many reused runs in one process
     run = RunDir.open(Path(run_dir))
     if run.kind != "distill":
         teacher = load_teacher(run.path, frames)

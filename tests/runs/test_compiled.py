@@ -53,16 +53,20 @@ def test_release_drops_the_update_matrix_memo(monkeypatch):
     assert cleared == [1]
 
 
-def test_every_run_group_checks_the_limit(monkeypatch, tmp_path):
+def test_run_groups_and_policy_loads_check_the_limit(monkeypatch, tmp_path):
+    from tdgen import policies
     from tdgen.agents import DQNConfig, ensure_runs, launch
 
     calls = []
-    monkeypatch.setattr(launch, "release_if_crowded", lambda: calls.append(1))
+    monkeypatch.setattr(launch, "release_if_crowded", lambda: calls.append("runs"))
+    monkeypatch.setattr(policies, "release_if_crowded", lambda: calls.append("policy"))
     config = DQNConfig.minatar(frames=256, num_envs=4, buffer_size=256, batch_size=16,
                                learning_starts=64, target_period=128, epsilon_decay_frames=128,
                                log_every=128, probe_every=0, checkpoint_every=128,
                                encoder="mlp")  # fmt: skip
     ensure_runs("dqn", [config], [tmp_path / "run"])
-    assert calls == [1]
-    ensure_runs("dqn", [config], [tmp_path / "run"])  # reused: nothing trained, nothing checked
-    assert calls == [1]
+    assert calls == ["runs", "runs"]  # on entry, and after the group trained
+    ensure_runs("dqn", [config], [tmp_path / "run"])  # reused: checked on entry only
+    assert calls == ["runs"] * 3
+    policies.load_policy(tmp_path / "run")
+    assert calls[-1] == "policy"

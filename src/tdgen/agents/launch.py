@@ -154,6 +154,7 @@ def ensure_runs(
     """
     spec = agent if isinstance(agent, AgentSpec) else get_agent(agent)
     agent = spec.name
+    release_if_crowded()  # also where every run is reused (`tdgen.runs.compiled`)
     pending: list[RunDir] = []
     for config, run_dir in zip(configs, run_dirs, strict=True):
         diff = config_differences(run_dir, agent, config.to_dict())
