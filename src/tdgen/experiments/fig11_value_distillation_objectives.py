@@ -38,8 +38,9 @@ import numpy as np
 
 from tdgen import plots
 from tdgen.agents.train import start_state
+from tdgen.agents.value_based import frame_replay
 from tdgen.agents.value_based import replay as replay_lib
-from tdgen.distill import DistillConfig
+from tdgen.distill import DistillConfig, host_value
 from tdgen.distill.trainer import Distiller
 from tdgen.errors import read_npz
 from tdgen.experiments import fig5_distillation_robustness as fig5
@@ -177,9 +178,10 @@ def centred_ranks(run_dirs: list[Path], centred: bool = True) -> list[list[float
         probe = read_npz(run.probes / f"step_{updates:012d}.npz", "a probe of the final update",
                          ("sample_indices",))  # fmt: skip
         ranks = []
+        ring = host_value.data(distiller, state) if distiller.frame_replay else state.replay
+        gather = frame_replay.gather if distiller.frame_replay else replay_lib.gather
         for flat in np.asarray(probe["sample_indices"]):
-            rows, cols = np.divmod(flat, state.replay.num_envs)
-            batch = replay_lib.gather(state.replay, rows, cols)
+            batch = gather(ring, *np.divmod(flat, ring.num_envs))  # the probe's flat indices
             samples = distiller.transitions(state.params, state.target_params, batch)
             A = update_matrix(apply_fn, state.params, loss_fn, samples, distiller.optimizer,
                               state.opt_state, reduce="max",
