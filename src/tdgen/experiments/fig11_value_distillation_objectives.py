@@ -178,8 +178,10 @@ def centred_ranks(run_dirs: list[Path], centred: bool = True) -> list[list[float
         probe = read_npz(run.probes / f"step_{updates:012d}.npz", "a probe of the final update",
                          ("sample_indices",))  # fmt: skip
         ranks = []
-        ring = host_value.data(distiller, state) if distiller.frame_replay else state.replay
-        gather = frame_replay.gather if distiller.frame_replay else replay_lib.gather
+        if distiller.frame_replay:  # Atari: the host ring the student samples
+            ring, gather = host_value.data(distiller, state), frame_replay.gather
+        else:
+            ring, gather = state.replay, replay_lib.gather
         for flat in np.asarray(probe["sample_indices"]):
             batch = gather(ring, *np.divmod(flat, ring.num_envs))  # the probe's flat indices
             samples = distiller.transitions(state.params, state.target_params, batch)
