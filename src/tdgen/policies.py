@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.tree_util import Partial
 
-from tdgen import plots, streams
+from tdgen import __version__, plots, streams
 from tdgen.agents.value_based import replay as replay_lib
 from tdgen.agents.value_based.frame_replay import HostReplay, gather_stacks, valid_flat_indices
 from tdgen.distill.host import env_seed, host_transitions
@@ -47,6 +49,7 @@ from tdgen.evaluate import (
     sampled,
 )
 from tdgen.runs import RunDir, find_checkpoint, load_checkpoint
+from tdgen.runs.checkpoint import marker_path
 from tdgen.runs.compiled import release_if_crowded
 from tdgen.runs.rundir import write_json_atomic
 
@@ -167,6 +170,39 @@ class PolicyEvaluation:
                 "interpolation": self.interpolation.as_dict(), "num_states": self.num_states,
                 "policy": self.policy}  # fmt: skip
 
+    def as_record(self) -> dict[str, Any]:
+        """`as_dict` with each array's dtype, so `from_record` rebuilds it bit for bit (float32
+        values are written as their shortest decimal, which reads back to the same float32)."""
+        record = self.as_dict()
+        for name in ("robustness", "interpolation"):
+            record[f"{name}_dtypes"] = _dtypes(getattr(self, name))
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> PolicyEvaluation:
+        """The evaluation `as_record` wrote."""
+        return cls(
+            returns={k: float(v) for k, v in record["returns"].items()},
+            robustness=_rebuild(Robustness, record["robustness"], record["robustness_dtypes"]),
+            interpolation=_rebuild(
+                InterpolationConsistency, record["interpolation"], record["interpolation_dtypes"]
+            ),  # fmt: skip
+            num_states=int(record["num_states"]),
+            policy=str(record["policy"]),
+        )
+
+
+def _dtypes(result) -> dict[str, str]:
+    """Array fields of a result dataclass and their dtypes (static fields left out)."""
+    return {f.name: str(np.asarray(getattr(result, f.name)).dtype)
+            for f in dataclasses.fields(result) if not f.metadata.get("static")}  # fmt: skip
+
+
+def _rebuild(cls, values: dict[str, Any], dtypes: dict[str, str]):
+    """``cls`` from `plain_dict` values: arrays in their recorded dtypes, static fields as is."""
+    return cls(**{name: jnp.asarray(np.asarray(value, dtypes[name])) if name in dtypes else value
+                  for name, value in values.items()})  # fmt: skip
+
 
 def evaluate_policy(
     policy: LoadedPolicy,
@@ -213,6 +249,50 @@ def evaluate_policy(
     )
 
 
+EVALUATIONS = "evaluations"  # RUN/evaluations/<key>.json: `cached_evaluation`'s results
+
+
+def cached_evaluation(
+    run_dir: Path, frames: int = 0, policy: LoadedPolicy | None = None, **kwargs
+) -> PolicyEvaluation:
+    """`evaluate_policy(load_policy(run_dir, frames), **kwargs)`, kept in RUN/evaluations/: a
+    rerun of an experiment (a resumed `tdgen reproduce`) reads its evaluations back in
+    milliseconds instead of loading and acting again (fig6 smoke: ~20 min of re-evaluation).
+
+    The key hashes the checkpoint's SHA-256 (from its completion marker), every setting, the
+    ``states``' bytes and tdgen's version, so a new checkpoint or setting evaluates afresh; a
+    cache file that does not parse is evaluated again and replaced. ``policy``: the run's policy
+    when the caller has loaded it already (used on a miss only)."""
+    run_dir = Path(run_dir)
+    checkpoint = find_checkpoint(run_dir / "checkpoints", frames)
+    path = run_dir / EVALUATIONS / f"{_evaluation_key(checkpoint, kwargs)}.json"
+    try:
+        return PolicyEvaluation.from_record(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not evaluated yet, or a damaged entry: evaluate (again)
+    if policy is None:
+        policy = load_policy(run_dir, frames)
+    result = evaluate_policy(policy, **kwargs)
+    path.parent.mkdir(exist_ok=True)
+    write_json_atomic(path, result.as_record())
+    return result
+
+
+def _evaluation_key(checkpoint: Path, kwargs: dict[str, Any]) -> str:
+    """SHA-256 of what an evaluation depends on: the checkpoint's bytes (its marker's hash), the
+    settings, the states array's dtype, shape and bytes, and the code's version."""
+    digest = hashlib.sha256()
+    settings = {k: v for k, v in sorted(kwargs.items()) if k != "states"}
+    digest.update(json.dumps([__version__, marker_path(checkpoint).read_text().strip(),
+                              settings], default=lambda v: np.asarray(v).tolist()).encode())  # fmt: skip
+    states = kwargs.get("states")
+    if states is not None:
+        states = np.ascontiguousarray(np.asarray(states))
+        digest.update(f"{states.dtype}{states.shape}".encode())
+        digest.update(states.tobytes())
+    return digest.hexdigest()[:32]
+
+
 def evaluate_run(run_dir: Path, out: Path | None = None, frames: int = 0, **kwargs) -> Path:
     """`evaluate_policy` of a run, written to ``out`` (default RUN/evaluation/) as
     evaluation.json, robustness.png and interpolation.png; returns the directory."""
@@ -228,5 +308,5 @@ def evaluate_run(run_dir: Path, out: Path | None = None, frames: int = 0, **kwar
     return out
 
 
-__all__ = ["LoadedPolicy", "PolicyEvaluation", "evaluate_policy", "evaluate_run",
+__all__ = ["LoadedPolicy", "PolicyEvaluation", "cached_evaluation", "evaluate_policy", "evaluate_run",
            "held_out_states", "load_policy", "visited_states"]  # fmt: skip

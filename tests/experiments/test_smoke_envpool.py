@@ -62,6 +62,14 @@ def test_smoke_scale_runs_the_paper_code_paths_on_envpool(tmp_path):
     gap = results["fig6_policy_distillation_generalization"]["claims"][0]
     assert set(gap["checks"]["procgen/bigfish"]) >= {"estimate", "low", "high", "verdict"}
     assert set(gap["evidence"]["table"]["procgen/bigfish"]) == {"teacher", "student"}
+    # A rerun reuses the runs and reads their evaluations back: the same numbers, nothing evaluated
+    assert len(list((student / "evaluations").glob("*.json"))) == 1
+    name = "fig6_policy_distillation_generalization"
+    config = one_game_one_seed(get_experiment(name).config("smoke"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("tdgen.policies.evaluate_policy", lambda *a, **k: pytest.fail("evaluated"))
+        again = run_experiment(name, "smoke", 0, tmp_path, config)
+    assert again["claims"] == results[name]["claims"]
     fig5 = results["fig5_distillation_robustness"]["summary"]["table"]["atari/Pong"]
     assert set(fig5) == {"teacher", "q", "bc"}
     assert all(0.0 <= row["action_agreement"] <= 1.0 for row in fig5.values())

@@ -53,7 +53,7 @@ from tdgen.experiments.distillation import (
     ensure_teacher,
 )
 from tdgen.experiments.verdicts import mean_test
-from tdgen.policies import evaluate_policy, load_policy, visited_states
+from tdgen.policies import cached_evaluation, load_policy, visited_states
 
 STUDENTS = ("q", "bc")
 
@@ -158,14 +158,14 @@ def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
         states = visited_states(teacher, config.num_states, jax.random.PRNGKey(seed + 7))
         kwargs = dict(seed=seed, scales=config.scales, weights=config.weights,
                       eval_envs=config.eval_envs, eval_steps=config.eval_steps, states=states)  # fmt: skip
-        results = {"teacher": [evaluate_policy(teacher, **kwargs)]}
+        results = {"teacher": [cached_evaluation(teacher_dir, policy=teacher, **kwargs)]}
         for objective in STUDENTS:
             seeds = range(seed, seed + config.num_seeds)
             runs = ensure_distill_runs(  # one seed group
                 [student_config(config, teacher_dir, objective, s) for s in seeds],
                 [out_dir / "runs" / f"{objective}_{name}_s{s}" for s in seeds],
             )
-            results[objective] = [evaluate_policy(load_policy(run), **kwargs) for run in runs]
+            results[objective] = [cached_evaluation(run, **kwargs) for run in runs]
         games[game] = results
     return {"games": games}
 

@@ -38,7 +38,7 @@ from tdgen.experiments import fig4_actor_critic_update_rank as fig4
 from tdgen.experiments.base import HELD, Claim, Experiment, Outcome
 from tdgen.experiments.distillation import ensure_distill_run, ensure_teachers
 from tdgen.experiments.verdicts import mean_test, share_verdict
-from tdgen.policies import evaluate_policy, load_policy
+from tdgen.policies import cached_evaluation
 
 
 @dataclass(frozen=True)
@@ -125,9 +125,9 @@ def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
             student_dir = ensure_distill_run(student_config(config, teacher_dir, game, s),
                                              out_dir / "runs" / f"kl_{name}_s{s}")  # fmt: skip
             for who, run in (("teacher", teacher_dir), ("student", student_dir)):
-                evaluation = evaluate_policy(load_policy(run), seed=s, num_states=256,
-                                             eval_envs=config.eval_envs,
-                                             eval_steps=config.eval_steps)  # fmt: skip
+                evaluation = cached_evaluation(run, seed=s, num_states=256,
+                                               eval_envs=config.eval_envs,
+                                               eval_steps=config.eval_steps)  # fmt: skip
                 rows[who].append(evaluation.returns)
         games[game] = rows
     return {"games": games}

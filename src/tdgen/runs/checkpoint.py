@@ -48,6 +48,11 @@ def checkpoint_path(directory: Path, step: int) -> Path:
     return _paths(Path(directory), step)[0]
 
 
+def marker_path(checkpoint: Path) -> Path:
+    """The completion marker of the checkpoint file ``checkpoint`` (it holds the file's SHA-256)."""
+    return Path(checkpoint).with_suffix(".done")
+
+
 def find_checkpoint(directory: Path, step: int = 0, unit: str = "frame") -> Path:
     """The complete checkpoint of ``step`` (0: the newest); a CheckpointError names what exists
     (``unit``: what a step counts, for the message)."""
