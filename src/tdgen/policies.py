@@ -257,7 +257,7 @@ def cached_evaluation(
 ) -> PolicyEvaluation:
     """`evaluate_policy(load_policy(run_dir, frames), **kwargs)`, kept in RUN/evaluations/: a
     rerun of an experiment (a resumed `tdgen reproduce`) reads its evaluations back in
-    milliseconds instead of loading and acting again (fig6 smoke: ~20 min of re-evaluation).
+    milliseconds instead of loading and acting again (fig6 smoke: ~26 min of re-evaluation).
 
     The key hashes the checkpoint's SHA-256 (from its completion marker), every setting, the
     ``states``' bytes and tdgen's version, so a new checkpoint or setting evaluates afresh; a
