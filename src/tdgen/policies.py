@@ -186,7 +186,7 @@ class PolicyEvaluation:
             robustness=_rebuild(Robustness, record["robustness"], record["robustness_dtypes"]),
             interpolation=_rebuild(
                 InterpolationConsistency, record["interpolation"], record["interpolation_dtypes"]
-            ),  # fmt: skip
+            ),
             num_states=int(record["num_states"]),
             policy=str(record["policy"]),
         )

@@ -20,6 +20,7 @@ from tdgen.agents.registry import AgentSpec, get_agent
 from tdgen.agents.train import DEFAULT_LANES, LANES, resolve_lanes
 from tdgen.errors import InputError, read_json, require_fields
 from tdgen.runs import RunDir, checkpoint_path, complete_checkpoints
+from tdgen.runs.checkpoint import marker_path
 from tdgen.runs.compiled import release_if_crowded
 from tdgen.runs.reuse import config_differences, is_complete
 from tdgen.runs.rundir import write_json_atomic
@@ -233,7 +234,7 @@ def _train_together(
             for step in complete_checkpoints(run.checkpoints):
                 if step > start:
                     path = checkpoint_path(run.checkpoints, step)
-                    path.with_suffix(".done").unlink(missing_ok=True)
+                    marker_path(path).unlink(missing_ok=True)
                     path.unlink(missing_ok=True)
         spec.family.train_group(built, members, [start] * len(members), progress, lanes)
         release_if_crowded()

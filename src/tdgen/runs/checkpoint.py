@@ -39,18 +39,19 @@ class CheckpointWriteError(OSError):
     checkpoint is left to resume from."""
 
 
+def marker_path(checkpoint: Path) -> Path:
+    """The completion marker of the checkpoint file ``checkpoint`` (it holds the file's SHA-256)."""
+    return Path(checkpoint).with_suffix(".done")
+
+
 def _paths(directory: Path, step: int) -> tuple[Path, Path]:
-    return directory / f"ckpt_{step:012d}.msgpack", directory / f"ckpt_{step:012d}.done"
+    path = directory / f"ckpt_{step:012d}.msgpack"
+    return path, marker_path(path)
 
 
 def checkpoint_path(directory: Path, step: int) -> Path:
     """The file of the checkpoint of ``step`` in ``directory`` (complete or not)."""
     return _paths(Path(directory), step)[0]
-
-
-def marker_path(checkpoint: Path) -> Path:
-    """The completion marker of the checkpoint file ``checkpoint`` (it holds the file's SHA-256)."""
-    return Path(checkpoint).with_suffix(".done")
 
 
 def find_checkpoint(directory: Path, step: int = 0, unit: str = "frame") -> Path:
@@ -162,7 +163,7 @@ def load_checkpoint(path: Path, target: Any, *, kind: str, check=None) -> tuple[
     first and may refuse a layout of an earlier version in its own words (a CheckpointError).
     """
     path = Path(path)
-    marker = path.with_suffix(".done")
+    marker = marker_path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if not marker.exists():
