@@ -68,7 +68,7 @@ def value_based(agent_name: str, config) -> dict[str, float]:
 
 def actor_critic(config) -> dict[str, float]:
     from tdgen.agents import build_agent
-    from tdgen.agents.actor_critic.loop import Rollout
+    from tdgen.agents.actor_critic.agent import Rollout
 
     agent = build_agent(config.kind, config)
     state = jax.eval_shape(agent._init, jax.random.PRNGKey(0))

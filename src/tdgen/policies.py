@@ -10,7 +10,7 @@ teacher) visited. `evaluate_policy` measures returns on both level sets and the 
 
 MinAtar policies act in jitted scans; Atari and ProcGen policies (agents and their students) act in
 envpool pools on the host: returns from `host_episode_returns` (pools seeded from ``seed``), and an agent's
-visited states collected on the host by its sampled policy (`tdgen.distill.host`).
+visited states collected on the host by its sampled policy (`tdgen.distill.host_buffer`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from jax.tree_util import Partial
 from tdgen import __version__, plots, streams
 from tdgen.agents.value_based import replay as replay_lib
 from tdgen.agents.value_based.frame_replay import HostReplay, gather_stacks, valid_flat_indices
-from tdgen.distill.host import env_seed, host_transitions
+from tdgen.distill.host_buffer import env_seed, host_transitions
 from tdgen.distill.teacher import load_teacher
 from tdgen.distill.trainer import DistillConfig, Distiller
 from tdgen.evaluate import (

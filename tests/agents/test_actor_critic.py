@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tdgen.agents import DAACConfig, PPOConfig, build_agent, resume, train
-from tdgen.agents.actor_critic.loop import flat_batch, make_level_envs
+from tdgen.agents.actor_critic.agent import flat_batch, make_level_envs
 from tdgen.agents.actor_critic.probe import make_actor_critic_probe
 from tdgen.runs import RunDir, load_checkpoint
 from tdgen.runs.checkpoint import complete_checkpoints

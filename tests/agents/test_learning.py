@@ -13,7 +13,9 @@ import jax
 import pytest
 
 from tdgen.agents import DQNConfig, QRDQNConfig, build_agent
-from tdgen.agents.value_based.loop import reset_accumulators
+from tdgen.agents.value_based.agent import reset_accumulators
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize(

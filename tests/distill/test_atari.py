@@ -23,7 +23,7 @@ from tdgen.distill import (  # noqa: E402
     DistillConfig,
     Distiller,
     distill,
-    host_value,
+    host_replay,
     load_teacher,
     resume_distill,
 )
@@ -68,7 +68,7 @@ def test_the_teacher_brings_its_frame_once_replay_and_a_student_samples_it_on_th
     # One segment of one update is `learn` on the batch drawn from (seed, SAMPLE, 0).
     config = student(atari_teacher, steps=1, log_every=1, probe_every=0)
     distiller = Distiller.build(config)
-    with host_value.segments(distiller, distiller.init()) as advance:
+    with host_replay.segments(distiller, distiller.init()) as advance:
         stepped = advance(distiller.init())
     rng = np.random.default_rng([config.seed, streams.SAMPLE, 0])
     batch = gather(teacher.replay, *sample_indices(teacher.replay, rng, config.batch_size))

@@ -7,8 +7,8 @@ several seeds as one vmapped program, one run directory each; `resume(path)` con
 Every agent is a line of `tdgen.agents.registry.AGENTS`.
 """
 
+from tdgen.agents.actor_critic.agent import ACState, ActorCriticAgent, Rollout
 from tdgen.agents.actor_critic.config import AC_PRESETS, DAACConfig, PPOConfig
-from tdgen.agents.actor_critic.loop import ACState, ActorCriticAgent, Rollout
 from tdgen.agents.actor_critic.probe import make_actor_critic_probe
 from tdgen.agents.family import Family
 from tdgen.agents.launch import (
@@ -23,10 +23,10 @@ from tdgen.agents.launch import (
 from tdgen.agents.probes import ProbeResult, ProbeTarget
 from tdgen.agents.registry import AGENTS, agents_of, build_agent, config_class, get_agent
 from tdgen.agents.train import Train
+from tdgen.agents.value_based.agent import Agent, Algorithm, TrainState
 from tdgen.agents.value_based.c51 import C51Config
 from tdgen.agents.value_based.config import PRESETS, ValueBasedConfig, epsilon_at
 from tdgen.agents.value_based.dqn import DQNConfig
-from tdgen.agents.value_based.loop import Agent, Algorithm, TrainState
 from tdgen.agents.value_based.probe import make_value_probe
 from tdgen.agents.value_based.qrdqn import QRDQNConfig
 

@@ -9,16 +9,16 @@ import difflib
 from typing import Any
 
 from tdgen.agents.actor_critic import launch as ac_launch
+from tdgen.agents.actor_critic.agent import ActorCriticAgent
 from tdgen.agents.actor_critic.config import AC_PRESETS, DAACConfig, PPOConfig
 from tdgen.agents.actor_critic.daac import DAAC
-from tdgen.agents.actor_critic.loop import ActorCriticAgent
 from tdgen.agents.actor_critic.ppo import PPO
 from tdgen.agents.family import Family, FamilyRecord
 from tdgen.agents.train import load_run_state
 from tdgen.agents.value_based import c51, dqn, qrdqn
 from tdgen.agents.value_based import launch as vb_launch
+from tdgen.agents.value_based.agent import Agent
 from tdgen.agents.value_based.config import PRESETS
-from tdgen.agents.value_based.loop import Agent
 
 VALUE_BASED: Family = FamilyRecord(
     name="value_based",

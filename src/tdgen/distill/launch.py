@@ -23,7 +23,7 @@ from tdgen.agents import ensure_runs
 from tdgen.agents.family import FamilyRecord
 from tdgen.agents.registry import AgentSpec
 from tdgen.agents.train import DEFAULT_LANES, group_start, load_run_state, start_state
-from tdgen.distill import host_value
+from tdgen.distill import host_replay
 from tdgen.distill.trainer import (
     DistillConfig,
     Distiller,
@@ -107,9 +107,9 @@ def _run(distiller: Distiller, run: RunDir, state: DistillState, logger, progres
 @contextlib.contextmanager
 def _segments(distiller: Distiller, state: DistillState):
     """One segment's advance: the jitted scan, or host-sampled updates from an Atari teacher's
-    frame-once replay (`tdgen.distill.host_value`)."""
+    frame-once replay (`tdgen.distill.host_replay`)."""
     if distiller.frame_replay:
-        with host_value.segments(distiller, state) as advance:
+        with host_replay.segments(distiller, state) as advance:
             yield advance
     else:
         yield distiller.jit_segment()
@@ -129,7 +129,8 @@ def _events(distiller: Distiller, probe_dirs) -> list[Event]:
 
         events.append(Event(c.eval_every, evaluate))
     if c.probe_every:
-        probe = (host_value.make_probe if distiller.frame_replay else make_distill_probe)(distiller)
+        make = host_replay.make_probe if distiller.frame_replay else make_distill_probe
+        probe = make(distiller)
         events.append(probe_event(c.probe_every, lambda s, i: probe(s), probe_dirs))
     return events
 

@@ -7,10 +7,10 @@ their training environment to collect more data while a student trains (Appendix
 
 Teachers are found through the agent registry (`AGENTS[run.kind].family`): what a family produces
 and whether its environment is host-stepped decide what it can teach. Host-stepped actor-critic
-teachers (ProcGen through envpool) collect their buffer on the host (`tdgen.distill.host`);
+teachers (ProcGen through envpool) collect their buffer on the host (`tdgen.distill.host_buffer`);
 host-stepped value teachers (Atari) bring their frame-once host replay
 (`tdgen.agents.value_based.frame_replay.HostReplay`), which students sample on the host
-(`tdgen.distill.host_value`).
+(`tdgen.distill.host_replay`).
 """
 
 from __future__ import annotations

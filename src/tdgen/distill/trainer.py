@@ -3,8 +3,8 @@
 A `Distiller` loads the teacher (`tdgen.distill.teacher`), builds its data (a value
 teacher's replay buffer; an actor-critic teacher fills a buffer of ``buffer_size`` transitions by
 acting on its training levels: inside the jitted init on gymnax, on the host with envpool for
-ProcGen teachers, `tdgen.distill.host`; an Atari value teacher brings its frame-once host replay,
-sampled on the host, `tdgen.distill.host_value`), and trains a freshly initialised student on one objective
+ProcGen teachers, `tdgen.distill.host_buffer`; an Atari value teacher brings its frame-once host replay,
+sampled on the host, `tdgen.distill.host_replay`), and trains a freshly initialised student on one objective
 (`tdgen.distill.objectives`) in jitted segments (`Distiller.make_train`: pure, so students that
 differ only by seed train as one group, `tdgen.distill.launch`). With ``collect`` the teacher
 keeps acting, one vectorised step every ``collect_every`` updates, writing into the same ring buffer
@@ -36,7 +36,7 @@ from tdgen.agents.probes import VALUE, Draw, ProbeResult, ProbeTarget, ProbeView
 from tdgen.agents.train import Train
 from tdgen.agents.value_based import replay as replay_lib
 from tdgen.agents.value_based.frame_replay import HostReplay, valid_flat_indices
-from tdgen.distill.host import env_seed, host_buffer
+from tdgen.distill.host_buffer import env_seed, host_buffer
 from tdgen.distill.objectives import OBJECTIVES, Objective
 from tdgen.distill.teacher import Teacher, load_teacher, network_input
 from tdgen.evaluate import (
@@ -225,7 +225,7 @@ class Distiller:
     @property
     def frame_replay(self) -> bool:
         """The teacher's data are an Atari frame-once host replay: the student samples it on the
-        host and updates on the device (`tdgen.distill.host_value`)."""
+        host and updates on the device (`tdgen.distill.host_replay`)."""
         return isinstance(self.teacher.replay, HostReplay)
 
     def init(self) -> DistillState:

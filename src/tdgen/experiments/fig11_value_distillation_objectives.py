@@ -40,7 +40,7 @@ from tdgen import plots
 from tdgen.agents.train import start_state
 from tdgen.agents.value_based import frame_replay
 from tdgen.agents.value_based import replay as replay_lib
-from tdgen.distill import DistillConfig, host_value
+from tdgen.distill import DistillConfig, host_replay
 from tdgen.distill.trainer import Distiller
 from tdgen.errors import read_npz
 from tdgen.experiments import fig5_distillation_robustness as fig5
@@ -179,7 +179,7 @@ def centred_ranks(run_dirs: list[Path], centred: bool = True) -> list[list[float
                          ("sample_indices",))  # fmt: skip
         ranks = []
         if distiller.frame_replay:  # Atari: the host ring the student samples
-            ring, gather = host_value.data(distiller, state), frame_replay.gather
+            ring, gather = host_replay.data(distiller, state), frame_replay.gather
         else:
             ring, gather = state.replay, replay_lib.gather
         for flat in np.asarray(probe["sample_indices"]):

@@ -16,7 +16,7 @@ Paper scale: the 16 ProcGen games (easy), and "the same PPO agents as in Figure 
 agents": each teacher is Figure 4's paper run of that game and seed (`fig4.agent_config`: the
 procgen preset, 10 training levels, 25M frames), named as Figure 4 names it, so Figure 4's runs
 are reused when `tdgen reproduce` has trained them. Students collect ``buffer_size`` transitions of
-the teacher on its training levels with envpool (`tdgen.distill.host`) and are evaluated on the
+the teacher on its training levels with envpool (`tdgen.distill.host_buffer`) and are evaluated on the
 training levels and the full distribution. The paper leaves the buffer size and the student's
 length open: 65,536 transitions (four of the teacher's 64 x 256 rollouts) and 50k updates.
 """

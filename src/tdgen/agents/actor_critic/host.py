@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tdgen import streams
-from tdgen.agents.actor_critic.loop import ACState, ActorCriticAgent, Rollout
+from tdgen.agents.actor_critic.agent import ACState, ActorCriticAgent, Rollout
 from tdgen.agents.value_based.host import env_seed
 from tdgen.evaluate import host_episode_returns
 

@@ -17,8 +17,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from tdgen.agents.actor_critic.agent import ACState, ActorCriticAgent, eval_key, reset_accumulators
 from tdgen.agents.actor_critic.config import PPOConfig
-from tdgen.agents.actor_critic.loop import ACState, ActorCriticAgent, eval_key, reset_accumulators
 from tdgen.agents.actor_critic.probe import make_actor_critic_probe
 from tdgen.agents.train import DEFAULT_LANES, group_start, load_run_state, start_state
 from tdgen.runs import (

@@ -2,7 +2,7 @@
 
 The losses are `tdgen.losses.policy`'s (clipped surrogate, clipped value loss, entropy, GAE);
 `PPO` holds the network and optimiser and contributes the minibatch update and the probe targets
-to the shared loop in `tdgen.agents.actor_critic.loop`.
+to the shared loop in `tdgen.agents.actor_critic.agent`.
 """
 
 from __future__ import annotations

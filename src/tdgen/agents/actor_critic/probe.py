@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import jax
 
-from tdgen.agents.actor_critic.loop import ACState, ActorCriticAgent, Rollout, flat_batch
+from tdgen.agents.actor_critic.agent import ACState, ActorCriticAgent, Rollout, flat_batch
 from tdgen.agents.probes import Draw, ProbeResult, ProbeView, make_probe
 from tdgen.losses.policy import log_prob
 

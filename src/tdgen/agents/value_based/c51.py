@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import jax.numpy as jnp
 import numpy as np
 
+from tdgen.agents.value_based.agent import Algorithm
 from tdgen.agents.value_based.config import ValueBasedConfig
-from tdgen.agents.value_based.loop import Algorithm
 from tdgen.losses.distributional import categorical_q_learning_loss, expected_values
 
 

@@ -11,8 +11,8 @@ import dataclasses
 from functools import partial
 from typing import Any, ClassVar, Literal
 
+from tdgen.agents.value_based.agent import Algorithm
 from tdgen.agents.value_based.config import ValueBasedConfig
-from tdgen.agents.value_based.loop import Algorithm
 from tdgen.losses.value import LOSSES, q_learning_loss
 
 

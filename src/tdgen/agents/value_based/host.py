@@ -55,6 +55,7 @@ from flax import struct
 from tdgen import streams
 from tdgen.agents.probes import ProbeResult, ProbeView
 from tdgen.agents.value_based import replay as replay_lib
+from tdgen.agents.value_based.agent import Agent
 from tdgen.agents.value_based.config import epsilon_at
 from tdgen.agents.value_based.frame_replay import (
     HostReplay,
@@ -67,7 +68,6 @@ from tdgen.agents.value_based.frame_replay import (
     window_batch,
     write_row,
 )
-from tdgen.agents.value_based.loop import Agent
 from tdgen.agents.value_based.probe import make_value_probe
 from tdgen.envs.atari import emulator_frames
 from tdgen.runs import MetricsLogger, RunDir, latest_checkpoint, load_run_checkpoint

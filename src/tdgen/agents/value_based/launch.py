@@ -16,8 +16,8 @@ import numpy as np
 
 from tdgen.agents.probes import ProbeResult
 from tdgen.agents.train import DEFAULT_LANES, group_start, load_run_state, start_state
+from tdgen.agents.value_based.agent import Agent, TrainState, reset_accumulators
 from tdgen.agents.value_based.config import ValueBasedConfig, epsilon_at
-from tdgen.agents.value_based.loop import Agent, TrainState, reset_accumulators
 from tdgen.agents.value_based.probe import make_value_probe
 from tdgen.runs import (
     MetricsLogger,

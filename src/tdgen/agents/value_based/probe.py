@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from tdgen.agents.probes import VALUE, Draw, ProbeResult, ProbeTarget, ProbeView, make_probe
 from tdgen.agents.value_based import replay as replay_lib
-from tdgen.agents.value_based.loop import Agent, TrainState
+from tdgen.agents.value_based.agent import Agent, TrainState
 
 
 def probe_target(agent: Agent) -> ProbeTarget:

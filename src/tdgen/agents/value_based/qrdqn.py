@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
+from tdgen.agents.value_based.agent import Algorithm
 from tdgen.agents.value_based.config import ValueBasedConfig
-from tdgen.agents.value_based.loop import Algorithm
 from tdgen.losses.distributional import quantile_q_learning_loss
 
 

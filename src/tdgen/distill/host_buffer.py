@@ -15,7 +15,7 @@ evaluation's from (seed, updates), so evaluations are a function of the run and 
 Nothing here is ProcGen's: any spec with ``vector(num_envs, seed)`` (a pool with the
 `tdgen.envs.spec` step contract) and any teacher with ``act`` fit (Atari policies' visited states,
 `tdgen.policies`). Atari value teachers bring their own frame-once replay instead
-(`tdgen.distill.host_value`).
+(`tdgen.distill.host_replay`).
 """
 
 from __future__ import annotations
