@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from tdgen.experiments import experiment_names, get_experiment
+from tdgen.experiments import experiment_names, experiments_of, get_experiment
 from tdgen.experiments.report import SMOKE, render_html, render_markdown
 
 # What a smoke preset may change in a paper preset: lengths and sizes (k of the update matrix
@@ -16,9 +16,7 @@ SCHEDULE = {
     "teacher_log_every", "teacher_probe_k", "student_steps", "num_states", "steps", "teacher", "probe_k",
     "probe_draws", "teacher_scale", "teacher_target_period", "teacher_buffer_size",
 }  # fmt: skip
-THEORY = {"fig1_mountaincar_spectrum", "fig2_high_frequency_pretraining", "fig9_kernel_td",
-          "fig10_smooth_kernel_regression", "obs42_second_order_dynamics",
-          "thm41_td_error_bound"}  # fmt: skip
+THEORY = set(experiments_of("theory"))  # as each experiment declares its kind
 
 
 def changed(a, b) -> set[str]:

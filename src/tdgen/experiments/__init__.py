@@ -1,15 +1,26 @@
 """Paper figures as runnable experiments; `get_experiment(name)` loads one by name.
 
 Modules are imported lazily so that `tdgen list` stays instant and an experiment's heavy
-dependencies load only when it runs.
+dependencies load only when it runs; `experiment_kind(name)` reads an experiment's declared kind
+without importing it.
 """
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib
+import importlib.util
+import sys
 
-from tdgen.experiments.base import Claim, Experiment, Outcome
+from tdgen.experiments.base import (
+    KINDS,
+    Claim,
+    Experiment,
+    Outcome,
+    PlannedRun,
+    TheoryConfig,
+)
 
 # name -> module defining `EXPERIMENT`, in the order `tdgen reproduce` runs them.
 REGISTRY: dict[str, str] = {
@@ -34,17 +45,59 @@ REGISTRY: dict[str, str] = {
 
 
 def experiment_names() -> list[str]:
+    """The registered experiments, in the order `tdgen reproduce` runs them."""
     return list(REGISTRY)
 
 
-def get_experiment(name: str) -> Experiment:
-    """The experiment called `name`; a ValueError suggests the nearest name on a typo."""
+def _module(name: str) -> str:
     if name not in REGISTRY:
         close = difflib.get_close_matches(name, REGISTRY, n=1)
         hint = f": did you mean {close[0]!r}?" if close else f"; known: {', '.join(REGISTRY)}"
         raise ValueError(f"unknown experiment {name!r}{hint}")
-    module = importlib.import_module(REGISTRY[name])
-    return module.EXPERIMENT
+    return REGISTRY[name]
 
 
-__all__ = ["Claim", "Experiment", "Outcome", "experiment_names", "get_experiment"]
+def get_experiment(name: str) -> Experiment:
+    """The experiment called `name`; a ValueError suggests the nearest name on a typo."""
+    return importlib.import_module(_module(name)).EXPERIMENT
+
+
+def _declared_kind(source: str) -> str | None:
+    """The literal ``kind=`` of ``EXPERIMENT = Experiment(...)`` in a module's source, if any."""
+    for node in ast.parse(source).body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "EXPERIMENT" for t in node.targets)
+            and isinstance(node.value, ast.Call)
+        ):
+            for keyword in node.value.keywords:
+                if keyword.arg == "kind" and isinstance(keyword.value, ast.Constant):
+                    return keyword.value.value
+    return None
+
+
+def experiment_kind(name: str) -> str:
+    """The kind, "theory" or "deep_rl", that experiment `name` declares on its `Experiment(...)`.
+
+    Read from the module's source while the module is not imported, so that asking (a test
+    conftest does, before collection) loads neither JAX nor the agents; imported otherwise.
+    """
+    module = _module(name)
+    if module not in sys.modules:
+        spec = importlib.util.find_spec(module)
+        source = spec.loader.get_source(module) if spec and spec.loader else None
+        kind = _declared_kind(source) if source else None
+        if kind in KINDS:
+            return kind
+    return get_experiment(name).kind
+
+
+def experiments_of(kind: str) -> list[str]:
+    """The experiments of `kind` ("theory" or "deep_rl"), in registry order."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown experiment kind {kind!r}: choose one of {', '.join(KINDS)}")
+    return [name for name in REGISTRY if experiment_kind(name) == kind]
+
+
+__all__ = ["KINDS", "Claim", "Experiment", "Outcome", "PlannedRun", "TheoryConfig",
+           "experiment_kind", "experiment_names", "experiments_of", "get_experiment"]  # fmt: skip

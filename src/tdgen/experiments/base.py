@@ -1,10 +1,12 @@
-"""The experiment contract (ARCHITECTURE.md): every paper figure is an `Experiment` with presets.
+"""The experiment contract: every paper figure is an `Experiment` with presets.
 
 An experiment module defines a frozen config dataclass with classmethods `smoke()`, `quick()` and
 `paper()` (smoke: the paper preset's code paths with schedules cut to a few iterations; its claims
-are computed but are not a test of the paper),
+are computed but are not a test of the paper; a theory experiment's config subclasses
+`TheoryConfig`, whose smoke preset is its quick one),
 a `run(config, seed, out_dir) -> Outcome` that computes, plots and checks the paper's claims, and an
-`EXPERIMENT = Experiment(...)` entry that the registry finds. A claim's `holds` is computed from the
+`EXPERIMENT = Experiment(...)` entry that the registry finds, declaring its kind and, when it knows
+them in advance, its training runs (`PlannedRun`). A claim's `holds` is computed from the
 run's own numbers by a stated rule, never written by hand.
 """
 
@@ -14,11 +16,13 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
 SCALES = ("smoke", "quick", "paper")
+# theory: numpy/JAX on small closed-form systems, seconds; deep_rl: trains agents, minutes or more.
+KINDS = ("theory", "deep_rl")
 HELD, NOT_HELD, INCONCLUSIVE = "held", "did not hold", "inconclusive"
 VERDICTS = (HELD, NOT_HELD, INCONCLUSIVE)
 
@@ -71,14 +75,57 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class TheoryConfig:
+    """Base of the theory experiments' configs: they run in seconds, so the smoke preset is the
+    quick one, and the paper preset is the same code at larger sizes. A subclass is a frozen
+    dataclass that defines `paper()`, and `quick()` where it is not the defaults."""
+
+    @classmethod
+    def smoke(cls) -> Self:
+        """The quick preset."""
+        return cls.quick()
+
+    @classmethod
+    def quick(cls) -> Self:
+        return cls()
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One training run an experiment will use, known before it runs: a sweep backend trains it
+    into ``run_dir`` ahead of the experiment, which then finds it complete."""
+
+    name: str  # the run directory's name, e.g. ``dqn_minatar-breakout_dense_s0``
+    agent: str  # registry name of the agent (tdgen.agents)
+    config: Any  # the agent's config
+    run_dir: Path  # ``out_dir/runs/<name>`` of the experiment's own ``out_dir``
+
+
+@dataclass(frozen=True)
 class Experiment:
-    """A runnable paper figure or result."""
+    """A runnable paper figure or result.
+
+    ``kind`` is "theory" or "deep_rl" (`KINDS`; an entry that does not say is taken to train
+    agents); ``planned_runs(config, seed, out_dir)``, where given, lists the training runs
+    ``run(config, seed, out_dir)`` will use, in the order it trains them (None: it trains none, or
+    finds its runs only while it runs, e.g. in a sibling experiment's folder).
+    """
 
     name: str
     paper_ref: str
     description: str
     config_type: type
     run: Callable[[Any, int, Path], Outcome]
+    kind: str = "deep_rl"
+    planned_runs: Callable[[Any, int, Path], list[PlannedRun]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"experiment {self.name}: kind {self.kind!r} unknown: choose one of "
+                             f"{', '.join(KINDS)}")  # fmt: skip
+        if self.planned_runs is not None and not callable(self.planned_runs):
+            raise ValueError(f"experiment {self.name}: planned_runs must be a function of "
+                             "(config, seed, out_dir) or None")  # fmt: skip
 
     def config(self, scale: str) -> Any:
         if scale not in SCALES:

@@ -269,6 +269,7 @@ EXPERIMENT = Experiment(
     "rank over training, per agent and game",
     config_type=Config,
     run=run,
+    kind="deep_rl",
 )
 
 __all__ = ["EXPERIMENT", "MEASURES", "Config", "check_claims", "correlations", "measure", "run"]

@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 
 from tdgen import plots
-from tdgen.experiments.base import Claim, Experiment, Outcome
+from tdgen.experiments.base import Claim, Experiment, Outcome, TheoryConfig
 from tdgen.theory import kernels
 from tdgen.theory.mdp import random_graph_mdp
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(TheoryConfig):
     """Figure 10 settings; graph size, density, discount and ridge are our choices (paper: none)."""
 
     num_states: int = 100  # states (graph nodes)
@@ -53,12 +53,6 @@ class Config:
             raise ValueError(f"fractions must be >= 2 values in (0, 1), got {self.fractions}")
         if self.ridge < 0:
             raise ValueError(f"ridge must be >= 0, got {self.ridge}")
-
-    @classmethod
-    def smoke(cls) -> Config:
-        """The quick preset: the theory runs in seconds, and its paper preset is the same code
-        at larger sizes."""
-        return cls.quick()
 
     @classmethod
     def quick(cls) -> Config:
@@ -228,4 +222,5 @@ EXPERIMENT = Experiment(
     description="Smooth eigenvector-kernel regression on n-step returns and eigen-projections of V^pi",
     config_type=Config,
     run=run,
+    kind="theory",
 )

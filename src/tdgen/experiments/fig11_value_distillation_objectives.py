@@ -316,6 +316,7 @@ EXPERIMENT = Experiment(
     "double-q students of a DQN teacher",
     config_type=Config,
     run=run,
+    kind="deep_rl",
 )
 
 __all__ = ["EXPERIMENT", "Config", "centred_ranks", "check_claims", "measure", "run"]

@@ -316,6 +316,7 @@ EXPERIMENT = Experiment(
     "density, states ordered by clustering",
     config_type=Config,
     run=run,
+    kind="deep_rl",
 )
 
 __all__ = ["EXPERIMENT", "Config", "check_claims", "diagonal_share", "measure", "run"]

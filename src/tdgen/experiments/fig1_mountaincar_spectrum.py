@@ -44,13 +44,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tdgen import plots
-from tdgen.experiments.base import Claim, Experiment, Outcome
+from tdgen.experiments.base import Claim, Experiment, Outcome, TheoryConfig
 from tdgen.theory import dynamics, spectral
 from tdgen.theory.mdp import MOUNTAIN_CAR_POSITION, MOUNTAIN_CAR_VELOCITY, mountain_car_mdp
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(TheoryConfig):
     bins: int = 20  # position and velocity cells of the discretised MountainCar
     samples_per_cell: int = 16  # simulated start points per cell and action estimating P
     action_repeat: int = 2  # classic-dynamics steps per MDP transition
@@ -71,16 +71,6 @@ class Config:
             raise ValueError(f"gamma must lie in [0, 1), got {self.gamma}")
         if self.num_per_set < 1 or self.num_steps < 1:
             raise ValueError("num_per_set and num_steps must be >= 1")
-
-    @classmethod
-    def smoke(cls) -> Config:
-        """The quick preset: the theory runs in seconds, and its paper preset is the same code
-        at larger sizes."""
-        return cls.quick()
-
-    @classmethod
-    def quick(cls) -> Config:
-        return cls()
 
     @classmethod
     def paper(cls) -> Config:
@@ -358,4 +348,5 @@ EXPERIMENT = Experiment(
     description="Tabular TD on MountainCar fits non-smooth eigen-components of V^pi before smooth ones",
     config_type=Config,
     run=run,
+    kind="theory",
 )

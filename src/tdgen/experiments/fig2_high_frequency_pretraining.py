@@ -27,14 +27,14 @@ import optax
 import scipy.stats
 
 from tdgen import plots
-from tdgen.experiments.base import Claim, Experiment, Outcome
+from tdgen.experiments.base import Claim, Experiment, Outcome, TheoryConfig
 from tdgen.experiments.verdicts import mean_test
 from tdgen.nets import make_network
 from tdgen.theory.mdp import circle_mdp
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(TheoryConfig):
     """Figure 2 settings (caption of Figure 2); sizes are ours, the paper gives none."""
 
     num_states: int = 80  # circle MDP length; inputs x = s / num_states
@@ -61,12 +61,6 @@ class Config:
             raise ValueError("finetune_steps must be a multiple of log_every")
         if len(self.frequencies) < 2:
             raise ValueError("frequencies needs at least two values to rank")
-
-    @classmethod
-    def smoke(cls) -> Config:
-        """The quick preset: the theory runs in seconds, and its paper preset is the same code
-        at larger sizes."""
-        return cls.quick()
 
     @classmethod
     def quick(cls) -> Config:
@@ -288,6 +282,7 @@ EXPERIMENT = Experiment(
     description="MLPs pre-trained on sin(2 pi k x), fine-tuned on V^pi: interpolation vs frequency",
     config_type=Config,
     run=run,
+    kind="theory",
 )
 
 __all__ = ["EXPERIMENT", "Config", "check_claims", "measure", "run", "setting"]

@@ -36,7 +36,7 @@ import numpy as np
 
 from tdgen import plots
 from tdgen.agents import agents_of, config_class, ensure_runs
-from tdgen.experiments.base import Claim, Experiment, Outcome
+from tdgen.experiments.base import Claim, Experiment, Outcome, PlannedRun
 from tdgen.experiments.verdicts import mean_test
 from tdgen.runs.metrics import read_metrics
 
@@ -147,18 +147,13 @@ def agent_config(config: Any, agent: str, game: str, reward: str, seed: int):
     ``config`` is any experiment config with the training fields of `Config` (Figure 12 shares it).
     """
     overrides = {
-        "reward": reward,
-        "frames": config.frames,
-        "learning_starts": config.learning_starts,
-        "probe_every": config.probe_every,
-        "probe_k": config.probe_k,
+        "reward": reward, "frames": config.frames, "learning_starts": config.learning_starts,
+        "probe_every": config.probe_every, "probe_k": config.probe_k,
         "probe_draws": config.probe_draws,
         "probe_center": "none",  # momentum-free RMSProp: no shared drift to remove
-        "log_every": config.log_every,
-        "checkpoint_every": config.checkpoint_every,
-        "keep_checkpoints": config.keep_checkpoints,
-        "seed": seed,
-    }
+        "log_every": config.log_every, "checkpoint_every": config.checkpoint_every,
+        "keep_checkpoints": config.keep_checkpoints, "seed": seed,
+    }  # fmt: skip
     for name in ("target_period", "epsilon_decay_frames", "encoder", "buffer_size"):
         if getattr(config, name) is not None:
             overrides[name] = getattr(config, name)
@@ -183,27 +178,37 @@ def curve_key(agent: str, game: str, reward: str) -> str:
     return f"{agent}/{game}/{reward}"
 
 
+def seed_group(
+    config: Config, agent: str, game: str, reward: str, seed: int, out_dir: Path
+) -> list[PlannedRun]:
+    """The runs of one (agent, game, reward), seeds seed, seed + 1, ...: trained as one group."""
+    names = {s: run_name(agent, game, reward, s) for s in range(seed, seed + config.num_seeds)}
+    return [PlannedRun(name, agent, agent_config(config, agent, game, reward, s),
+                       Path(out_dir) / "runs" / name) for s, name in names.items()]  # fmt: skip
+
+
+def planned_runs(config: Config, seed: int, out_dir: Path) -> list[PlannedRun]:
+    """Every run `measure` trains, in its order: games, agents, rewards, seeds."""
+    return [run for game in config.games for agent in config.agents for reward in config.rewards
+            for run in seed_group(config, agent, game, reward, seed, out_dir)]  # fmt: skip
+
+
 def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
     """Train (or reuse) every run; curves[agent/game/reward] = per-seed probe series."""
-    runs = Path(out_dir) / "runs"
     curves: dict[str, Any] = {}
     for game in config.games:
         for agent in config.agents:
             for reward in config.rewards:
-                names = [
-                    run_name(agent, game, reward, s) for s in range(seed, seed + config.num_seeds)
-                ]
-                configs = [agent_config(config, agent, game, reward, s)
-                           for s in range(seed, seed + config.num_seeds)]  # fmt: skip
-                run_dirs = ensure_runs(agent, configs, [runs / name for name in names])
-                per_seed = [read_curve(run_dir) for run_dir in run_dirs]  # one seed group
+                group = seed_group(config, agent, game, reward, seed, out_dir)
+                run_dirs = ensure_runs(agent, [r.config for r in group], [r.run_dir for r in group])
+                per_seed = [read_curve(run_dir) for run_dir in run_dirs]
                 curves[curve_key(agent, game, reward)] = {
                     "frames": per_seed[0]["frames"],
                     "update_rank": [c["update_rank"] for c in per_seed],
                     "update_rank_random": [c["update_rank_random"] for c in per_seed],
                     "return_frames": per_seed[0]["return_frames"],
                     "episodic_return": [c["episodic_return"] for c in per_seed],
-                    "runs": names,
+                    "runs": [r.name for r in group],
                 }
     return {"curves": curves}
 
@@ -390,6 +395,8 @@ EXPERIMENT = Experiment(
     "parameters (H1)",
     config_type=Config,
     run=run,
+    kind="deep_rl",
+    planned_runs=planned_runs,
 )
 
-__all__ = ["EXPERIMENT", "Config", "agent_config", "check_claims", "measure", "run"]
+__all__ = ["EXPERIMENT", "Config", "agent_config", "check_claims", "measure", "planned_runs", "run"]

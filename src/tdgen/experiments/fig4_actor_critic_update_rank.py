@@ -34,7 +34,7 @@ import numpy as np
 
 from tdgen import plots
 from tdgen.agents import config_class, ensure_runs
-from tdgen.experiments.base import Claim, Experiment, Outcome
+from tdgen.experiments.base import Claim, Experiment, Outcome, PlannedRun
 from tdgen.experiments.verdicts import Check, mean_test
 from tdgen.runs.metrics import read_metrics
 
@@ -137,16 +137,27 @@ def read_curves(run_dir: Path) -> dict[str, Any]:
     return curves
 
 
+def seed_group(config: Config, agent: str, game: str, seed: int, out_dir: Path) -> list[PlannedRun]:
+    """The runs of one (agent, game), seeds seed, seed + 1, ...: trained as one group."""
+    names = {s: run_name(agent, game, s) for s in range(seed, seed + config.num_seeds)}
+    return [PlannedRun(name, agent, agent_config(config, agent, game, s),
+                       Path(out_dir) / "runs" / name) for s, name in names.items()]  # fmt: skip
+
+
+def planned_runs(config: Config, seed: int, out_dir: Path) -> list[PlannedRun]:
+    """Every run `measure` trains, in its order: games, agents, seeds."""
+    return [run for game in config.games for agent in AGENTS
+            for run in seed_group(config, agent, game, seed, out_dir)]  # fmt: skip
+
+
 def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
     """Train (or reuse) every run; curves[game][agent] = list over seeds of `read_curves`."""
-    runs = Path(out_dir) / "runs"
     curves: dict[str, Any] = {}
     for game in config.games:
         curves[game] = {}
         for agent in AGENTS:
-            seeds = range(seed, seed + config.num_seeds)
-            run_dirs = ensure_runs(agent, [agent_config(config, agent, game, s) for s in seeds],
-                                   [runs / run_name(agent, game, s) for s in seeds])  # fmt: skip
+            group = seed_group(config, agent, game, seed, out_dir)
+            run_dirs = ensure_runs(agent, [r.config for r in group], [r.run_dir for r in group])
             curves[game][agent] = [read_curves(run_dir) for run_dir in run_dirs]
     return {"curves": curves}
 
@@ -322,6 +333,8 @@ EXPERIMENT = Experiment(
     description="Update rank of PPO and DAAC actors and critics over training (H2)",
     config_type=Config,
     run=run,
+    kind="deep_rl",
+    planned_runs=planned_runs,
 )
 
-__all__ = ["EXPERIMENT", "Config", "check_claims", "measure", "run"]
+__all__ = ["EXPERIMENT", "Config", "check_claims", "measure", "planned_runs", "run"]

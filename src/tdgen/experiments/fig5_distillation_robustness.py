@@ -299,6 +299,7 @@ EXPERIMENT = Experiment(
     "return, robustness to input noise, consistency under interpolation",
     config_type=Config,
     run=run,
+    kind="deep_rl",
 )
 
 __all__ = ["EXPERIMENT", "Config", "check_claims", "measure", "run"]

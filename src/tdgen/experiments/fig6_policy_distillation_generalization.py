@@ -224,6 +224,7 @@ EXPERIMENT = Experiment(
     "returns, generalisation gap",
     config_type=Config,
     run=run,
+    kind="deep_rl",
 )
 
 __all__ = ["EXPERIMENT", "Config", "check_claims", "measure", "run"]

@@ -356,6 +356,7 @@ EXPERIMENT = Experiment(
     "replay states, with and without the constant term",
     config_type=Config,
     run=run,
+    kind="deep_rl",
 )
 
 __all__ = ["EXPERIMENT", "Config", "check_claims", "low_frequency_share", "measure", "run"]

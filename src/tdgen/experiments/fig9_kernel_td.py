@@ -30,13 +30,13 @@ from typing import Any
 import numpy as np
 
 from tdgen import plots
-from tdgen.experiments.base import Claim, Experiment, Outcome
+from tdgen.experiments.base import Claim, Experiment, Outcome, TheoryConfig
 from tdgen.theory import kernels
 from tdgen.theory.mdp import circle_mdp
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(TheoryConfig):
     """Figure 9 settings (caption of Figure 9, appendix C.2); the whole figure costs < 1 s."""
 
     num_states: int = 50  # circle length; states 1..num_states (paper numbering)
@@ -66,12 +66,6 @@ class Config:
             raise ValueError(f"reward_state is 1-based in [1, {self.num_states}]")
         if self.step_fraction <= 0:
             raise ValueError(f"step_fraction must be positive, got {self.step_fraction}")
-
-    @classmethod
-    def smoke(cls) -> Config:
-        """The quick preset: the theory runs in seconds, and its paper preset is the same code
-        at larger sizes."""
-        return cls.quick()
 
     @classmethod
     def quick(cls) -> Config:
@@ -359,6 +353,7 @@ EXPERIMENT = Experiment(
     description="Kernel TD vs MC with RBF kernels on the circle MDP, trained on 40 of 50 states",
     config_type=Config,
     run=run,
+    kind="theory",
 )
 
 __all__ = ["EXPERIMENT", "Config", "check_claims", "measure", "run"]

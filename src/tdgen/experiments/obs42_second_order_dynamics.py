@@ -35,13 +35,13 @@ from typing import Any
 import numpy as np
 
 from tdgen import plots
-from tdgen.experiments.base import Claim, Experiment, Outcome
+from tdgen.experiments.base import Claim, Experiment, Outcome, TheoryConfig
 from tdgen.theory.mdp import circle_mdp
 from tdgen.theory.second_order import TDSystem, integrate_flow
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(TheoryConfig):
     """Observation 4.2 settings; the paper gives none, so these are small and stated here."""
 
     num_states: int = 10  # circle MDP length (one action, s -> s+1 mod n)
@@ -72,16 +72,6 @@ class Config:
                     f"alphas: horizon / num_checkpoints = {self.horizon / self.num_checkpoints:g} "
                     f"must be a whole number of steps of alpha = {alpha:g}"
                 )
-
-    @classmethod
-    def smoke(cls) -> Config:
-        """The quick preset: the theory runs in seconds, and its paper preset is the same code
-        at larger sizes."""
-        return cls.quick()
-
-    @classmethod
-    def quick(cls) -> Config:
-        return cls()
 
     @classmethod
     def paper(cls) -> Config:
@@ -404,6 +394,7 @@ EXPERIMENT = Experiment(
     description="Discrete TD vs first-order and modified (alpha/2 f1) flows for a tanh MLP",
     config_type=Config,
     run=run,
+    kind="theory",
 )
 
 __all__ = ["EXPERIMENT", "Config", "check_claims", "fit_slope", "make_system", "measure", "run"]

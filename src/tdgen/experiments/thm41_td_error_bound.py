@@ -24,12 +24,12 @@ import numpy as np
 import scipy.integrate
 
 from tdgen import plots
-from tdgen.experiments.base import Claim, Experiment, Outcome
+from tdgen.experiments.base import Claim, Experiment, Outcome, TheoryConfig
 from tdgen.theory import dynamics, spectral
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(TheoryConfig):
     num_states: int = 8  # states per random MDP
     num_mdps: int = 20  # random MDPs of each kind (symmetric and non-symmetric)
     gamma: float = 0.9  # discount
@@ -46,16 +46,6 @@ class Config:
             raise ValueError("num_states >= 2, num_mdps >= 1 and num_times >= 2 are required")
         if not 0 <= self.gamma < 1:
             raise ValueError(f"gamma must lie in [0, 1), got {self.gamma}")
-
-    @classmethod
-    def smoke(cls) -> Config:
-        """The quick preset: the theory runs in seconds, and its paper preset is the same code
-        at larger sizes."""
-        return cls.quick()
-
-    @classmethod
-    def quick(cls) -> Config:
-        return cls()
 
     @classmethod
     def paper(cls) -> Config:
@@ -294,4 +284,5 @@ EXPERIMENT = Experiment(
     description="TD flow vs ODE, eigen-coefficient decay, and the TD error against the Eq. 13 bound",
     config_type=Config,
     run=run,
+    kind="theory",
 )

@@ -1,7 +1,7 @@
 """`tdgen reproduce` through a sweep backend: `reproduce_with_backend(names, scale, out, backend)`.
 
-Two phases. First the training runs of the experiments whose runs are known in advance (Figure 3
-and Figure 4, from their public `agent_config` and `run_name`) go to the backend as one task each,
+Two phases. First the training runs the experiments declare in advance (`Experiment.planned_runs`:
+Figure 3's and Figure 4's) go to the backend as one task each,
 into the very directories the experiments use (``out/<experiment>/runs/<run>``), so a cluster
 trains them in parallel. Then each experiment not yet finished (no result.json at this scale and seed) runs as one task, in waves that respect reuse:
 an experiment that reads another's runs (its config's ``reuse_from``, e.g. Figure 12 and 8 read
@@ -22,29 +22,16 @@ from tdgen.sweep.tasks import Task, TaskResult
 
 
 def planned_runs(name: str, config: Any, seed: int, out: Path) -> list[tuple[str, str, Any, Path]]:
-    """`(run name, agent, agent config, run dir)` of each training run ``name`` will use, for the
-    experiments that make them from public functions (fig3, fig4); [] for the others."""
-    runs = []
-    if name == "fig3_value_update_rank":
-        from tdgen.experiments import fig3_value_update_rank as fig3
+    """`(run name, agent, agent config, run dir)` of each training run ``name`` will use, as the
+    experiment declares them (`Experiment.planned_runs`, e.g. fig3 and fig4), under
+    ``out/<name>``; [] for an experiment that declares none."""
+    from tdgen.experiments import get_experiment
 
-        for game in config.games:
-            for agent in config.agents:
-                for reward in config.rewards:
-                    for s in range(seed, seed + config.num_seeds):
-                        run = fig3.run_name(agent, game, reward, s)
-                        cfg = fig3.agent_config(config, agent, game, reward, s)
-                        runs.append((run, agent, cfg, Path(out) / name / "runs" / run))
-    elif name == "fig4_actor_critic_update_rank":
-        from tdgen.experiments import fig4_actor_critic_update_rank as fig4
-
-        for game in config.games:
-            for agent in fig4.AGENTS:
-                for s in range(seed, seed + config.num_seeds):
-                    run = fig4.run_name(agent, game, s)
-                    cfg = fig4.agent_config(config, agent, game, s)
-                    runs.append((run, agent, cfg, Path(out) / name / "runs" / run))
-    return runs
+    declared = get_experiment(name).planned_runs
+    if declared is None:
+        return []
+    runs = declared(config, seed, Path(out) / name)
+    return [(r.name, r.agent, r.config, r.run_dir) for r in runs]
 
 
 def dependencies(name: str, config: Any, names: Sequence[str]) -> set[str]:
