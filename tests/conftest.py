@@ -1,59 +1,71 @@
-"""Test-session settings: a persistent XLA compilation cache, and which tests are slow.
+"""Test-session settings: a persistent XLA compilation cache, and the check of the `slow` marker.
 
 Most of a small training test is compilation, and a resumed run compiles the same functions again:
 the on-disk cache (keyed by the program, the compile options and the jax version) turns the second
 compilation into a load. It lives in .pytest_cache/, so repeated local runs reuse it too (and the
 second Python of .ci/run reuses what the first compiled).
 
-Slow tests train agents or run the deep-RL experiments: `make test` runs every test, the fast
-selection (`make test-fast`, `pytest -m "not slow"`, .ci/run's second Python) leaves out those
-marked slow: the paths in SLOW, less those in FAST.
+Slow tests mark themselves, in their module (``pytestmark = pytest.mark.slow``) or on the test
+(``@pytest.mark.slow``); the fast selection (`make test-fast`, ``pytest -m "not slow"``) leaves
+them out. The check: every agent and every distillation student trains through one loop,
+`tdgen.runs.loop.run_segments`, with a `tdgen.runs.RunConfig`. While a test that is not marked slow
+runs (its setup, fixtures of any scope included, its call and its teardown), that loop fails the
+test, naming the marker to add. Deep-RL experiments train, or read runs that a fixture trained, so
+they are caught the same way. (A static rule on the test's source would miss the training done by
+a shared fixture or a helper; a subprocess's training is not seen, and such tests mark themselves.)
+
+A per-test timeout (``timeout`` in pyproject.toml; a longer test says so with
+``@pytest.mark.timeout(SECONDS)``) ends a hang with the stacks of every thread (pytest-timeout's
+thread method, which also fires inside a compiled XLA call).
 """
 
+from __future__ import annotations
+
+import functools
 from pathlib import Path
 
 import jax
 import pytest
 
-SLOW = (
-    "tests/agents/",
-    "tests/distill/test_trainer.py",
-    "tests/distill/test_groups.py",
-    "tests/distill/test_procgen.py",
-    "tests/distill/test_atari.py",
-    "tests/test_interruptions.py",
-    "tests/benchmarks/test_gpu_check.py",
-    "tests/experiments/",
-    "tests/examples/",
-    "tests/interference/test_command.py",
-    "tests/runs/test_loop.py",
-    "tests/sweep/test_local.py",
-    "tests/sweep/test_cluster_backends.py",
-    "tests/sweep/test_wandb_and_reproduce.py",
-    "tests/losses/test_quantile.py::test_quantiles_converge_to_the_quantiles_of_the_targets",
-    "tests/envs/test_levels.py::test_an_episode_is_a_function_of_its_level_and_actions",
-    "tests/interference/test_update_matrix.py::test_linearized_agrees_with_exact",
-)
-FAST = (  # a few agents' tests and the theory experiments stay in the fast selection
-    "tests/agents/test_registry.py",
-    "tests/agents/test_actor_critic_losses.py",
-    "tests/agents/test_value_based.py",
-    "tests/experiments/test_scales.py",
-    "tests/experiments/test_fig1_mountaincar_spectrum.py",
-    "tests/experiments/test_fig9_kernel_td.py",
-    "tests/experiments/test_fig10_smooth_kernel_regression.py",
-    "tests/experiments/test_thm41_td_error_bound.py",
-    "tests/experiments/test_verdicts.py",
-)
+UNMARKED = "{nodeid} trains through tdgen.runs.loop.run_segments but is not marked slow: add " \
+    "`pytestmark = pytest.mark.slow` to its module (or `@pytest.mark.slow` to the test)"  # fmt: skip
+_running: list[pytest.Item] = []  # the test whose setup, call or teardown is under way
 
 
 def pytest_configure(config):
     cache = Path(config.rootpath) / ".pytest_cache" / "jax"
     jax.config.update("jax_compilation_cache_dir", str(cache))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    guard_training_loop()
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.nodeid.startswith(SLOW) and not item.nodeid.startswith(FAST):
-            item.add_marker(pytest.mark.slow)
+def guard_training_loop() -> None:
+    """Wrap `run_segments` before any test module imports it (they import it by name)."""
+    import tdgen.runs.loop as loop
+    from tdgen.runs.config import RunConfig
+
+    if getattr(loop.run_segments, "guarded", False):
+        return
+    train = loop.run_segments
+
+    @functools.wraps(train)
+    def run_segments(config, *args, **kwargs):
+        if isinstance(config, RunConfig) and _running and not is_slow(_running[-1]):
+            pytest.fail(UNMARKED.format(nodeid=_running[-1].nodeid), pytrace=False)
+        return train(config, *args, **kwargs)
+
+    run_segments.guarded = True
+    loop.run_segments = run_segments
+
+
+def is_slow(item: pytest.Item) -> bool:
+    return item.get_closest_marker("slow") is not None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _running.append(item)
+    try:
+        return (yield)
+    finally:
+        _running.pop()

@@ -20,6 +20,8 @@ from tdgen import cli
 from tdgen.agents import DQNConfig, train
 from tdgen.interference.command import save_params
 
+pytestmark = pytest.mark.slow  # trains a tiny DQN (a shared fixture)
+
 CKPT = "run/checkpoints/ckpt_000000000400"
 
 

@@ -17,6 +17,8 @@ from tdgen.runs import rundir as rundir_module
 from tdgen.runs.loop import WALL_CLOCK_FIELDS
 from tdgen.runs.metrics import read_metrics
 
+pytestmark = pytest.mark.slow
+
 TINY = ["--num-envs", "4", "--buffer-size", "2000", "--batch-size", "16", "--encoder", "mlp",
         "--learning-starts", "100", "--train-every", "4", "--target-period", "200",
         "--no-progress"]  # fmt: skip

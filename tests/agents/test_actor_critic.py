@@ -14,6 +14,8 @@ from tdgen.runs.checkpoint import complete_checkpoints
 from tdgen.runs.loop import WALL_CLOCK_FIELDS
 from tdgen.runs.metrics import read_metrics
 
+pytestmark = pytest.mark.slow
+
 CONFIGS = {"ppo": PPOConfig, "daac": DAACConfig}
 
 
@@ -30,6 +32,12 @@ def tiny(kind="ppo", **overrides):
 
 def _final_eval(agent, state, seed=0):
     return jax.jit(agent.evaluate)(state.params, jax.random.PRNGKey(seed))
+
+
+def plain_rank(A, eps=0.1):
+    """Update rank (Appendix B.1): singular values above eps times the largest, numpy SVD."""
+    s = np.linalg.svd(np.asarray(A, np.float64), compute_uv=False)
+    return int(np.sum(s > eps * s[0]))
 
 
 @pytest.mark.parametrize(("kind", "frames"), [("ppo", 98_304), ("daac", 131_072)])
@@ -88,6 +96,10 @@ def test_probes_give_actor_probability_norms_and_critic_steps_toward_the_targets
         assert result.matrices[name].shape == (2, 16, 16)
         np.testing.assert_array_equal(result.matrices[name], again.matrices[name])
         assert 1 <= result.ranks[name] <= 16
+        # each rank is the mean over the draws of its matrices' ranks, trained and random
+        for ranks, matrices in ((result.ranks, result.matrices),
+                                (result.ranks_random, result.matrices_random)):  # fmt: skip
+            assert ranks[name] == np.mean([plain_rank(A) for A in matrices[name]]), name
     assert (result.matrices["actor"] >= 0).all()  # norms of probability changes
     # Without Adam's shared momentum step, the critic's step on sample i moves V(x_i) toward
     # that sample's return: the diagonal's signs follow return - V.
@@ -103,6 +115,9 @@ def test_probes_give_actor_probability_norms_and_critic_steps_toward_the_targets
         "interference/actor_update_rank", "interference/actor_update_rank_random",
         "interference/critic_update_rank", "interference/critic_update_rank_random",
     }  # fmt: skip
+    for name in ("actor", "critic"):
+        assert metrics[f"interference/{name}_update_rank"] == result.ranks[name]
+        assert metrics[f"interference/{name}_update_rank_random"] == result.ranks_random[name]
     assert "dynamics/actor/dormant_0.025" in metrics and "perf/dynamics_seconds" in metrics
 
 

@@ -9,6 +9,8 @@ from tdgen.runs import RunDir  # noqa: E402
 from tdgen.runs.checkpoint import complete_checkpoints  # noqa: E402
 from tdgen.runs.metrics import read_metrics  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 
 def tiny(cls, **overrides):
     values = dict(

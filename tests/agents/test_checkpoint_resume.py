@@ -17,6 +17,8 @@ from tdgen.runs import CheckpointError, RunDir, latest_checkpoint, load_checkpoi
 from tdgen.runs.loop import WALL_CLOCK_FIELDS
 from tdgen.runs.metrics import read_metrics
 
+pytestmark = pytest.mark.slow
+
 
 def test_checkpoint_round_trip_of_the_full_state(make_config, tmp_path):
     agent = build_agent("dqn", make_config())

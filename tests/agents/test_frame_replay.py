@@ -9,6 +9,8 @@ import pytest
 
 from tdgen.agents.value_based import frame_replay as fr
 
+pytestmark = pytest.mark.slow
+
 
 class StackedReplay:
     """tdgen 0.1.0's host replay: the whole [H, W, 4] stack per row, next obs = next row."""

@@ -24,6 +24,8 @@ from tdgen.runs.checkpoint import complete_checkpoints
 from tdgen.runs.loop import WALL_CLOCK_FIELDS
 from tdgen.runs.metrics import read_metrics
 
+pytestmark = pytest.mark.slow
+
 
 def tiny_dqn(**overrides):
     values = dict(

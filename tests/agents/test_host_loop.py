@@ -13,6 +13,8 @@ from tdgen.agents.value_based import host as hl  # noqa: E402
 from tdgen.runs import RunDir, latest_checkpoint, save_checkpoint  # noqa: E402
 from tdgen.runs.metrics import read_metrics  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 GYMNAX_METRICS = {"charts/epsilon", "charts/episodic_return", "charts/episodes", "losses/td_loss",
                   "charts/updates", "charts/SPS", "interference/update_rank",
                   "interference/update_rank_random", "perf/probe_seconds"}  # fmt: skip

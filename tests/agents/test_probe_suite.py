@@ -20,6 +20,8 @@ from tdgen.agents.value_based.qrdqn import QRDQNConfig
 from tdgen.interference import active_units, capture_activations, parameter_norms
 from tdgen.runs.config import DEFAULT_PROBE_MEASURES
 
+pytestmark = pytest.mark.slow
+
 VALUE_BASED = dict(
     frames=800, num_envs=4, buffer_size=2_000, batch_size=16, learning_starts=100,
     train_every=4, target_period=200, epsilon_decay_frames=400, log_every=200,

@@ -9,6 +9,8 @@ from tdgen.agents.probes import VALUE
 from tdgen.agents.value_based.c51 import C51Config
 from tdgen.agents.value_based.dqn import DQNConfig
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("cls", [DQNConfig, C51Config])
 def test_probe_shapes_and_ranks(cls, make_config, tmp_path):

@@ -4,11 +4,14 @@ over actions. (It learns MinAtar breakout: tests/agents/test_learning.py.)"""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from tdgen.agents import AGENTS, QRDQNConfig, build_agent, make_value_probe
 from tdgen.agents.probes import VALUE, probe_key
 from tdgen.agents.value_based.probe import make_draw
 from tdgen.interference import make_update_matrix
+
+pytestmark = pytest.mark.slow
 
 
 def test_qrdqn_is_registered_with_its_presets():

@@ -7,6 +7,8 @@ from tdgen import cli
 from tdgen.agents import train
 from tdgen.runs.metrics import read_metrics
 
+pytestmark = pytest.mark.slow
+
 
 def test_rank_from_checkpoint_matches_the_logged_probe(tmp_path, make_config, capsys):
     run = train("dqn", make_config(probe_draws=1), tmp_path / "run", progress=False)

@@ -33,6 +33,8 @@ from tdgen.runs.checkpoint import checkpoint_path, complete_checkpoints, load_ch
 from tdgen.runs.loop import WALL_CLOCK_FIELDS  # noqa: E402
 from tdgen.runs.metrics import read_metrics  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def atari_teacher(tmp_path_factory):

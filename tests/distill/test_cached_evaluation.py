@@ -18,6 +18,8 @@ from tdgen.policies import (
 )
 from tdgen.runs.checkpoint import checkpoint_path, complete_checkpoints, marker_path
 
+pytestmark = pytest.mark.slow  # evaluates the shared DQN teacher (tests/distill/conftest.py)
+
 SETTINGS = dict(seed=3, num_states=64, eval_envs=4, eval_steps=50)
 
 

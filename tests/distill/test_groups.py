@@ -10,6 +10,8 @@ from tdgen.runs.checkpoint import complete_checkpoints, latest_checkpoint
 from tdgen.runs.loop import WALL_CLOCK_FIELDS
 from tdgen.runs.metrics import read_metrics
 
+pytestmark = pytest.mark.slow
+
 SEEDS = (3, 4)
 
 

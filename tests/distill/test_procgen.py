@@ -18,6 +18,8 @@ from tdgen.runs.checkpoint import checkpoint_path, complete_checkpoints  # noqa:
 from tdgen.runs.loop import WALL_CLOCK_FIELDS  # noqa: E402
 from tdgen.runs.metrics import read_metrics  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 GAME = "procgen/leaper"  # random-policy episodes of ~10-80 steps: evaluations finish episodes
 
 

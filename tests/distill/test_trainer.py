@@ -13,6 +13,8 @@ from tdgen.runs.checkpoint import complete_checkpoints
 from tdgen.runs.loop import WALL_CLOCK_FIELDS
 from tdgen.runs.metrics import read_metrics
 
+pytestmark = pytest.mark.slow
+
 
 def test_q_regression_fits_the_teacher_and_logs_ranks_and_returns(dqn_teacher, tmp_path, tiny):
     out = distill(tiny(dqn_teacher, objective="q", steps=600, lr=1e-3), tmp_path / "q",

@@ -34,6 +34,7 @@ def same_actions(spec, steps, num_envs, seed=0):
     return jnp.broadcast_to(column, (steps, num_envs))
 
 
+@pytest.mark.slow
 def test_an_episode_is_a_function_of_its_level_and_actions_whatever_the_keys():
     # asterix draws spawns from the step key every step: the keys matter unless levels fix them
     spec = make_env("minatar/asterix", num_levels=2, start_level=3)

@@ -1,12 +1,15 @@
 """Claim checks of Figures 5, 6 and 11 hold with the effect and fail without it."""
 
 import numpy as np
+import pytest
 
 from tdgen.evaluate import InterpolationConsistency, Robustness
 from tdgen.experiments import fig5_distillation_robustness as fig5
 from tdgen.experiments import fig6_policy_distillation_generalization as fig6
 from tdgen.experiments import fig11_value_distillation_objectives as fig11
 from tdgen.policies import PolicyEvaluation
+
+pytestmark = pytest.mark.slow
 
 SCALES = np.array([0.0, 0.1, 0.5])
 

@@ -8,6 +8,8 @@ from tdgen.experiments import dyn_metrics_vs_update_rank as dyn
 from tdgen.experiments import fig3_value_update_rank as fig3
 from tdgen.experiments import fig4_actor_critic_update_rank as fig4
 
+pytestmark = pytest.mark.slow
+
 CELLS = ("dqn/g/dense", "dqn/g/zero", "c51/g/dense", "ppo/g/actor", "daac/g/critic")
 
 

@@ -12,6 +12,8 @@ from tdgen.experiments import fig11_value_distillation_objectives as fig11
 from tdgen.runs import RunDir
 from tdgen.runs.metrics import read_metrics
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def advantage_student(tmp_path_factory):

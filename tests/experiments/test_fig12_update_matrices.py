@@ -7,6 +7,8 @@ from tdgen.agents import ensure_run
 from tdgen.experiments import fig3_value_update_rank as fig3
 from tdgen.experiments import fig12_update_matrices as fig12
 
+pytestmark = pytest.mark.slow
+
 TRAINING = dict(
     frames=2_000, learning_starts=1_000, target_period=200, epsilon_decay_frames=500,
     probe_every=500, probe_k=16, probe_draws=2, log_every=500, encoder="mlp",

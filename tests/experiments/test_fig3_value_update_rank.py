@@ -6,6 +6,8 @@ import pytest
 
 from tdgen.experiments import fig3_value_update_rank as fig3
 
+pytestmark = pytest.mark.slow
+
 
 def tiny_config(**changes):
     """One DQN (MLP torso) on breakout, dense and zero reward, 1.5k frames: compiles in seconds."""

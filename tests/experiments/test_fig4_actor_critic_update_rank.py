@@ -5,6 +5,8 @@ import pytest
 
 from tdgen.experiments import fig4_actor_critic_update_rank as fig4
 
+pytestmark = pytest.mark.slow
+
 
 def _runs(ranks, seeds=2):
     """Per-seed curves for one agent: ranks = {"actor": [...], "critic": [...]} per probe."""

@@ -6,6 +6,8 @@ import pytest
 from tdgen.experiments import fig8_value_fourier as fig8
 from tdgen.theory.spectral import fourier_spectrum
 
+pytestmark = pytest.mark.slow
+
 K = 64
 
 

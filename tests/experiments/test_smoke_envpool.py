@@ -19,6 +19,8 @@ from tdgen.experiments.report import SMOKE, write_report
 from tdgen.experiments.runner import run_experiment
 from tdgen.runs import RunDir
 
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("envpool")
 
 NAMES = ("fig3_value_update_rank", "fig12_update_matrices", "fig8_value_fourier",

@@ -48,6 +48,11 @@ def test_effective_dimension_of_equal_spectra(kind):
     np.testing.assert_allclose(effective_dimension(np.ones((4, 4)), kind), 1.0, rtol=1e-5)
     d = effective_dimension(with_spectrum([1.0, 0.5, 0.1]), kind)
     assert 1.0 < d < 3.0
+    s = np.array([1.0, 0.5, 0.1])
+    p = s / s.sum()
+    # exp of the entropy of sigma / sum(sigma); (sum sigma^2)^2 / sum sigma^4
+    want = np.exp(-np.sum(p * np.log(p))) if kind == "entropy" else (s @ s) ** 2 / np.sum(s**4)
+    np.testing.assert_allclose(d, want, rtol=1e-5)
 
 
 def test_identity_distance_scale_invariant():

@@ -54,9 +54,18 @@ def setup(kind, opt_name):
     return net, opt, batch
 
 
-def reference(net, opt, batch, make_opt, drift=False):
+def reduced(out, reduce, action):
+    """The reductions of Appendix B.1 of outputs [m, A]: max, the transition's action, policy."""
+    if reduce == "max":
+        return out.max(-1).values
+    if reduce == "action":
+        return out.gather(-1, action[:, None])[:, 0]
+    return out.softmax(-1)  # "policy": the action probabilities
+
+
+def reference(net, opt, batch, make_opt, drift=False, reduce="max"):
     with torch.no_grad():
-        base = net(batch["obs"]).max(-1).values
+        base = reduced(net(batch["obs"]), reduce, batch["action"])
     rows = []
     for i in range(K):
         twin = copy.deepcopy(net)
@@ -77,7 +86,8 @@ def reference(net, opt, batch, make_opt, drift=False):
                 ):
                     p.sub_(z - p0)
         with torch.no_grad():
-            rows.append((twin(batch["obs"]).max(-1).values - base).numpy())
+            change = reduced(twin(batch["obs"]), reduce, batch["action"]) - base
+            rows.append((change.norm(dim=-1) if reduce == "policy" else change).numpy())
     return np.stack(rows)
 
 
@@ -110,8 +120,12 @@ def test_reductions_agree_with_jax_definitions():
     net, opt, batch = setup("mlp", "adam")
     A = tdtorch.update_matrix(net, opt, loss_fn, batch, reduce="policy")
     assert A.shape == (K, K) and np.all(A >= 0)
+    want = reference(net, opt, batch, OPTIMIZERS["adam"], reduce="policy")
+    np.testing.assert_allclose(A, want, atol=1e-7, rtol=1e-5)  # norms of probability changes
     A = tdtorch.update_matrix(net, opt, loss_fn, batch, reduce="action")
     assert A.shape == (K, K)
+    want = reference(net, opt, batch, OPTIMIZERS["adam"], reduce="action")
+    np.testing.assert_allclose(A, want, atol=1e-6, rtol=1e-5)
     with pytest.raises(ValueError, match="unknown reduction 'mex'"):
         tdtorch.update_matrix(net, opt, loss_fn, batch, reduce="mex")
     with pytest.raises(ValueError, match="different leading axes"):

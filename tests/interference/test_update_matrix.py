@@ -165,6 +165,7 @@ def test_inputs_other_than_the_batch():
     assert A.shape == (K, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reduce", ["max", "expectation", "policy"])
 def test_linearized_agrees_with_exact(reduce):
     apply, params, loss_fn, batch = problem(reduce, k=12)
@@ -227,6 +228,8 @@ def test_tabular_model_gives_diagonal_full_rank():
     off_diagonal = np.asarray(A) - np.diag(np.diag(A))
     assert np.abs(off_diagonal).max() == 0.0
     assert np.all(np.abs(np.diag(A)) > 0)
+    # w_i moves from 0 by -0.5 * (w_i - target_i): the diagonal is half the targets
+    np.testing.assert_allclose(np.diag(A), 0.5 * batch["target"], rtol=1e-6)
     assert update_rank(A) == k
 
 
@@ -240,15 +243,26 @@ def test_single_parameter_gives_rank_one():
     assert update_rank(A) == 1
 
 
-@pytest.mark.parametrize("opt", [optax.sgd(0.1), optax.adam(0.01)], ids=["sgd", "adam"])
-def test_linear_model_rank_at_most_feature_dimension(opt):
+@pytest.mark.parametrize(
+    ("opt", "first_step"),
+    [(optax.sgd(0.1), lambda g: -0.1 * g),
+     (optax.adam(0.01), lambda g: -0.01 * g / (np.abs(g) + 1e-8))],  # bias-corrected m/sqrt(v)
+    ids=["sgd", "adam"],
+)  # fmt: skip
+def test_linear_model_rank_at_most_feature_dimension(opt, first_step):
     k, d = 16, 5
     phi = jax.random.normal(jax.random.PRNGKey(4), (k, d))
     apply, loss_fn, batch = linear_problem(phi, k)
     w = jnp.zeros(d)
     A = update_matrix(apply, w, loss_fn, batch, opt, opt.init(w), reduce="none")
+    # closed form at w = 0: grad_i = -target_i phi_i, so A = U phi^T with U[i] the first step
+    phi64 = np.asarray(phi, np.float64)
+    want = first_step(-np.asarray(batch["target"], np.float64)[:, None] * phi64) @ phi64.T
+    np.testing.assert_allclose(A, want, rtol=1e-4, atol=1e-6)
+    s = np.linalg.svd(want, compute_uv=False)
+    assert update_rank(A) == np.sum(s > 0.1 * s[0])
     assert 1 <= update_rank(A) <= d
-    assert np.linalg.matrix_rank(np.asarray(A, np.float64), tol=1e-6) <= d
+    assert np.linalg.matrix_rank(np.asarray(A, np.float64), tol=1e-6) == d  # generic phi: rank d
 
 
 @pytest.mark.parametrize("features", ["tabular", "linear"])

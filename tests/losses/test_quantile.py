@@ -4,6 +4,7 @@ and the double Q-learning target."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from tdgen.losses import (
     double_q_learning_loss,
@@ -49,6 +50,7 @@ def test_quantile_loss_matches_a_plain_loop():
         np.testing.assert_allclose(got, _reference(pred, target, kappa), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_quantiles_converge_to_the_quantiles_of_the_targets():
     # Minimising the quantile loss over samples of U(0, 1) puts theta_i at tau_i.
     samples = jnp.linspace(0.0, 1.0, 2001)

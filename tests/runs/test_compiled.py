@@ -66,6 +66,7 @@ def test_release_drops_the_update_matrix_memo(monkeypatch):
     assert cleared == [1]
 
 
+@pytest.mark.slow  # trains a tiny DQN
 def test_run_groups_and_policy_loads_check_the_limit(monkeypatch, tmp_path):
     from tdgen import policies
     from tdgen.agents import DQNConfig, ensure_runs, launch

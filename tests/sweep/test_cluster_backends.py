@@ -6,6 +6,8 @@ from tdgen.runs.checkpoint import complete_checkpoints
 from tdgen.sweep import Grid, RayBackend, SlurmBackend, run_sweep
 from tdgen.sweep.backends import make_backend
 
+pytestmark = pytest.mark.slow
+
 
 def test_ray_local_cluster_runs_two_tiny_runs(tmp_path, tiny_dqn, tiny_ppo, jax_cache):
     ray = pytest.importorskip("ray")

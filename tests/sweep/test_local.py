@@ -18,6 +18,8 @@ from tdgen.sweep.launch import check_results, make_tasks
 from tdgen.sweep.tasks import Task, TaskResult, run_task, seed_groups
 from tdgen.sweep.wandb_hook import WandbHook
 
+pytestmark = pytest.mark.slow
+
 WALL_CLOCK = ("charts/SPS", "perf/probe_seconds", "perf/checkpoint_seconds", "perf/eval_seconds")
 
 

@@ -15,6 +15,8 @@ from tdgen.sweep.reproduce import dependencies, planned_runs, reproduce_with_bac
 from tdgen.sweep.tasks import Task
 from tdgen.sweep.wandb_hook import WandbHook, run_id
 
+pytestmark = pytest.mark.slow
+
 
 class FakeRun:
     def __init__(self, **options):
