@@ -4,7 +4,9 @@ themselves, probe files, the config field, and old runs' configs."""
 import re
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from tdgen.agents import (
@@ -14,10 +16,12 @@ from tdgen.agents import (
     make_actor_critic_probe,
     make_value_probe,
 )
+from tdgen.agents.actor_critic.agent import flat_batch
 from tdgen.agents.value_based.c51 import C51Config
 from tdgen.agents.value_based.dqn import DQNConfig
 from tdgen.agents.value_based.qrdqn import QRDQNConfig
 from tdgen.interference import active_units, capture_activations, parameter_norms
+from tdgen.losses.policy import log_prob
 from tdgen.runs.config import DEFAULT_PROBE_MEASURES
 
 pytestmark = pytest.mark.slow
@@ -53,6 +57,7 @@ def test_value_probes_log_the_default_suite_as_the_measures_compute_it(kind, cls
     expected = float(parameter_norms(state.params)["param_norm"])
     np.testing.assert_allclose(metrics["dynamics/param_norm"], expected, rtol=1e-6)
     assert 0 <= metrics["dynamics/churn"] <= 1
+    assert 32 * metrics["dynamics/churn"] == round(32 * metrics["dynamics/churn"])  # 2 draws, k=16
     # the unit measures read the drawn transitions: the mean over the two draws, recomputed
     obs = state.replay.obs.reshape(-1, *state.replay.obs.shape[2:])[result.indices]
     want = []
@@ -69,12 +74,40 @@ def test_value_probes_log_the_default_suite_as_the_measures_compute_it(kind, cls
     assert again.measures() == result.measures()  # a function of the state alone
 
 
+def drawn_samples(agent, state, rollout, result):
+    """Each draw's rollout samples as the actor-critic draw gives them to the suite: log-probs
+    and values recomputed under the probed parameters."""
+    data = flat_batch(rollout)
+    for idx in result.indices:
+        sample = jax.tree.map(lambda x, idx=idx: x[idx], data)
+        logits, value = agent.algorithm.policy_value(state.params, sample["obs"])
+        yield {**sample, "logprob": log_prob(logits, sample["action"]), "value": value}
+
+
+def plain_step(target):
+    """(params, opt_state, sample) -> (||grad||, churn): one step of the target's optimiser on
+    the mean per-sample loss; churn is the mean total variation of softmax(apply_fn) it causes."""
+
+    @jax.jit
+    def step(params, opt_state, sample):
+        loss = jax.vmap(target.loss_fn, (None, 0))
+        grads = jax.grad(lambda p: jnp.mean(loss(p, sample)))(params)
+        stepped = optax.apply_updates(params, target.optimizer.update(grads, opt_state, params)[0])
+        before, after = (
+            jax.nn.softmax(target.apply_fn(p, sample["obs"])) for p in (params, stepped)
+        )
+        return optax.tree.norm(grads), jnp.mean(0.5 * jnp.abs(after - before).sum(-1))
+
+    return lambda *args: np.asarray(step(*args), np.float64)
+
+
 @pytest.mark.parametrize(("kind", "cls"), [("ppo", PPOConfig), ("daac", DAACConfig)])
 def test_actor_critic_probes_log_the_suite_per_network(kind, cls):
     config = cls.minatar(**ACTOR_CRITIC, probe_measures="dormant,param_norm,grad_norm,churn")
     agent = build_agent(kind, config)
     state, rollout = jax.jit(lambda s: agent.segment(s, 2))(agent.init())
-    metrics = make_actor_critic_probe(agent)(state, rollout).metrics()
+    result = make_actor_critic_probe(agent)(state, rollout)
+    metrics = result.metrics()
     assert "dynamics/actor/churn" in metrics and "dynamics/critic/churn" not in metrics  # V: none
     for network in ("actor", "critic"):
         assert f"dynamics/{network}/dormant_0.025" in metrics
@@ -82,9 +115,15 @@ def test_actor_critic_probes_log_the_suite_per_network(kind, cls):
     assert 0 <= metrics["dynamics/actor/churn"] <= 1  # a total-variation distance
     targets = agent.algorithm.probe_targets()
     for network in ("actor", "critic"):
-        params, _ = targets[network].select(state.params, state.opt_state)
+        params, opt_state = targets[network].select(state.params, state.opt_state)
         expected = float(parameter_norms(params)["param_norm"])
         np.testing.assert_allclose(metrics[f"dynamics/{network}/param_norm"], expected, rtol=1e-6)
+        # the gradient norm and (actor) churn of one step on each draw's samples, by hand
+        step, samples = plain_step(targets[network]), drawn_samples(agent, state, rollout, result)
+        want = np.mean([step(params, opt_state, sample) for sample in samples], axis=0)
+        np.testing.assert_allclose(metrics[f"dynamics/{network}/grad_norm"], want[0], rtol=1e-5)
+        if network == "actor":
+            np.testing.assert_allclose(metrics["dynamics/actor/churn"], want[1], rtol=1e-4)
     if kind == "daac":  # two networks: different parameters, different norms
         assert metrics["dynamics/actor/param_norm"] != metrics["dynamics/critic/param_norm"]
 

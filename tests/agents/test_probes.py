@@ -12,6 +12,12 @@ from tdgen.agents.value_based.dqn import DQNConfig
 pytestmark = pytest.mark.slow
 
 
+def plain_rank(A, eps=0.1):
+    """Update rank (Appendix B.1): singular values above eps times the largest."""
+    s = np.linalg.svd(np.asarray(A, np.float64), compute_uv=False)
+    return int(np.sum(s > eps * s[0]))
+
+
 @pytest.mark.parametrize("cls", [DQNConfig, C51Config])
 def test_probe_shapes_and_ranks(cls, make_config, tmp_path):
     # the C51 probe goes through the MinAtar CNN (im2col), the DQN one through the MLP
@@ -28,8 +34,10 @@ def test_probe_shapes_and_ranks(cls, make_config, tmp_path):
     )
     assert result.indices.shape == (2, 12)
     assert all(len(set(row)) == 12 for row in result.indices.tolist())  # distinct transitions
-    for rank in (result.update_rank, result.update_rank_random):
+    for rank, matrices in ((result.update_rank, result.matrices[VALUE]),
+                           (result.update_rank_random, result.matrices_random[VALUE])):  # fmt: skip
         assert 1 <= rank <= 12 and 2 * rank == int(2 * rank)  # a mean of two integers
+        assert rank == np.mean([plain_rank(A) for A in matrices])  # eps = 0.1, numpy's SVD
     assert np.isfinite(result.matrices[VALUE]).all() and np.abs(result.matrices[VALUE]).max() > 0
     # the probe is a function of the state alone: the same state gives the same matrices
     again = probe(state)

@@ -27,6 +27,8 @@ def test_qrdqn_probe_reads_the_mean_over_quantiles_then_the_max(make_config):
     state = jax.jit(lambda s: agent.segment(s, 40))(agent.init())
     result = make_value_probe(agent)(state)
     assert result.matrices[VALUE].shape == (1, 12, 12) and 1 <= result.update_rank <= 12
+    sigma = np.linalg.svd(np.asarray(result.matrices[VALUE][0], np.float64), compute_uv=False)
+    assert result.update_rank == int(np.sum(sigma > 0.1 * sigma[0]))  # Appendix B.1, by numpy
     # the same matrix from a plain definition: Q = mean over quantiles, then max over actions
     key = jax.random.split(probe_key(state.key), 1)[0]
     d = make_draw(agent)(state.target_params, state.replay, key)
