@@ -36,11 +36,16 @@ reproduce: $(STAMP)
 	@echo "Report: $(OUT)/report.md (and $(OUT)/report.html)"
 
 # Every test; test-fast leaves out those marked slow (what .ci/run runs on its second Python).
+# pytest-xdist runs them on one worker per core (PYTEST_WORKERS=0: in this process); a module's
+# tests, or a class's, stay on one worker (--dist loadscope), so a module's trained fixture trains
+# once.
+PYTEST_WORKERS ?= auto
+XDIST := -n $(PYTEST_WORKERS) --dist loadscope
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -6,8 +6,6 @@ import pytest
 
 from tdgen.experiments import fig2_high_frequency_pretraining as fig2
 
-pytestmark = pytest.mark.slow
-
 
 def _small_config(**changes):
     return dataclasses.replace(

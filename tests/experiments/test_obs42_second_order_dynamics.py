@@ -5,8 +5,6 @@ import pytest
 
 from tdgen.experiments import obs42_second_order_dynamics as obs42
 
-pytestmark = pytest.mark.slow
-
 
 def _small_config():
     return dataclasses.replace(

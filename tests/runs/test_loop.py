@@ -5,14 +5,11 @@ import dataclasses
 
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from flax import struct
 
 from tdgen.runs import MetricsLogger, RunDir, complete_checkpoints
 from tdgen.runs.loop import Event, Group, run_segments, stacked_member
 from tdgen.runs.metrics import read_metrics
-
-pytestmark = pytest.mark.slow
 
 
 @struct.dataclass
