@@ -16,7 +16,8 @@ a shared fixture or a helper; a subprocess's training is not seen, and such test
 
 A per-test timeout (``timeout`` in pyproject.toml; a longer test says so with
 ``@pytest.mark.timeout(SECONDS)``) ends a hang with the stacks of every thread (pytest-timeout's
-thread method, which also fires inside a compiled XLA call).
+thread method, which also fires inside a compiled XLA call). The tests that declare a longer limit
+start first, so that under pytest-xdist the longest do not finish last on one worker.
 """
 
 from __future__ import annotations
@@ -60,6 +61,15 @@ def guard_training_loop() -> None:
 
 def is_slow(item: pytest.Item) -> bool:
     return item.get_closest_marker("slow") is not None
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: -declared_timeout(item))  # stable: file order otherwise
+
+
+def declared_timeout(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("timeout")
+    return float(marker.args[0]) if marker and marker.args else 0.0
 
 
 @pytest.hookimpl(wrapper=True)

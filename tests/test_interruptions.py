@@ -98,6 +98,7 @@ def _tdgen(*args, env, wait=True):
     return proc
 
 
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("seeds", [None, ["0", "1"]], ids=["run", "group"])
 def test_sigterm_checkpoints_exits_143_and_resume_is_bit_for_bit(tmp_path, seeds):
     flags = ["--frames", "8000", "--log-every", "1000", "--checkpoint-every", "2000",

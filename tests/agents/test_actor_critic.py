@@ -40,6 +40,7 @@ def plain_rank(A, eps=0.1):
     return int(np.sum(s > eps * s[0]))
 
 
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize(("kind", "frames"), [("ppo", 98_304), ("daac", 131_072)])
 def test_agents_learn_breakout_well_above_a_random_policy(kind, frames, tmp_path):
     # The minatar preset as is (64 envs x 128 steps, MinAtar CNN), evaluations only at the end.

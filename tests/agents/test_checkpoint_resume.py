@@ -58,6 +58,7 @@ def _comparable(rows):
     return [{k: v for k, v in row.items() if k not in WALL_CLOCK_FIELDS} for row in rows]
 
 
+@pytest.mark.timeout(600)
 def test_sigkill_then_resume_gives_exactly_the_uninterrupted_metrics(make_config, tmp_path):
     config = make_config(
         frames=24_000, log_every=2_000, checkpoint_every=6_000, probe_every=6_000,

@@ -134,6 +134,7 @@ def _run(mode, out, config, env, wait=True):
     return proc
 
 
+@pytest.mark.timeout(600)
 def test_a_group_killed_with_sigkill_resumes_bit_for_bit(tmp_path):
     config = tiny_ac(frames=4_096, checkpoint_every=512, eval_every=1_024, probe_every=1_024)
     config = config.to_dict()

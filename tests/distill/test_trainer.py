@@ -49,6 +49,7 @@ def test_resume_replays_the_uninterrupted_distillation(dqn_teacher, tmp_path, ti
     assert comparable(interrupted) == comparable(reference)
 
 
+@pytest.mark.timeout(600)
 def test_policy_teacher_kl_student_is_evaluated_on_held_out_levels(tmp_path, tiny):
     config = PPOConfig.minatar(
         "minatar/asterix", num_envs=4, num_steps=16, frames=256, num_minibatches=2, num_levels=3,

@@ -73,6 +73,7 @@ def test_claims_fail_for_an_uncorrelated_measure():
     assert not claims[0].holds
 
 
+@pytest.mark.timeout(600)
 def test_a_tiny_run_reuses_the_figure_runs_and_reads_their_probes(tmp_path):
     value = dataclasses.replace(
         fig3.Config.quick(), agents=("dqn",), num_seeds=2, frames=1_536, learning_starts=512,

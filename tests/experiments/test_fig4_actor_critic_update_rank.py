@@ -83,6 +83,7 @@ def test_verdicts_per_game_and_pooled():
     assert pooled["estimate"] == pytest.approx((12.25 - 7.25) / 2)
 
 
+@pytest.mark.timeout(600)
 def test_a_tiny_run_end_to_end(tmp_path):
     config = dataclasses.replace(
         fig4.Config.quick(), num_seeds=1, frames=1_024, probe_every=512, probe_k=16,
