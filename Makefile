@@ -38,9 +38,10 @@ reproduce: $(STAMP)
 # Every test; test-fast leaves out those marked slow (what .ci/run runs on its second Python).
 # pytest-xdist runs them on one worker per core (PYTEST_WORKERS=0: in this process); a module's
 # tests, or a class's, stay on one worker (--dist loadscope), so a module's trained fixture trains
-# once.
+# once; scopes go out in collection order, where tests/conftest.py puts the longest first (xdist's
+# default order, most tests first, left the three envpool smoke chains to the end).
 PYTEST_WORKERS ?= auto
-XDIST := -n $(PYTEST_WORKERS) --dist loadscope
+XDIST := -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
 test: $(STAMP)
 	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
