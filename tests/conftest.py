@@ -23,6 +23,7 @@ start first, so that under pytest-xdist the longest do not finish last on one wo
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import jax
@@ -34,6 +35,8 @@ _running: list[pytest.Item] = []  # the test whose setup, call or teardown is un
 
 
 def pytest_configure(config):
+    # Stable-Baselines3 makes a dated log folder in the temp dir per model unless told where.
+    os.environ.setdefault("SB3_LOGDIR", str(Path(config.rootpath) / ".pytest_cache" / "sb3"))
     cache = Path(config.rootpath) / ".pytest_cache" / "jax"
     jax.config.update("jax_compilation_cache_dir", str(cache))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
