@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from tdgen.errors import InputError
 from tdgen.experiments.base import Claim
@@ -16,7 +17,6 @@ from tdgen.experiments.verdicts import (
     share_verdict,
     verdict_of,
 )
-from tdgen.sweep.aggregate import nested_mean_draws
 
 
 def test_verdict_by_interval_against_threshold():
@@ -49,31 +49,88 @@ def test_share_of_games():
     assert share_verdict([], 0.5) == "inconclusive"
 
 
-def test_nested_bootstrap_resamples_seeds_and_probes():
-    rng = np.random.default_rng(0)
-    # One seed's probes all equal: only the seeds vary, the draws lie within the seed means.
-    x = np.array([[1.0, 1.0], [3.0, 3.0]])
-    draws = nested_mean_draws([x], 500, rng)
-    assert set(np.round(draws, 6)) <= {1.0, 2.0, 3.0}
-    # Two tasks pooled: the mean over tasks of each task's mean (0 and 10 -> 5, no spread).
-    draws = nested_mean_draws([np.zeros(3), np.full(2, 10.0)], 100, rng)
-    np.testing.assert_allclose(draws, 5.0)
-    with pytest.raises(ValueError, match="runs"):
-        nested_mean_draws([np.zeros((2, 2, 2))], 10, rng)
+def t_half(sd, n):
+    """Half-width of Student's 95% t interval of n seeds with sample sd ``sd``."""
+    return stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
 
 
 def test_mean_test_interval_narrows_with_seeds_and_decides():
     spread = np.array([1.5, 2.5, 3.5])
     few, many = mean_test(spread, ">", 2), mean_test(np.tile(spread, 16), ">", 2)
-    assert many.high - many.low < few.high - few.low  # 48 seeds against 3 of the same spread
+    # Student t over the seeds: 2.5 -+ t(0.975, 2) * 1 / sqrt(3) = 2.5 -+ 2.484
+    assert (few.low, few.high) == (pytest.approx(2.5 - t_half(1.0, 3)),
+                                   pytest.approx(2.5 + t_half(1.0, 3)))  # fmt: skip
+    assert few.low == pytest.approx(0.0158623, abs=1e-6)
+    assert (few.method, few.n, few.unit) == ("Student t", 3, "seeds")
+    assert few.text() == "2.5 [0.0159, 4.98] > 2 (Student t over 3 seeds)"
+    assert many.low == pytest.approx(2.5 - t_half(np.sqrt(32 / 47), 48))  # 48 seeds
+    assert many.high - many.low < few.high - few.low
     assert few.verdict == "inconclusive" and many.verdict == "held"
-    assert mean_test(np.full(4, 5.0), ">", 2).verdict == "held"  # no spread: a point interval
+    flat = mean_test(np.full(4, 5.0), ">", 2)  # no spread: a point interval
+    assert (flat.low, flat.high, flat.verdict) == (5.0, 5.0, "held")
+
+
+def test_mean_test_averages_probes_within_each_seed():
+    nested = mean_test([[1.0, 3.0], [2.0, 4.0], [3.0, 5.0]], ">", 2)  # seed means 2, 3, 4
+    flat = mean_test([2.0, 3.0, 4.0], ">", 2)
+    assert nested == flat and nested.n == 3  # 3 seeds, not 6 samples
+    assert (nested.low, nested.high) == (pytest.approx(3 - t_half(1.0, 3)),
+                                         pytest.approx(3 + t_half(1.0, 3)))  # fmt: skip
+
+
+def test_mean_test_difference_of_two_groups_is_welch():
     # A difference of two independent groups of seeds (e.g. dense minus zero reward).
     diff = mean_test([7.0, 8.0, 9.0], ">", 2, minus=[3.0, 4.0, 5.0])
-    assert diff.estimate == pytest.approx(4.0) and diff.verdict == "held"
-    assert 2 < diff.low <= 4 <= diff.high < 6
-    none = mean_test([3.0, 4.0, 5.0], ">", 2, minus=[3.0, 4.0, 5.0])
-    assert none.verdict == "did not hold"  # the interval [-2, 2] lies at or below 2
+    ci = stats.ttest_ind([7.0, 8.0, 9.0], [3.0, 4.0, 5.0], equal_var=False).confidence_interval()
+    assert diff.estimate == pytest.approx(4.0) and diff.method == "Welch t" and diff.n == 3
+    # 4 -+ t(0.975, 4) * sqrt(1/3 + 1/3) = 4 -+ 2.267: straddles 2 at 3 seeds per group
+    assert (diff.low, diff.high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    assert diff.low == pytest.approx(1.733, abs=1e-3) and diff.verdict == "inconclusive"
+    six = mean_test([7.0, 8.0, 9.0] * 2, ">", 2, minus=[3.0, 4.0, 5.0] * 2)
+    # 4 -+ t(0.975, 10) * sqrt(0.8 / 6 * 2) = 4 -+ 1.151
+    assert six.low == pytest.approx(4 - stats.t.ppf(0.975, 10) * np.sqrt(0.8 / 3))
+    assert six.verdict == "held"
+    none = mean_test([3.0, 4.0, 5.0] * 2, ">", 2, minus=[3.0, 4.0, 5.0] * 2)
+    assert none.high == pytest.approx(1.151, abs=1e-3)
+    assert none.verdict == "did not hold"  # the interval [-1.15, 1.15] lies at or below 2
+    # Unequal groups: the smaller one counts.
+    assert mean_test([1.0, 2.0, 3.0, 4.0], ">", 0, minus=[0.0, 1.0]).n == 2
+
+
+def test_mean_test_pooled_over_games():
+    games = [np.array([1.0, 2.0, 3.0]), np.array([10.0, 12.0])]
+    pooled = mean_test(games, ">", 0)
+    a, b = 1.0 / 3 / 4, 2.0 / 2 / 4  # s_g^2 / n_g / G^2
+    df = (a + b) ** 2 / (a**2 / 2 + b**2 / 1)  # Welch-Satterthwaite
+    assert pooled.estimate == pytest.approx(6.5) and (pooled.method, pooled.n) == ("pooled t", 2)
+    assert pooled.high == pytest.approx(6.5 + stats.t.ppf(0.975, df) * np.sqrt(a + b))
+    diff = mean_test(games, ">", 0, minus=[g - 1.0 for g in games])
+    assert diff.estimate == pytest.approx(1.0) and diff.method == "pooled Welch t"
+    df_diff = (2 * (a + b)) ** 2 / (2 * (a**2 / 2 + b**2 / 1))  # four groups of seeds
+    assert diff.high == pytest.approx(1.0 + stats.t.ppf(0.975, df_diff) * np.sqrt(2 * (a + b)))
+
+
+def test_one_unit_has_no_interval():
+    one = mean_test([3.0], ">", 2)
+    assert one.verdict == "inconclusive" and np.isnan(one.low) and np.isnan(one.high)
+    assert one.text() == "3 [nan, nan] > 2 (1 seed: no interval)"
+    run = mean_test(np.array([[0.2, 0.4, 0.3]]), ">", 0, unit="runs")  # one run, its windows
+    assert run.estimate == pytest.approx(0.3) and run.n == 1 and run.verdict == "inconclusive"
+    assert run.text() == "0.3 [nan, nan] > 0 (1 run: no interval)"
+    assert mean_test([5.0, 6.0], ">", 0, minus=[1.0]).verdict == "inconclusive"
+    pairs = mean_test([1.0, 2.0, 4.0], ">", 0, unit="teacher/student pairs")
+    assert pairs.text().endswith("(Student t over 3 teacher/student pairs)")
+
+
+def test_check_reads_old_and_new_json():
+    check = Check(2.5, 1.75, 3.25, ">", 2, 4, method="Student t")
+    assert check.text() == "2.5 [1.75, 3.25] > 2 (Student t over 4 seeds)"
+    assert Check(2.5, 1.75, 3.25, ">", 2, 4).text() == "2.5 [1.75, 3.25] > 2 (4 seeds)"
+    again = Check.read(json.loads(json.dumps(check.__dict__)))
+    assert again == check
+    old = {"estimate": 2.5, "low": 1.75, "high": 3.25, "rule": ">", "threshold": 2, "seeds": 4,
+           "verdict": "held"}  # fmt: skip
+    assert Check.read(old) == Check(2.5, 1.75, 3.25, ">", 2, 4)
 
 
 def test_measured_claim_and_its_json():
@@ -105,6 +162,7 @@ def test_report_shows_interval_verdict_and_counts_all_three(tmp_path):
         assert "1 of 3 claims held, 1 did not hold, 1 inconclusive" in text
         assert "4 [3, 5] &gt; 2 (6 seeds)" in text or "4 [3, 5] > 2 (6 seeds)" in text
         assert "exact" in text
+    assert "95% t interval with the seed as the unit" in render_markdown([result])
 
 
 def test_report_refuses_a_claim_whose_verdict_contradicts_holds(tmp_path):
@@ -137,6 +195,13 @@ def test_compare_two_reproductions(tmp_path, capsys):
     assert "intervals overlap" in capsys.readouterr().out
     assert main([str(tmp_path / "a"), str(tmp_path / "d")]) == 1
     assert "DIFFER; held vs did not hold  (verdict flipped)" in capsys.readouterr().out
+    # One seed: no interval on either side, equal numbers: bitwise equal, not a difference.
+    for folder in ("e", "f"):
+        (tmp_path / folder).mkdir()
+        claim = Claim.measured("up", "rises", {"dqn": Check(4.0, "nan", "nan", ">", 2, 1)})
+        _write(tmp_path / folder, [json.loads(json.dumps(claim.__dict__))])
+    assert main([str(tmp_path / "e"), str(tmp_path / "f")]) == 0
+    assert "e/up/dqn: bitwise equal; inconclusive vs inconclusive" in capsys.readouterr().out
     (tmp_path / "empty").mkdir()
     assert main([str(tmp_path / "a"), str(tmp_path / "empty")]) == 2
     assert "share no experiment result" in capsys.readouterr().err

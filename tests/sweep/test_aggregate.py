@@ -90,3 +90,15 @@ def test_mean_band_brackets_the_mean():
     np.testing.assert_allclose(centre, [1.0, 2.0, 3.0])
     assert np.all(low <= centre) and np.all(centre <= high)
     np.testing.assert_allclose(low, curves[0]) and np.testing.assert_allclose(high, curves[1])
+
+
+def test_the_statistics_live_in_tdgen_stats_and_are_reexported():
+    from tdgen import stats
+
+    assert set(agg.__all__) == {
+        "STATISTICS", "iqm", "mean", "mean_band", "median", "nested_mean_draws", "normalise",
+        "observed_bounds", "optimality_gap", "performance_profile", "probability_of_improvement",
+        "resample", "stratified_bootstrap",
+    }  # fmt: skip
+    for name in set(agg.__all__) - {"normalise", "observed_bounds"}:
+        assert getattr(agg, name) is getattr(stats, name), name

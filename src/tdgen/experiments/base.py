@@ -34,7 +34,7 @@ class Claim:
     An exact claim (theory: one deterministic number against a rule) has a verdict of `held` or
     `did not hold` from `holds`. A measured claim (deep RL: a statistic per seed) is built by
     `Claim.measured` from its `checks` (`tdgen.experiments.verdicts`): each an estimate with a 95%
-    bootstrap interval over seeds, and the verdict `held`, `did not hold` or `inconclusive`.
+    t interval over seeds, and the verdict `held`, `did not hold` or `inconclusive`.
     """
 
     id: str

@@ -9,6 +9,7 @@ the other), 1 otherwise.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,14 +38,20 @@ def compare(a: Path, b: Path) -> tuple[list[str], bool]:
     lines, agree = [], True
     for key in shared:
         x, y = left[key], right[key]
+        undefined = False
         if isinstance(x, str) or isinstance(y, str):  # exact claims: the verdicts alone
             same, overlap, vx, vy = x == y, x == y, str(x), str(y)
         else:
-            same = (x.estimate, x.low, x.high) == (y.estimate, y.low, y.high)
-            overlap, vx, vy = x.low <= y.high and y.low <= x.high, x.verdict, y.verdict
+            pairs = zip((x.estimate, x.low, x.high), (y.estimate, y.low, y.high), strict=True)
+            same = all(u == v or (math.isnan(u) and math.isnan(v)) for u, v in pairs)
+            # An undefined interval (fewer than 2 seeds) has nothing to overlap: not a difference.
+            undefined = not all(math.isfinite(v) for v in (x.low, x.high, y.low, y.high))
+            overlap = undefined or (x.low <= y.high and y.low <= x.high)
+            vx, vy = x.verdict, y.verdict
         flipped = {vx, vy} == {HELD, NOT_HELD}
         agree &= overlap and not flipped
-        what = "bitwise equal" if same else ("intervals overlap" if overlap else "DIFFER")
+        what = ("bitwise equal" if same else "no interval" if undefined
+                else "intervals overlap" if overlap else "DIFFER")  # fmt: skip
         lines.append(f"{'/'.join(key)}: {what}; {vx} vs {vy}" + ("  (verdict flipped)" * flipped))
     return lines, agree
 

@@ -5,13 +5,13 @@ DAAC; actor and critic), reused through their own run names and `ensure_runs` (t
 missing), each probe file (`probes/step_<frames>.npz`) holds the update rank and the suite the
 run's ``probe_measures`` named (`tdgen.agents.probes`), on the same k samples. Per run, the
 Spearman correlation over its probes (training time) of each measure with the update rank; per
-cell (agent, game, reward or network) the mean over seeds with a stratified bootstrap interval
-over seeds (`tdgen.sweep.aggregate`). The feature measures are read on the last hidden layer (the
-features the head reads).
+cell (agent, game, reward or network) the mean over seeds with a Student t interval over the
+seeds whose correlation is defined (`tdgen.stats.t_interval`). The feature measures are read on
+the last hidden layer (the features the head reads).
 
 Claims, rules fixed before any run was read: (1) the feature srank of the last hidden layer
 correlates positively with the update rank in most cells: per cell a check (`verdicts.Check`)
-whose seed-mean Spearman correlation has its bootstrap interval above ``min_correlation`` (0 by
+whose seed-mean Spearman correlation has its t interval above ``min_correlation`` (0 by
 default) holds, below it does not, and straddling it is inconclusive; the claim holds when more
 than half of the cells hold, does not when even the held and inconclusive cells together are not
 more than half, and is inconclusive otherwise (`verdicts.share_verdict`); (2) the same for the
@@ -22,7 +22,8 @@ that did not hold.
 
 Read the correlations as tracking, not cause: both series move with training, so a measure that
 only drifts over training (the parameter norm) correlates as well; the figure shows every measure
-side by side for that reason. With 2 seeds the interval is the two seeds' range.
+side by side for that reason. With 2 seeds the t interval is wide (12.7 standard errors to
+each side); a cell with a single defined seed has no interval and is inconclusive.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from tdgen.experiments import fig4_actor_critic_update_rank as fig4
 from tdgen.experiments.base import HELD, NOT_HELD, Claim, Experiment, Outcome
 from tdgen.experiments.verdicts import Check, share_verdict
 from tdgen.runs.rundir import RunDir
-from tdgen.sweep import aggregate
+from tdgen.stats import t_interval
 
 # Measures correlated with the update rank: the suite's keys, "{layer}" = the last hidden layer.
 MEASURES = ("dormant_0.025", "active", "feature_srank/{layer}", "feature_erank/{layer}",
@@ -63,8 +64,8 @@ class Config:
     reuse_from: tuple[str, str] = ("../fig3_value_update_rank/runs",
                                    "../fig4_actor_critic_update_rank/runs")  # fmt: skip
     min_correlation: float = 0.0  # a cell supports a claim when its mean rho passes this
-    interval: float = 0.95  # bootstrap interval over seeds
-    reps: int = 2_000  # bootstrap resamples
+    interval: float = 0.95  # t interval over seeds
+    reps: int = 2_000  # unused (the t interval draws no resamples); kept so saved configs load
 
     def __post_init__(self) -> None:
         if not 0 < self.interval < 1:
@@ -150,7 +151,7 @@ def spearman(x, y) -> float:
 
 
 def correlations(measurements: dict[str, Any], config: Config) -> dict[str, dict[str, Any]]:
-    """table[measure][cell]: per-seed rho, their mean and bootstrap interval over seeds."""
+    """table[measure][cell]: per-seed rho, their mean and t interval over the defined seeds."""
     table: dict[str, dict[str, Any]] = {}
     for name in MEASURES:
         table[name] = {}
@@ -159,9 +160,7 @@ def correlations(measurements: dict[str, Any], config: Config) -> dict[str, dict
             defined = np.array([r for r in rho if np.isfinite(r)])
             row: dict[str, Any] = {"per_seed": rho, "defined": int(len(defined))}
             if len(defined):
-                point, low, high = aggregate.stratified_bootstrap(
-                    aggregate.mean, [defined], reps=config.reps, size=config.interval, seed=0
-                )
+                point, low, high, _, _ = t_interval(defined, config.interval)
                 row.update(mean=float(point), low=float(low), high=float(high))
             else:
                 row.update(mean=float("nan"), low=float("nan"), high=float("nan"))
@@ -180,6 +179,7 @@ def _check(row: dict[str, Any], sign: int, threshold: float) -> Check | None:
         ">" if sign > 0 else "<",
         sign * threshold + 0.0,  # + 0.0: a threshold of 0 reads "0", not "-0"
         row["defined"],
+        method="Student t",
     )
 
 
@@ -188,7 +188,7 @@ def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
     table = correlations(measurements, config)
     claims = []
     what = (f"a seed-mean Spearman correlation over training probes with the update rank "
-            f"whose {config.interval:.0%} bootstrap interval over seeds lies {{}} {{:g}}")  # fmt: skip
+            f"whose {config.interval:.0%} t interval over seeds lies {{}} {{:g}}")  # fmt: skip
     for claim_id, name, sign, label in (
         ("feature_srank_tracks_update_rank", SRANK, 1,
          "the feature srank of the last hidden layer"),
@@ -215,7 +215,7 @@ def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
 
 
 def plot(measurements: dict[str, Any], config: Config, out_dir: Path) -> list[str]:
-    """Per measure (x) and cell (markers): seed-mean Spearman rho with its bootstrap interval."""
+    """Per measure (x) and cell (markers): seed-mean Spearman rho with its t interval over seeds."""
     table = correlations(measurements, config)
     cells = list(measurements["cells"])
     markers = "osD^vP*Xph<>"
@@ -238,7 +238,7 @@ def plot(measurements: dict[str, Any], config: Config, out_dir: Path) -> list[st
         ax.set_ylim(-1.05, 1.05)
         ax.set_ylabel("Spearman rho with update rank")
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=6)
-        ax.set_title(f"Mean over seeds, {config.interval:.0%} bootstrap interval", fontsize=8)
+        ax.set_title(f"Mean over seeds, {config.interval:.0%} t interval", fontsize=8)
         return [plots.save(fig, Path(out_dir) / "dyn_metrics_vs_update_rank.png")]
 
 

@@ -205,38 +205,43 @@ def _values(curves, key, sl=slice(None)) -> np.ndarray:
     return np.array([np.asarray(c[key], float)[sl] for c in curves])
 
 
+UNIT = "students of one teacher"  # every student distils the one teacher (check_claims)
+
+
 def _lowest(values: dict[str, np.ndarray]) -> dict[str, Any]:
     """Each other objective's rank minus advantage regression's, above 0 (independent runs)."""
-    return {f"{o} - advantage": mean_test(v, ">", 0.0, minus=values["advantage"])
+    return {f"{o} - advantage": mean_test(v, ">", 0.0, minus=values["advantage"], unit=UNIT)
             for o, v in values.items() if o != "advantage"}  # fmt: skip
 
 
 def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
     """Start below the teacher (first probe); advantage lowest through both reductions (module
-    docstring); means over seeds (and probes, draws) with 95% bootstrap intervals."""
+    docstring); means over seeds (and probes, draws) with 95% t intervals over seeds."""
     teacher_rank = measurements["teacher_rank"]
     curves = measurements["curves"]
     first = {o: _values(c, "rank", slice(0, 1)) for o, c in curves.items()}
     late = {o: _values(c, "rank", slice(-config.late_probes, None)) for o, c in curves.items()}
     centred = {o: _values(c, "final_rank_centred") for o, c in curves.items()}
     start_below = {
-        o: mean_test(v, "<", teacher_rank if teacher_rank is not None else float("nan"))
+        o: mean_test(v, "<", teacher_rank if teacher_rank is not None else float("nan"), unit=UNIT)
         for o, v in first.items()
     }
     seeds = f"{config.num_seeds} seeds"
+    scope = (" Every student distils one teacher (this seed's), so n counts students of that "
+             "teacher: a claim about this teacher's students, not about DQN teachers in general.")  # fmt: skip
     return [
         Claim.measured(
             "objectives_start_below_teacher_rank",
             f"Every objective's update rank at its first probe (after {config.probe_every} "
             f"updates, mean over {seeds}, k={config.probe_k}) is below the teacher's update rank "
-            f"at its last training probe ({teacher_rank}).",
+            f"at its last training probe ({teacher_rank})." + scope,
             start_below,
         ),
         Claim.measured(
             "advantage_regression_lowest_rank",
             f"Raw outputs (the paper's reduction, max_a q(x, a)): advantage regression has a lower "
             f"update rank than every other objective over the last {config.late_probes} probes "
-            f"(mean over {seeds} and probes).",
+            f"(mean over {seeds} and probes)." + scope,
             _lowest(late),
             {
                 "late_ranks": {o: float(v.mean()) for o, v in late.items()},
@@ -248,7 +253,7 @@ def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
             "Centred outputs (what the advantage loss constrains, max_a (q(x, a) - mean_b "
             "q(x, b))): advantage regression has a lower update rank than every other objective "
             f"at the final update (each student's final checkpoint, the transitions of its last "
-            f"probe, mean over {seeds} and {config.probe_draws} draws).",
+            f"probe, mean over {seeds} and {config.probe_draws} draws)." + scope,
             _lowest(centred),
             {"final_ranks_centred": {o: float(v.mean()) for o, v in centred.items()}},
         ),

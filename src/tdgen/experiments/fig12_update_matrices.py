@@ -17,10 +17,11 @@ the update matrix concentrates on its diagonal. The rule, stated before measurin
 pooled over the games (mean over games), the diagonal's share of the squared mass of A
 (`diagonal_share`) at the shown frames after initialisation exceeds that of a freshly initialised
 network on the same transitions (the probes' `update_matrix_random`) by more than
-``diagonal_margin``, with a 95% bootstrap interval over seeds and probes. It can fail: a trained
-network whose updates generalise more than a random one's (off-diagonal mass) makes the gap
-negative. That the heatmaps show what was measured (the update rank recomputed from every saved
-matrix equals the logged one) is bookkeeping, checked by the tests and kept in the summary.
+``diagonal_margin``, with a 95% t interval over seeds (probes averaged within a seed; pooled over
+games: the pooled t of `tdgen.stats`). It can fail: a trained network whose updates generalise
+more than a random one's (off-diagonal mass) makes the gap negative. That the heatmaps show what
+was measured (the update rank recomputed from every saved matrix equals the logged one) is
+bookkeeping, checked by the tests and kept in the summary.
 """
 
 from __future__ import annotations
@@ -256,7 +257,7 @@ def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
             f"over {config.probe_draws} draws) at frames {frames} exceeds that of freshly "
             f"initialised parameters on the same transitions by more than "
             f"{config.diagonal_margin:g} (mean over {config.num_seeds} seeds and those probes, "
-            "95% bootstrap interval).",
+            "95% t interval over seeds).",
             checks,
             evidence,
         )

@@ -257,9 +257,9 @@ def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
 
     "late" = the last ``late_probes`` probes; "first probe" = the probe at learning_starts (the
     network at initialisation, before any update). Each check is the mean over seeds with its 95%
-    bootstrap interval over seeds and late probes (`verdicts.mean_test`): the rise and the
-    control are differences within a run (paired per seed and probe), the dense-minus-zero gap a
-    difference of two groups of runs.
+    t interval over seeds, late probes averaged within a seed (`verdicts.mean_test`): the rise
+    and the control are differences within a run (paired per seed and probe: Student t), the
+    dense-minus-zero gap a difference of two groups of runs (Welch t).
     """
     table = summarise(measurements, config)
     curves = measurements["curves"]
@@ -281,8 +281,8 @@ def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
             separation[pair] = mean_test(dense_late, ">", config.rise_margin, minus=zero_late)
     late = (
         f"mean over {config.num_seeds} seeds and the last {config.late_probes} probes "
-        f"({config.probe_draws} draws of k={config.probe_k} per probe; 95% bootstrap interval "
-        "over seeds and probes)"
+        f"({config.probe_draws} draws of k={config.probe_k} per probe; 95% t interval over "
+        "seeds)"
     )
     return [
         Claim.measured(

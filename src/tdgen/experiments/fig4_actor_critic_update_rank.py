@@ -176,9 +176,10 @@ def early_ranks(measurements: dict[str, Any], config: Config, game: str) -> dict
 
 def rank_gap(measurements: dict[str, Any], config: Config, high: str, low: str) -> dict[str, Check]:
     """Per game and pooled over games: the early rank of series ``high`` minus that of ``low``
-    (e.g. "daac/critic" minus "ppo/critic") against 0, with its interval over seeds and early
-    probes. Two networks of one agent are paired per seed and probe (one run); two agents' runs
-    are two groups of seeds, resampled independently."""
+    (e.g. "daac/critic" minus "ppo/critic") against 0, with its t interval over seeds (early
+    probes averaged within a seed). Two networks of one agent are paired per seed and probe (one
+    run: Student t on the differences); two agents' runs are two independent groups of seeds
+    (Welch t; pooled over games: the pooled t)."""
     games = list(config.games)
     early = {g: early_ranks(measurements, config, g) for g in games}
     paired = high.split("/")[0] == low.split("/")[0]
@@ -207,7 +208,7 @@ def _checks(measurements, config, pairs) -> dict[str, Check]:
 def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
     """Figure 4's claims on every game and pooled over games, early = the first ``early_probes``
     probes: each a rank difference between two networks, mean over seeds and early probes with a
-    95% bootstrap interval (`rank_gap`), above 0.
+    95% t interval over seeds (`rank_gap`), above 0.
 
     Paired share (evidence): over (seed, early probe) pairs, how often the DAAC critic's rank is
     strictly the highest of the four networks (same seed index and probe frame).
@@ -226,7 +227,7 @@ def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
     early = (
         f"the first {config.early_probes} probes (mean over {config.num_seeds} seeds, "
         f"{config.probe_draws} draws of k={config.probe_k}, centring {config.probe_center!r}; "
-        "95% bootstrap interval over seeds and probes; per game and pooled over games)"
+        "95% t interval over seeds; per game and pooled over games)"
     )
     others = [n for n in SERIES if n != "daac/critic"]
     critics, actors = ("ppo/critic", "daac/critic"), ("ppo/actor", "daac/actor")

@@ -207,18 +207,21 @@ def _per_seed(evals, field: str) -> np.ndarray:
 def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
     """Section 6.1's claims on every game: student minus teacher, per student seed and per point
     the rule averages (sigma > 0, interpolation weight), the teacher's value at the same point
-    subtracted (one teacher run); mean with a 95% bootstrap interval over seeds and points."""
+    subtracted (one teacher run); mean with a 95% t interval over student seeds."""
     table = summarise(measurements)
     robust, consistent, close = {}, {}, {}
+    unit = "students of one teacher"  # every student of a game distils its one teacher
+    scope = (" Each game has one teacher (this seed's), so n counts students of that teacher: a "
+             "claim about this teacher's students, not about DQN teachers in general.")  # fmt: skip
     for game, results in measurements["games"].items():
         teacher = results["teacher"]
         for student in STUDENTS:
             key = f"{student}/{game}"
             for field, checks in (("action_agreement", robust), ("either", consistent)):
                 gap = _per_seed(results[student], field) - _per_seed(teacher, field).mean(axis=0)
-                checks[key] = mean_test(gap, ">", 0.0)
+                checks[key] = mean_test(gap, ">", 0.0, unit=unit)
         bc, ret = _per_seed(results["bc"], "return"), _per_seed(teacher, "return").mean()
-        close[game] = mean_test(bc - config.bc_return_fraction * ret, ">", 0.0)
+        close[game] = mean_test(bc - config.bc_return_fraction * ret, ">", 0.0, unit=unit)
     sigmas = ", ".join(f"{s:g}" for s in config.scales if s > 0)
     by_student = {s: {k: v for k, v in robust.items() if k.startswith(f"{s}/")} for s in STUDENTS}
     return [
@@ -226,28 +229,30 @@ def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
             "value_distilled_students_more_robust",
             f"On every game the value-distilled (Eq. 22) students keep their greedy action under "
             f"Gaussian input noise (sigma {sigmas}; student minus teacher agreement, mean over "
-            f"sigma and {config.num_seeds} seeds, 95% interval) more often than the teacher.",
+            f"sigma and {config.num_seeds} seeds, 95% interval) more often than the teacher."
+            + scope,
             by_student["q"],
             {"table": table},
         ),
         Claim.measured(
             "bc_students_more_robust",
             "On every game the behaviour-cloned (Eq. 23) students keep their greedy action under "
-            "the same noise more often than the teacher.",
+            "the same noise more often than the teacher." + scope,
             by_student["bc"],
         ),
         Claim.measured(
             "students_more_consistent_under_interpolation",
             "On every game both kinds of student take the action of one endpoint at convex "
             f"combinations of two held-out states (w {', '.join(f'{w:g}' for w in config.weights)};"
-            " student minus teacher, mean over weights and seeds) more often than the teacher.",
+            " student minus teacher, mean over weights and seeds) more often than the teacher."
+            + scope,
             consistent,
         ),
         Claim.measured(
             "bc_close_to_teacher_return",
             f"On every game the BC students' epsilon-greedy return (epsilon 0.01) is at least "
             f"{config.bc_return_fraction:g} of the teacher's (BC return minus that fraction of "
-            "the teacher's, per BC seed, above 0).",
+            "the teacher's, per BC seed, above 0)." + scope,
             close,
         ),
     ]

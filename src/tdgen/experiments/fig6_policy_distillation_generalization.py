@@ -151,12 +151,17 @@ def _pairs(rows: dict[str, list], key: str) -> np.ndarray:
 
 
 def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
-    """Per game, student minus teacher per teacher/student pair, mean with a 95% bootstrap
-    interval over the pairs."""
+    """Per game, student minus teacher per teacher/student pair, mean with a 95% t interval over
+    the pairs."""
     table = summarise(measurements)
     games = measurements["games"]
-    gap = {g: mean_test(_pairs(rows, "generalization_gap"), "<", 0.0) for g, rows in games.items()}
-    higher = {g: mean_test(_pairs(rows, "test"), ">", 0.0) for g, rows in games.items()}
+    pairs = "teacher/student pairs"  # each seed its own teacher, distilled into one student
+    scope = (" Each pair is a teacher trained with its own seed and the student distilled from "
+             "it, so n counts teachers: a claim about such teachers and their students in "
+             "general, not about one teacher.")  # fmt: skip
+    gap = {g: mean_test(_pairs(rows, "generalization_gap"), "<", 0.0, unit=pairs)
+           for g, rows in games.items()}  # fmt: skip
+    higher = {g: mean_test(_pairs(rows, "test"), ">", 0.0, unit=pairs) for g, rows in games.items()}
     verdict = share_verdict([c.verdict for c in higher.values()], config.higher_share)
     seeds = f"{config.num_seeds} teacher/student pairs"
     return [
@@ -164,7 +169,7 @@ def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
             "student_gap_no_larger_than_teacher",
             f"On every game the KL-distilled student's generalisation gap (train - test return, "
             f"Eq. 6) is smaller than its teacher's (student minus teacher per pair, mean over "
-            f"{seeds}, 95% interval below 0).",
+            f"{seeds}, 95% interval below 0)." + scope,
             gap,
             {"table": table},
         ),
@@ -172,7 +177,7 @@ def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
             "student_test_return_higher",
             f"The student's test return (full level distribution) exceeds the teacher's (student "
             f"minus teacher per pair over {seeds}, 95% interval above 0) on at least "
-            f"{config.higher_share:.0%} of games.",
+            f"{config.higher_share:.0%} of games." + scope,
             verdict == HELD,
             {},
             higher,

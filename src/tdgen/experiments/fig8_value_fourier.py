@@ -15,12 +15,20 @@ equal (zero variance, e.g. no reward at all: no non-constant reward energy to co
 skipped, and their count is reported.
 
 The claim's rule: the share of non-constant spectral energy (|F_j|^2, j = 1..k/2) in the lowest
-``low_fraction`` of those frequencies, averaged over ``num_windows`` windows, is higher for the
-value than for the reward in a strict majority of the games that have windows.
+``low_fraction`` of those frequencies, averaged over up to ``num_windows`` windows of a run, is
+higher for the value than for the reward in a strict majority of the games that have windows. A
+game's check is a Student t interval over its runs (``num_seeds`` seeds): per run, value minus
+reward share per window, averaged over that run's windows (windows of one run are not independent
+samples and never count as such); a game with windows in fewer than 2 runs has no interval, and
+its check is inconclusive.
 
-Runs: a DQN run of each game with the game's reward and this seed is reused from a sibling folder
-(Figure 3's and Figure 12's runs, newest complete checkpoint) whatever its length; otherwise a
-short run (Figure 3's Tandem settings, shortened) is trained into ``out_dir/runs``.
+Runs: for each game and each seed seed, seed + 1, ... (``num_seeds``: at quick scale Figure 12's 2,
+so that every game reads runs of one length and nothing is trained; at paper scale Figure 3's), a
+DQN run with the game's reward and that seed is reused from a sibling folder
+(Figure 3's and Figure 12's runs, newest complete checkpoint) whatever its length; the seeds
+without one are trained here as one seed group, a short run each (Figure 3's Tandem settings,
+shortened), into ``out_dir/runs``. The figure shows, per game, the mean over runs of each run's
+mean spectrum over its windows; the summary lists the runs, their windows and counts per seed.
 """
 
 from __future__ import annotations
@@ -36,10 +44,11 @@ import jax
 import numpy as np
 
 from tdgen import plots
-from tdgen.agents import ensure_run, get_agent
+from tdgen.agents import ensure_runs, get_agent
 from tdgen.agents.value_based.frame_replay import HostReplay, candidate_rows, gather_stacks
 from tdgen.experiments.base import HELD, Claim, Experiment, Outcome
 from tdgen.experiments.fig3_value_update_rank import SMOKE_SCHEDULE, agent_config, run_name
+from tdgen.experiments.fig3_value_update_rank import Config as Figure3
 from tdgen.experiments.verdicts import mean_test, share_verdict
 from tdgen.runs import RunDir, find_checkpoint
 from tdgen.runs.checkpoint import complete_checkpoints
@@ -59,7 +68,8 @@ class Config:
     agent: str = "dqn"  # value-based agent whose Q(x, action) is decomposed
     action: int = 0  # the fixed ("arbitrary") action
     k: int = 64  # consecutive states per window (MinAtar breakout episodes last <= ~80 steps)
-    num_windows: int = 16  # windows per game, non-overlapping, drawn at random
+    num_windows: int = 16  # windows per run, non-overlapping, drawn at random
+    num_seeds: int = 2  # runs per game; seeds are seed, seed + 1, ... (Figure 12's at quick)
     low_fraction: float = 0.1  # "low frequencies": the lowest share of the k/2 non-constant ones
     show_frequencies: int = 50  # frequencies 0..50 shown, as the paper's top row
     reuse_from: tuple[str, ...] = (
@@ -89,26 +99,30 @@ class Config:
             raise ValueError(f"low_fraction must lie in (0, 1), got {self.low_fraction}")
         if self.num_windows < 1:
             raise ValueError(f"num_windows must be positive, got {self.num_windows}")
+        if self.num_seeds < 1:
+            raise ValueError(f"num_seeds must be at least 1, got {self.num_seeds}")
 
     @classmethod
     def quick(cls) -> Config:
-        """MinAtar, four games; reuses Figure 3/12 quick runs (100k / 60k frames) when present,
-        else trains 50k frames per game (learning_starts 10k, epsilon decay 25k)."""
+        """MinAtar, four games, Figure 12's quick seeds (2); reuses Figure 3/12 quick runs (100k /
+        60k frames) when present, else trains 50k frames per run (learning_starts 10k, epsilon
+        decay 25k)."""
         return cls()
 
     @classmethod
     def smoke(cls) -> Config:
-        """The paper preset (Atari, Figure 3's games) with Figure 3's smoke schedule, so it reuses
-        Figure 3's smoke runs: the code paths, not a test of the claim."""
+        """The paper preset (Atari, Figure 3's games and seeds) with Figure 3's smoke schedule, so
+        it reuses Figure 3's smoke runs: the code paths, not a test of the claim."""
         schedule = {k: v for k, v in SMOKE_SCHEDULE.items() if not k.startswith("probe_")}
         return dataclasses.replace(cls.paper(), **schedule)
 
     @classmethod
     def paper(cls) -> Config:
-        """Atari games of Figure 3's paper preset, whose runs (and their frame-once replay at
-        the final checkpoint) it reuses."""
+        """Atari games and seeds of Figure 3's paper preset, whose runs (and their frame-once
+        replay at the final checkpoint) it reuses."""
         return cls(
             games=("atari/Pong", "atari/Boxing", "atari/Seaquest"),
+            num_seeds=Figure3.paper().num_seeds,
             reuse_from=("../fig3_value_update_rank/runs",),
             frames=7_000_000,
             learning_starts=100_000,
@@ -203,8 +217,8 @@ def _spectra(windows: np.ndarray, k: int) -> np.ndarray:
     return np.asarray([fourier_spectrum(w) for w in windows]).reshape(len(windows), k // 2 + 1)
 
 
-def find_run(config: Config, game: str, seed: int, out_dir: Path) -> tuple[Path, bool]:
-    """A complete dense-reward run of the agent on ``game`` with ``seed``: reused or trained."""
+def _reusable(config: Config, game: str, seed: int, out_dir: Path) -> Path | None:
+    """A complete dense-reward run of the agent on ``game`` with ``seed`` in a sibling folder."""
     name = run_name(config.agent, game, "dense", seed)
     for folder in config.reuse_from:
         candidate = Path(os.path.normpath(Path(out_dir) / folder / name))
@@ -217,50 +231,90 @@ def find_run(config: Config, game: str, seed: int, out_dir: Path) -> tuple[Path,
             and (c.get("env"), c.get("reward"), c.get("seed")) == (game, "dense", seed)
             and complete_checkpoints(stored.checkpoints)
         ):
-            return candidate, True
-    cfg = agent_config(config, config.agent, game, "dense", seed)
-    return ensure_run(config.agent, cfg, Path(out_dir) / "runs" / name), False
+            return candidate
+    return None
+
+
+def find_runs(config: Config, game: str, seed: int, out_dir: Path) -> list[tuple[Path, bool]]:
+    """Per seed seed, seed + 1, ... (``num_seeds``): (run directory, reused), a complete
+    dense-reward run of the agent on ``game`` reused from a sibling folder, else trained into
+    ``out_dir/runs`` (the seeds to train as one seed group)."""
+    found: list[tuple[Path, bool]] = []
+    missing, missing_dirs = [], []
+    for s in range(seed, seed + config.num_seeds):
+        reused = _reusable(config, game, s, out_dir)
+        if reused is not None:
+            found.append((reused, True))
+            continue
+        run_dir = Path(out_dir) / "runs" / run_name(config.agent, game, "dense", s)
+        found.append((run_dir, False))
+        missing.append(agent_config(config, config.agent, game, "dense", s))
+        missing_dirs.append(run_dir)
+    if missing:
+        ensure_runs(config.agent, missing, missing_dirs)
+    return found
+
+
+def measure_run(config: Config, run_dir: Path, seed: int) -> dict[str, Any]:
+    """One run: value and reward windows (drawn with ``seed``) and their spectra from its newest
+    complete checkpoint."""
+    run = RunDir.open(run_dir)
+    spec = get_agent(run.kind)
+    agent = spec.build(run.load_config(spec.config_cls))
+    frames, state = spec.family.load_run_state(agent, run, find_checkpoint(run.checkpoints))
+    w = value_and_reward_windows(agent, state, config, seed)
+    return {
+        **w,
+        "value_spectrum": _spectra(w["values"], config.k),
+        "reward_spectrum": _spectra(w["rewards"], config.k),
+        "checkpoint_frames": frames,
+    }
 
 
 def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
-    """Per game: value and reward windows and their spectra from the newest complete checkpoint."""
+    """Per game, per seed (``runs``, in seed order): the run, whether it was reused, and its value
+    and reward windows with their spectra (`measure_run`, windows drawn with the run's seed)."""
     games = {}
     for game in config.games:
-        run_dir, reused = find_run(config, game, seed, out_dir)
-        run = RunDir.open(run_dir)
-        spec = get_agent(run.kind)
-        agent = spec.build(run.load_config(spec.config_cls))
-        frames, state = spec.family.load_run_state(agent, run, find_checkpoint(run.checkpoints))
-        w = value_and_reward_windows(agent, state, config, seed)
+        runs = find_runs(config, game, seed, out_dir)
         games[game] = {
-            **w,
-            "value_spectrum": _spectra(w["values"], config.k),
-            "reward_spectrum": _spectra(w["rewards"], config.k),
-            "run": str(run_dir),
-            "reused": reused,
-            "checkpoint_frames": frames,
+            "runs": [
+                {**measure_run(config, run_dir, s), "run": str(run_dir), "reused": reused}
+                for s, (run_dir, reused) in enumerate(runs, start=seed)
+            ]
         }
     return {"games": games}
 
 
+def _shares(run: dict[str, Any], config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """One run's low-frequency shares of value and reward, per window (NaN: no energy)."""
+    width = config.k // 2 + 1
+    value_spectrum = np.asarray(run["value_spectrum"], dtype=float).reshape(-1, width)
+    reward_spectrum = np.asarray(run["reward_spectrum"], dtype=float).reshape(-1, width)
+    return (low_frequency_share(value_spectrum, config.low_fraction),
+            low_frequency_share(reward_spectrum, config.low_fraction))  # fmt: skip
+
+
 def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
     """The value's spectrum concentrates at low frequencies more than the reward's (rule above):
-    per game, value minus reward low-frequency share per window (one run per game), mean with a
-    95% bootstrap interval over windows; the claim: a strict majority of the games with windows."""
+    per game and run, value minus reward low-frequency share per window, averaged over the run's
+    windows (the run is the unit; its windows are not independent samples), then the mean over
+    the runs with windows and its 95% Student t interval (`verdicts.mean_test` over seeds); a game
+    with windows in fewer than 2 runs has no interval, so its check is inconclusive. The claim: a
+    strict majority of the games with windows."""
     evidence, checks = {}, {}
     for game, g in measurements["games"].items():
-        width = config.k // 2 + 1
-        value_spectrum = np.asarray(g["value_spectrum"], dtype=float).reshape(-1, width)
-        reward_spectrum = np.asarray(g["reward_spectrum"], dtype=float).reshape(-1, width)
-        value = low_frequency_share(value_spectrum, config.low_fraction)
-        reward = low_frequency_share(reward_spectrum, config.low_fraction)
-        n = len(value)
-        entry = {"windows": n}
-        gap = (value - reward)[np.isfinite(value - reward)]
-        if len(gap):
-            v, r = float(np.nanmean(value)), float(np.nanmean(reward))
-            checks[game] = mean_test(gap[None, :], ">", 0.0)  # one run, its windows
-            entry.update(value_low_share=v, reward_low_share=r, value_more_concentrated=v > r)
+        shares = [_shares(run, config) for run in g["runs"]]
+        entry: dict[str, Any] = {"windows": [len(v) for v, _ in shares]}  # per seed
+        finite = [np.isfinite(v - r) for v, r in shares]
+        with_windows = [(v[f], r[f]) for (v, r), f in zip(shares, finite, strict=True) if f.any()]
+        if with_windows:
+            value = np.array([v.mean() for v, _ in with_windows])  # per seed, over its windows
+            reward = np.array([r.mean() for _, r in with_windows])
+            checks[game] = mean_test(value - reward, ">", 0.0)  # [seeds]
+            v, r = float(value.mean()), float(reward.mean())
+            entry.update(value_low_share=v, reward_low_share=r, value_more_concentrated=v > r,
+                         gap_per_seed=[float(x) for x in value - reward])  # fmt: skip
         evidence[game] = entry
     verdict = share_verdict([c.verdict for c in checks.values()], 0.5, strict=True)
     wins, counted = sum(c.verdict == HELD for c in checks.values()), len(checks)
@@ -272,9 +326,11 @@ def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
             f"Along k={config.k} consecutive replay states (Q(x, a={config.action}) of the final "
             f"DQN, windows with non-constant reward), the share of non-constant spectral energy "
             f"in the lowest {m} of {k_half} frequencies, averaged over up to {config.num_windows} "
-            f"windows, is higher for the value than for the reward (value minus reward per "
-            f"window, 95% interval over windows above 0) in a strict majority of games ({wins} of "
-            f"{counted} games with windows held).",
+            f"windows of a run, is higher for the value than for the reward (value minus reward "
+            f"per window averaged over each run's windows, mean over {config.num_seeds} seeds "
+            f"with a 95% t interval over seeds above 0; fewer than 2 seeds with windows give no "
+            f"interval) in a strict majority of games ({wins} of {counted} games with windows "
+            f"held).",
             verdict == HELD,
             {**evidence, "games_value_more_concentrated": wins, "games_with_windows": counted},
             checks,
@@ -283,23 +339,30 @@ def check_claims(measurements: dict[str, Any], config: Config) -> list[Claim]:
     ]
 
 
+def _mean_spectra(runs: list[dict[str, Any]], key: str) -> np.ndarray:
+    """Mean over ``runs`` (each with windows) of each run's mean spectrum over its windows."""
+    return np.mean([np.mean(r[key], axis=0) for r in runs], axis=0)
+
+
 def plot(measurements: dict[str, Any], config: Config, out_dir: Path) -> list[str]:
     """Rows: games. Columns: mean |F_j| for j = 0..50 (with the constant), then j >= 1 normalised
-    to unit sum so that the decay of value and reward compare on one axis."""
+    to unit sum so that the decay of value and reward compare on one axis. Each curve is the mean
+    over a game's runs of each run's mean spectrum over its windows."""
     games = measurements["games"]
     show = min(config.show_frequencies, config.k // 2)
     with plots.style():
         fig, axes = plots.figure(len(games), 2, width=3.8, height=2.4)
         for i, (game, g) in enumerate(games.items()):
             name = game.split("/")[-1]
-            if not len(g["values"]):
+            runs = [r for r in g["runs"] if len(r["values"])]
+            if not runs:
                 for ax in axes[i]:
                     ax.text(0.5, 0.5, "no window with reward", ha="center", transform=ax.transAxes)
                     ax.set_title(name)
                 continue
             spectra = {
-                f"value Q(x, a={config.action})": np.mean(g["value_spectrum"], axis=0),
-                "reward": np.mean(g["reward_spectrum"], axis=0),
+                f"value Q(x, a={config.action})": _mean_spectra(runs, "value_spectrum"),
+                "reward": _mean_spectra(runs, "reward_spectrum"),
             }
             for (label, s), color, style, marker in zip(
                 spectra.items(), plots.COLORS, ("-", "--"), ("o", "s"), strict=False
@@ -310,8 +373,8 @@ def plot(measurements: dict[str, Any], config: Config, out_dir: Path) -> list[st
                 rest = s[1 : show + 1] / s[1:].sum()
                 axes[i, 1].plot(j[1:], rest, linestyle=style, color=color, label=label,
                                 marker=marker, markersize=2)  # fmt: skip
-            n = len(g["values"])
-            axes[i, 0].set_title(f"{name}: with k=0 ({n} windows)")
+            n = sum(len(r["values"]) for r in runs)
+            axes[i, 0].set_title(f"{name}: with k=0 ({len(runs)} runs, {n} windows)")
             axes[i, 1].set_title(f"{name}: without k=0")
             axes[i, 0].set_ylabel("mean |Fourier coefficient|")
             axes[i, 1].set_ylabel("|coefficient| / sum over j>=1")
@@ -319,31 +382,25 @@ def plot(measurements: dict[str, Any], config: Config, out_dir: Path) -> list[st
                 ax.set_xlabel("frequency index j (cycles per window)")
         axes[0, 0].legend(loc="upper right")
         fig.suptitle(
-            f"Spectra along k={config.k} consecutive replay states (final DQN checkpoint)",
+            f"Spectra along k={config.k} consecutive replay states (final DQN checkpoint; mean "
+            "over runs of each run's mean over its windows)",
             fontsize=9,
         )
         return [plots.save(fig, Path(out_dir) / "fig8_value_fourier.png")]
 
 
 def run(config: Config, seed: int, out_dir: Path) -> Outcome:
-    """Reuse (or train) one DQN per game, decompose value and reward windows, check the claim."""
+    """Reuse (or train) ``num_seeds`` DQN runs per game, decompose value and reward windows,
+    check the claim. The summary lists, per game, each field per seed (in seed order)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     measurements = measure(config, seed, out_dir)
     figures = plot(measurements, config, out_dir)
     claims = check_claims(measurements, config)
+    fields = ("run", "reused", "checkpoint_frames", "windows", "contiguous_windows",
+              "zero_reward_variance_windows")  # fmt: skip
     summary = {
-        game: {
-            key: g[key]
-            for key in (
-                "run",
-                "reused",
-                "checkpoint_frames",
-                "windows",
-                "contiguous_windows",
-                "zero_reward_variance_windows",
-            )  # fmt: skip
-        }
+        game: {key: [r[key] for r in g["runs"]] for key in fields}
         for game, g in measurements["games"].items()
     }
     return Outcome(claims, figures, summary)

@@ -43,7 +43,7 @@ def read_claim(claim: dict[str, Any], path: Path | str = "result.json") -> dict[
                          f"{claim['holds']} (expected one of {', '.join(VERDICTS)}, held iff "
                          "holds): rerun tdgen reproduce for it")  # fmt: skip
     try:
-        claim["checks"] = {name: t if isinstance(t, Check) else Check(**t)
+        claim["checks"] = {name: t if isinstance(t, Check) else Check.read(t)
                           for name, t in claim.get("checks", {}).items()}  # fmt: skip
     except (TypeError, ValueError, AttributeError) as error:
         raise InputError(f"{path}: claim {claim['id']} has unreadable checks ({error}): "
@@ -113,8 +113,9 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
         "",
         _summary(results),
         "",
-        "Measured claims give the estimate (mean over seeds), its 95% bootstrap interval over "
-        "seeds and probes, and the rule's threshold; a claim over several checks shows the one "
+        "Measured claims give the estimate (mean over seeds), its 95% t interval with the seed "
+        "as the unit (the method and the number of seeds beside it; fewer than 2: no interval, "
+        "inconclusive), and the rule's threshold; a claim over several checks shows the one "
         "that decides it. held: the interval clears the threshold; did not hold: it lies on the "
         "wrong side; inconclusive: it straddles it.",
         "",

@@ -1,11 +1,18 @@
-"""Verdicts with uncertainty: a claim's statistic per seed, its 95% bootstrap interval, and a rule.
+"""Verdicts with uncertainty: a claim's statistic per seed, its 95% t interval, and a rule.
 
-A `Check` is one rule on one statistic: the mean over seeds (over tasks, each task's mean; and over
-probes where the rule averages probes), a 95% percentile interval from the two-stage stratified
-bootstrap of `tdgen.sweep.aggregate.nested_mean_draws` (seeds resampled, and each drawn seed's
-probes), and a threshold. The verdict is ``held`` when the whole interval lies on the rule's side
-of the threshold, ``did not hold`` when it lies on the other side, and ``inconclusive`` when it
-straddles it. A claim made of several checks ("on every game") holds when every check holds, does
+A `Check` is one rule on one statistic: the mean over seeds (over tasks, each task's mean), a 95%
+t interval with the seed as the unit (`tdgen.stats`: values nested within a seed, such as
+probes, noise scales or windows, are averaged within it first and never count as samples), and a
+threshold. One group of seeds: Student's t interval (paired differences within a run are taken
+per seed by the caller); two independent groups (``minus``): Welch's interval; a mean pooled over
+tasks (games, each with its own seeds), or the difference of two such means: the t interval of
+the pooled mean with Welch-Satterthwaite degrees of freedom. With fewer than 2 seeds (units) in a
+group there is no interval, and the check is inconclusive. The coverage of these intervals under
+normal and skewed seed effects, at 2 to 10 seeds, is measured in `tdgen.stats`.
+
+The verdict is ``held`` when the whole interval lies on the rule's side of the threshold, ``did
+not hold`` when it lies on the other side, and ``inconclusive`` when it straddles it (or is
+undefined). A claim made of several checks ("on every game") holds when every check holds, does
 not hold when any does not, and is inconclusive otherwise (`combine`).
 
 Rules: ``">"`` (estimate > threshold), ``"<"``, and ``"|x|<="`` (|estimate| <= threshold: held when
@@ -20,40 +27,55 @@ from typing import Any
 
 import numpy as np
 
+from tdgen import stats
 from tdgen.experiments.base import HELD, INCONCLUSIVE, NOT_HELD, VERDICTS
-from tdgen.sweep.aggregate import nested_mean_draws
 
 RULES = (">", "<", "|x|<=")
 SIZE = 0.95  # interval coverage
-REPS = 2_000  # bootstrap resamples
 
 
 @dataclass(frozen=True)
 class Check:
-    """One rule on one statistic: ``estimate`` with its interval [low, high] over ``seeds``."""
+    """One rule on one statistic: ``estimate`` with its interval [low, high] by ``method`` over
+    ``n`` units (``unit``: seeds, runs, teacher/student pairs; the smallest group's count)."""
 
     estimate: float
     low: float
     high: float
     rule: str
     threshold: float
-    seeds: int
+    n: int
     verdict: str = ""
+    method: str = ""  # e.g. "Student t", "Welch t", "pooled t" ("": not recorded)
+    unit: str = "seeds"
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
             raise ValueError(f"rule must be one of {', '.join(RULES)}, got {self.rule!r}")
         for name in ("estimate", "low", "high", "threshold"):
             object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "n", int(self.n))
         object.__setattr__(self, "verdict", verdict_of(self.low, self.high, self.rule,
                                                        self.threshold))  # fmt: skip
 
+    @classmethod
+    def read(cls, fields: Mapping[str, Any]) -> Check:
+        """A check from its JSON fields; a file written before checks had ``n`` gives ``seeds``."""
+        fields = dict(fields)
+        if "seeds" in fields and "n" not in fields:
+            fields["n"] = fields.pop("seeds")
+        return cls(**fields)
+
     def text(self) -> str:
-        """e.g. ``2.5 [1.75, 3.25] > 2 (4 seeds)``."""
+        """e.g. ``2.5 [1.75, 3.25] > 2 (Student t over 4 seeds)``; ``(1 run: no interval)``."""
         rule = "|x| <=" if self.rule == "|x|<=" else self.rule
-        seeds = f"{self.seeds} seed" + "s" * (self.seeds != 1)
+        unit = self.unit.removesuffix("s") if self.n == 1 else self.unit
+        if self.n < 2:
+            how = f"{self.n} {unit}: no interval"
+        else:
+            how = f"{self.method} over {self.n} {unit}" if self.method else f"{self.n} {unit}"
         return (f"{self.estimate:.3g} [{self.low:.3g}, {self.high:.3g}] {rule} "
-                f"{self.threshold:g} ({seeds})")  # fmt: skip
+                f"{self.threshold:g} ({how})")  # fmt: skip
 
     def margin(self) -> float:
         """How far the interval clears the threshold (negative: it does not)."""
@@ -85,38 +107,37 @@ def _tasks(values: Any) -> list[np.ndarray]:
     return [np.asarray(values, dtype=np.float64)]
 
 
-def _point(tasks: Sequence[np.ndarray]) -> float:
-    return float(np.mean([np.mean(t) for t in tasks]))
-
-
 def mean_test(
     values: Any,
     rule: str,
     threshold: float,
     *,
     minus: Any = None,
-    reps: int = REPS,
-    seed: int = 0,
+    unit: str = "seeds",
+    size: float = SIZE,
 ) -> Check:
-    """The mean of ``values`` (minus the mean of ``minus``, resampled independently: two groups of
-    seeds) against ``threshold`` by ``rule``.
+    """The mean of ``values`` (minus the mean of ``minus``, an independent group of seeds) against
+    ``threshold`` by ``rule``, with its t interval over seeds (`tdgen.stats`).
 
-    ``values``: per seed [seeds] or per seed and probe [seeds, probes] (an array or nested lists),
-    or a list of such numpy arrays, one per task (game), pooled as the mean over tasks. Paired differences (two numbers of one run)
-    are taken by the caller before the call, so that the pairing is kept when seeds are resampled.
+    ``values``: per seed [seeds] or per seed and probe [seeds, probes] (an array or nested lists;
+    probes are averaged within each seed), or a list of such numpy arrays, one per task (game),
+    pooled as the mean over tasks. One group: Student's t; ``minus``: Welch's interval (pooled
+    over tasks when given per-task lists). Paired differences (two numbers of one run) are taken
+    by the caller before the call, per seed, and tested as one group.
     """
     tasks = _tasks(values)
-    rng = np.random.default_rng(seed)
-    draws = nested_mean_draws(tasks, reps, rng)
-    estimate = _point(tasks)
-    seeds = min(len(t) for t in tasks)
-    if minus is not None:
+    if minus is None:
+        pooled = len(tasks) > 1
+        found = stats.pooled_interval(tasks, size) if pooled else stats.t_interval(tasks[0], size)
+        method = "pooled t" if pooled else "Student t"
+    else:
         other = _tasks(minus)
-        draws = draws - nested_mean_draws(other, reps, rng)
-        estimate -= _point(other)
-        seeds = min(seeds, min(len(t) for t in other))
-    low, high = np.percentile(draws, [100 * (1 - SIZE) / 2, 100 * (1 + SIZE) / 2])
-    return Check(estimate, low, high, rule, threshold, seeds)
+        pooled = len(tasks) > 1 or len(other) > 1
+        found = (stats.pooled_difference_interval(tasks, other, size) if pooled
+                 else stats.welch_interval(tasks[0], other[0], size))  # fmt: skip
+        method = "pooled Welch t" if pooled else "Welch t"
+    return Check(found.estimate, found.low, found.high, rule, threshold, found.n,
+                 method=method, unit=unit)  # fmt: skip
 
 
 def combine(verdicts: Sequence[str]) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from tdgen import plots
-from tdgen.sweep.aggregate import mean_band
+from tdgen.stats import mean_band
 from tdgen.sweep.collect import ScoreTable, curves
 
 
