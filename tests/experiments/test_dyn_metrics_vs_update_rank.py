@@ -75,6 +75,8 @@ def test_claims_fail_for_an_uncorrelated_measure():
 
 @pytest.mark.timeout(600)
 def test_a_tiny_run_reuses_the_figure_runs_and_reads_their_probes(tmp_path):
+    """Trains Figure 3's and Figure 4's tiny runs once, for this experiment and Figure 4's own
+    end-to-end check."""
     value = dataclasses.replace(
         fig3.Config.quick(), agents=("dqn",), num_seeds=2, frames=1_536, learning_starts=512,
         target_period=256, epsilon_decay_frames=512, probe_every=256, probe_k=16,
@@ -105,3 +107,14 @@ def test_a_tiny_run_reuses_the_figure_runs_and_reads_their_probes(tmp_path):
         outcome.summary["probes_per_run"]["dqn/minatar/breakout/dense"] == 6
     )  # 256..1536 (k transitions stored by 256)
     json.dumps(outcome.summary)
+    # Figure 4 end to end on the runs trained above: its claims, its figure, a JSON summary.
+    fig4_dir = tmp_path / "fig4_actor_critic_update_rank"
+    figure = fig4.run(actor_critic, seed=0, out_dir=fig4_dir)
+    assert [c.id for c in figure.claims] == [
+        "daac_critic_highest_early", "daac_critic_above_ppo_critic_early", "actors_lowest_early",
+        "daac_actor_below_ppo_actor_early",
+    ]  # fmt: skip
+    assert (fig4_dir / figure.figures[0]).stat().st_size > 10_000
+    json.dumps(figure.summary)  # serialisable
+    with pytest.raises(ValueError, match="early_probes"):
+        dataclasses.replace(actor_critic, early_probes=5)
