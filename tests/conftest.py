@@ -2,8 +2,10 @@
 
 Most of a small training test is compilation, and a resumed run compiles the same functions again:
 the on-disk cache (keyed by the program, the compile options and the jax version) turns the second
-compilation into a load. It lives in .pytest_cache/, so repeated local runs reuse it too (and the
-second Python of .ci/run reuses what the first compiled).
+compilation into a load. It is the cache the command line uses, $TDGEN_JAX_CACHE or
+~/.cache/tdgen/jax, so a fresh clone on a machine that ran the tests before loads what that run
+compiled (and the second Python of .ci/run what the first compiled). A cold cache costs time,
+never a different number.
 
 Slow tests mark themselves, in their module (``pytestmark = pytest.mark.slow``) or on the test
 (``@pytest.mark.slow``); the fast selection (`make test-fast`, ``pytest -m "not slow"``) leaves
@@ -37,7 +39,9 @@ _running: list[pytest.Item] = []  # the test whose setup, call or teardown is un
 def pytest_configure(config):
     # Stable-Baselines3 makes a dated log folder in the temp dir per model unless told where.
     os.environ.setdefault("SB3_LOGDIR", str(Path(config.rootpath) / ".pytest_cache" / "sb3"))
-    cache = Path(config.rootpath) / ".pytest_cache" / "jax"
+    from tdgen.sweep.launch import default_cache_dir
+
+    cache = default_cache_dir()
     jax.config.update("jax_compilation_cache_dir", str(cache))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
     guard_training_loop()

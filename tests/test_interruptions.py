@@ -16,6 +16,7 @@ from tdgen.runs import CheckpointWriteError, complete_checkpoints, load_checkpoi
 from tdgen.runs import rundir as rundir_module
 from tdgen.runs.loop import WALL_CLOCK_FIELDS
 from tdgen.runs.metrics import read_metrics
+from tdgen.sweep.launch import default_cache_dir
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +105,7 @@ def test_sigterm_checkpoints_exits_143_and_resume_is_bit_for_bit(tmp_path, seeds
     flags = ["--frames", "8000", "--log-every", "1000", "--checkpoint-every", "2000",
              "--probe-every", "4000", "--probe-k", "16", "--epsilon-decay-frames", "4000",
              *TINY, *(["--seeds", *seeds, "--lanes", "map"] if seeds else [])]  # fmt: skip
-    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla_cache"),
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(default_cache_dir()),
            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}  # fmt: skip
     members = [f"seed{s}" for s in seeds] if seeds else [""]
     _tdgen("train", "dqn", *flags, "--out", tmp_path / "reference", env=env)

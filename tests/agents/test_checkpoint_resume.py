@@ -16,6 +16,7 @@ from tdgen.agents import C51Config, build_agent, resume, train
 from tdgen.runs import CheckpointError, RunDir, latest_checkpoint, load_checkpoint, save_checkpoint
 from tdgen.runs.loop import WALL_CLOCK_FIELDS
 from tdgen.runs.metrics import read_metrics
+from tdgen.sweep.launch import default_cache_dir
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +67,7 @@ def test_sigkill_then_resume_gives_exactly_the_uninterrupted_metrics(make_config
     ).to_dict()  # fmt: skip
     env = {
         **os.environ,
-        "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla_cache"),
+        "JAX_COMPILATION_CACHE_DIR": str(default_cache_dir()),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
     }
     reference = tmp_path / "reference"

@@ -23,6 +23,7 @@ from tdgen.runs import RunDir, latest_checkpoint, load_checkpoint
 from tdgen.runs.checkpoint import complete_checkpoints
 from tdgen.runs.loop import WALL_CLOCK_FIELDS
 from tdgen.runs.metrics import read_metrics
+from tdgen.sweep.launch import default_cache_dir
 
 pytestmark = pytest.mark.slow
 
@@ -138,7 +139,7 @@ def _run(mode, out, config, env, wait=True):
 def test_a_group_killed_with_sigkill_resumes_bit_for_bit(tmp_path):
     config = tiny_ac(frames=4_096, checkpoint_every=512, eval_every=1_024, probe_every=1_024)
     config = config.to_dict()
-    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla_cache"),
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(default_cache_dir()),
            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}  # fmt: skip
     _run("train", tmp_path / "reference", config, env)
     killed = tmp_path / "killed"

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tdgen.sweep.launch import default_cache_dir
+
 pytestmark = pytest.mark.slow
 
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "gpu_check.py"
@@ -15,7 +17,7 @@ SCRIPT = Path(__file__).parents[2] / "benchmarks" / "gpu_check.py"
 @pytest.mark.timeout(600)
 def test_dry_run_measures_a_teacher_and_its_student(request):
     # The children compile through the test session's XLA cache (tests/conftest.py): a rerun loads.
-    cache = Path(request.config.rootpath) / ".pytest_cache" / "jax"
+    cache = default_cache_dir()
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(cache)}
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--dry-run", "--cases", "fig5-teacher", "fig5-student",

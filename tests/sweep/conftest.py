@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from tdgen.sweep.launch import default_cache_dir
+
 TINY_DQN = dict(
     frames=800, num_envs=4, buffer_size=2_000, batch_size=16, learning_starts=100, train_every=4,
     target_period=200, epsilon_decay_frames=400, log_every=200, probe_every=0,
@@ -30,4 +32,4 @@ def tiny_ppo():
 @pytest.fixture
 def jax_cache(request) -> Path:
     """The test session's persistent XLA cache (tests/conftest.py), for spawned workers too."""
-    return Path(request.config.rootpath) / ".pytest_cache" / "jax"
+    return default_cache_dir()
