@@ -8,7 +8,7 @@ from scipy import stats
 
 from tdgen.errors import InputError
 from tdgen.experiments.base import Claim
-from tdgen.experiments.report import read_result, render_html, render_markdown
+from tdgen.experiments.report import decided_by, read_result, render_html, render_markdown
 from tdgen.experiments.verdicts import (
     Check,
     combine,
@@ -163,6 +163,33 @@ def test_report_shows_interval_verdict_and_counts_all_three(tmp_path):
         assert "4 [3, 5] &gt; 2 (6 seeds)" in text or "4 [3, 5] > 2 (6 seeds)" in text
         assert "exact" in text
     assert "95% t interval with the seed as the unit" in render_markdown([result])
+
+
+def test_the_report_says_what_decided_a_claim_over_several_checks(tmp_path):
+    cells = {f"cell{i}": Check(0.5, 0.2, 0.8, ">", 0, 3, method="Student t") for i in range(8)}
+    cells["cell8"] = Check(-0.794, -0.9, -0.7, ">", 0, 3, method="Student t")  # did not hold
+    cells |= {f"cell{i}": Check(0.1, -0.2, 0.4, ">", 0, 3) for i in range(9, 12)}  # straddle 0
+    share = Claim("tracks", "s", True, {}, cells, verdict="held")  # a share rule: 8 of 12
+    every = Claim.measured("every", "s", {"a": Check(4, 3, 5, ">", 2, 6, method="Student t"),
+                                          "b": Check(3, 2.5, 3.5, ">", 2, 6, method="Welch t")})  # fmt: skip
+    refuted = Claim.measured("refuted", "s", {"a": Check(4, 3, 5, ">", 2, 6),
+                                              "b": Check(1, 0.5, 1.5, ">", 2, 6)})  # fmt: skip
+    claims = [json.loads(json.dumps(c.__dict__)) for c in (share, every, refuted)]
+    result = read_result(_write(tmp_path, claims, name="dyn"))
+    by_id = {c["id"]: decided_by(c) for c in result["claims"]}
+    # 8 of 12 held: the count decides; the one cell that did not hold is not shown as the reason.
+    assert by_id["tracks"] == "8/12 checks held, 1 did not hold, 3 inconclusive"
+    assert by_id["every"] == ("2/2 checks held; closest to its threshold: b: "
+                              "3 [2.5, 3.5] > 2 (Welch t over 6 seeds)")  # fmt: skip
+    assert by_id["refuted"] == ("1/2 checks held, 1 did not hold; one that did not hold: b: "
+                                "1 [0.5, 1.5] > 2 (6 seeds)")  # fmt: skip
+    markdown, page = render_markdown([result]), render_html([result])
+    assert "-0.794" not in markdown.split("## dyn")[0]  # not in the table of claims
+    # 3 claims, 16 checks: 0.4 wrong calls expected by chance at 2.5% a check.
+    assert "among the 16 checks of these 3 claims, about 0.4 wrong calls" in markdown
+    # The experiment and its paper reference head their group of rows once, not on every row.
+    table = page.split("<table>")[1].split("</table>")[0]
+    assert table.count("Fig. 0") == 1 and table.count("<tr class='group'>") == 1
 
 
 def test_report_refuses_a_claim_whose_verdict_contradicts_holds(tmp_path):

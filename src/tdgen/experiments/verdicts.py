@@ -69,7 +69,7 @@ class Check:
     def text(self) -> str:
         """e.g. ``2.5 [1.75, 3.25] > 2 (Student t over 4 seeds)``; ``(1 run: no interval)``."""
         rule = "|x| <=" if self.rule == "|x|<=" else self.rule
-        unit = self.unit.removesuffix("s") if self.n == 1 else self.unit
+        unit = _singular(self.unit) if self.n == 1 else self.unit
         if self.n < 2:
             how = f"{self.n} {unit}: no interval"
         else:
@@ -84,6 +84,12 @@ class Check:
         if self.rule == "<":
             return self.threshold - self.high
         return self.threshold - max(abs(self.low), abs(self.high))
+
+
+def _singular(unit: str) -> str:
+    """"seeds" -> "seed", "students of one teacher" -> "student of one teacher"."""
+    noun, of, rest = unit.partition(" of ")
+    return noun.removesuffix("s") + of + rest
 
 
 def verdict_of(low: float, high: float, rule: str, threshold: float) -> str:

@@ -36,7 +36,9 @@ def plot_intervals(summary: Mapping[str, Any], path: Path) -> str:
             )
             ax.set_xlabel(summary["score_label"])
         fig.suptitle(
-            f"95% stratified bootstrap intervals ({summary['reps']} resamples)", fontsize=9
+            f"95% stratified bootstrap intervals ({summary['reps']} resamples; descriptive: "
+            "coverage not tested, low with few seeds)",
+            fontsize=9,
         )
     return plots.save(fig, path)
 
@@ -89,7 +91,11 @@ def plot_curves(
         for ax in list(axes.flat)[len(per_task) :]:
             ax.set_visible(False)
         axes.flat[0].legend(title="algorithm (runs)")
-        fig.suptitle(f"{metric}: mean over seeds, shaded 95% bootstrap band", fontsize=9)
+        fig.suptitle(
+            f"{metric}: mean over seeds, shaded 95% bootstrap band (descriptive: coverage not "
+            "tested, low with few seeds)",
+            fontsize=9,
+        )
     return plots.save(fig, path)
 
 

@@ -135,8 +135,10 @@ STATISTICS_NOTE = (
     "they say how much the estimate would move with other seeds on the same tasks (not other "
     "tasks). The **performance profile** is the fraction of all runs scoring above each threshold. "
     "**P(X > Y)** is the probability that a run of X beats a run of Y on a task, averaged over "
-    "tasks. With few seeds the intervals are wide; they are the honest statement of what the "
-    "runs show."
+    "tasks. These intervals are **descriptive**: their coverage is not tested, and a percentile "
+    "bootstrap over few seeds covers less than it states (at 2 seeds a '95%' interval of a mean "
+    "covers the truth about half the time). The claims of `tdgen reproduce` use t intervals "
+    "whose coverage is tested (`tdgen.stats`)."
 )
 
 
