@@ -87,7 +87,7 @@ class Check:
 
 
 def _singular(unit: str) -> str:
-    """"seeds" -> "seed", "students of one teacher" -> "student of one teacher"."""
+    """The singular of a unit: seeds -> seed, students of one teacher -> student of one teacher."""
     noun, of, rest = unit.partition(" of ")
     return noun.removesuffix("s") + of + rest
 
