@@ -206,3 +206,27 @@ def test_the_harness_fails_the_old_percentile_bootstrap_at_two_seeds(probes, mos
     old = covered(old_interval(values, rng), 1.0)
     assert old < most < FLOOR  # flat: about one half (the interval is the two seeds' range)
     assert covered(stats.t_interval(values, axis=1), 1.0) >= FLOOR
+
+
+def test_seeds_to_decide_is_where_the_expected_half_width_meets_the_distance():
+    # Student t, sd 1 over 4 seeds (se 0.5, df 3), effect 0.5 from the threshold: the fewest m
+    # with t(0.975, m - 1) / sqrt(m) < 0.5 is 18 (t_16 = 2.120: 2.120 / sqrt(17) = 0.514).
+    assert stats.seeds_to_decide(0.5, 3.0, 4, 0.5) == 18
+    m = 18
+    assert sps.t.ppf(0.975, m - 1) / np.sqrt(m) < 0.5 < sps.t.ppf(0.975, m - 2) / np.sqrt(m - 1)
+    assert stats.standard_error(-1.0, 1.0, 3.0) == pytest.approx(1 / sps.t.ppf(0.975, 3))
+    assert stats.seeds_to_decide(0.0, float("nan"), 3, 0.1) == 2  # no spread: 2 seeds decide
+    assert stats.seeds_to_decide(0.5, float("nan"), 1, 1.0) is None  # one seed: no spread seen
+    assert stats.seeds_to_decide(0.5, 3.0, 4, 0.0) is None  # on the threshold: never
+    assert stats.seeds_to_decide(1.0, 3.0, 4, 1e-3) is None  # beyond 1,000 seeds
+
+
+def test_at_the_planned_seed_count_about_half_the_reruns_decide():
+    # Truth: sd 1, mean 0.5 above the threshold 0. Planned from the true spread at 4 seeds.
+    m = stats.seeds_to_decide(0.5, 3.0, 4, 0.5)
+    rng = np.random.default_rng(3)
+    found = stats.t_interval(rng.normal(0.5, 1.0, size=(4_000, m)), axis=1)
+    decided = np.mean(found.low > 0)
+    assert 0.4 < decided < 0.65  # a planning figure: about half decide, not nearly all
+    fewer = stats.t_interval(rng.normal(0.5, 1.0, size=(4_000, 4)), axis=1)
+    assert np.mean(fewer.low > 0) < 0.2

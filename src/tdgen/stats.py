@@ -250,6 +250,36 @@ def combination_interval(
     return Interval(estimate[()], (estimate - half)[()], (estimate + half)[()], n, df[()])
 
 
+def standard_error(low: float, high: float, df: float, size: float = SIZE) -> float:
+    """The standard error behind a t interval [low, high] with ``df`` degrees of freedom (a
+    zero-width interval: 0; no interval: nan)."""
+    half = (high - low) / 2
+    if not np.isfinite(half):
+        return float("nan")
+    return 0.0 if half == 0 else float(half / stats.t.ppf((1 + size) / 2, df))
+
+
+def seeds_to_decide(
+    se: float, df: float, n: int, distance: float, size: float = SIZE, most: int = 1_000
+) -> int | None:
+    """The fewest seeds per group, m >= 2, at which a t interval's half-width, at the spread
+    observed with ``n`` seeds (standard error ``se``, ``df`` degrees of freedom), is smaller than
+    ``distance``, the gap between the estimate and the rule's threshold. The standard error
+    scales as sqrt(n / m) and the degrees of freedom as (df + 1) m / n - 1 (Student t: m - 1;
+    Welch and pooled: Welch-Satterthwaite's, scaled). A planning figure at the observed spread
+    and effect, not a power calculation: at that m about half the runs decide. None: no m up to
+    ``most``, or no spread observed (n < 2), or an estimate on the threshold."""
+    if n < 2 or not np.isfinite(se) or not distance > 0:
+        return None
+    if se == 0:
+        return 2
+    m = np.arange(2, most + 1)
+    dfs = np.maximum((df + 1) * m / n - 1, 1.0) if np.isfinite(df) else m - 1.0
+    half = stats.t.ppf((1 + size) / 2, dfs) * se * np.sqrt(n / m)
+    found = np.flatnonzero(half < distance)
+    return int(m[found[0]]) if len(found) else None
+
+
 def t_interval(values: Any, size: float = SIZE, axis: int = 0) -> Interval:
     """Student's t interval for the mean over seeds (n - 1 degrees of freedom): ``values``
     [seeds] or [seeds, probes] (probes averaged within each seed first)."""
@@ -292,6 +322,8 @@ __all__ = [
     "nested_mean_draws",
     "optimality_gap",
     "paired_interval",
+    "seeds_to_decide",
+    "standard_error",
     "performance_profile",
     "pooled_difference_interval",
     "pooled_interval",

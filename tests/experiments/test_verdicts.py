@@ -163,6 +163,10 @@ def test_report_shows_interval_verdict_and_counts_all_three(tmp_path):
         assert "4 [3, 5] &gt; 2 (6 seeds)" in text or "4 [3, 5] > 2 (6 seeds)" in text
         assert "exact" in text
     assert "95% t interval with the seed as the unit" in render_markdown([result])
+    # The seeds each check needs: se 1 / t(0.975, 5) over 6 seeds, distance 2: 4 seeds; the
+    # inconclusive check's estimate sits on its threshold: no seed count decides it.
+    assert "| e | up | dqn | held | 6 seeds | +2 | 4 |" in render_markdown([result])
+    assert "| e | gap | dqn | inconclusive | 6 seeds | +0 | - |" in render_markdown([result])
 
 
 def test_the_report_says_what_decided_a_claim_over_several_checks(tmp_path):
@@ -184,7 +188,7 @@ def test_the_report_says_what_decided_a_claim_over_several_checks(tmp_path):
     assert by_id["refuted"] == ("1/2 checks held, 1 did not hold; one that did not hold: b: "
                                 "1 [0.5, 1.5] > 2 (6 seeds)")  # fmt: skip
     markdown, page = render_markdown([result]), render_html([result])
-    assert "-0.794" not in markdown.split("## dyn")[0]  # not in the table of claims
+    assert "-0.794" not in markdown.split("## Seeds")[0]  # not in the table of claims
     # 3 claims, 16 checks: 0.4 wrong calls expected by chance at 2.5% a check.
     assert "among the 16 checks of these 3 claims, about 0.4 wrong calls" in markdown
     # The experiment and its paper reference head their group of rows once, not on every row.

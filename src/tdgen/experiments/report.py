@@ -94,6 +94,26 @@ def _counted_checks(results: list[dict[str, Any]]) -> tuple[int, int]:
     return len(claims), sum(len(c["checks"]) for c in claims)
 
 
+def seeds_table(results: list[dict[str, Any]]) -> list[str]:
+    """Markdown: per check of every claim at a tested scale, the seeds at which its interval, at
+    the spread it observed, would be narrower than the distance between its estimate and the
+    rule's threshold (`verdicts.Check.seeds_to_decide`); "-": no spread observed (n < 2)."""
+    lines = ["| experiment | claim | check | verdict | n | estimate - threshold | "
+             "seeds to decide |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in results:
+        if r["scale"] == "smoke":
+            continue
+        for c in r["claims"]:
+            for name, check in c["checks"].items():
+                need = check.seeds_to_decide()
+                lines.append(
+                    f"| {r['experiment']} | {c['id']} | {name} | {check.verdict} | "
+                    f"{check.n} {check.unit} | {check.estimate - check.threshold:+.3g} | "
+                    f"{'-' if need is None else need} |"
+                )
+    return lines
+
+
 def method_text(results: list[dict[str, Any]]) -> str:
     """The report's preamble: how intervals are made, the coverage they were tested to give, and
     how many verdicts chance alone is expected to get wrong."""
@@ -164,6 +184,17 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
                      f"{r['seconds']:.1f} s) | | |")  # fmt: skip
         lines += [f"| {c['id']} | {decided_by(c)} | **{_verdict(c, r['scale'])}** |"
                   for c in r["claims"]]  # fmt: skip
+    lines += [
+        "",
+        "## Seeds each check needs",
+        "",
+        "At the seed-to-seed spread each check observed, the seeds per group at which its "
+        "interval's half-width would be smaller than the distance between its estimate and the "
+        "threshold: a planning figure, not a guarantee (at that count about half of reruns "
+        "decide). Checks that already decide show how many seeds would have sufficed.",
+        "",
+        *seeds_table(results),
+    ]
     for r in results:
         lines += [
             "",

@@ -48,6 +48,7 @@ class Check:
     verdict: str = ""
     method: str = ""  # e.g. "Student t", "Welch t", "pooled t" ("": not recorded)
     unit: str = "seeds"
+    df: float | None = None  # the interval's degrees of freedom (None: none or not recorded)
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
@@ -55,6 +56,8 @@ class Check:
         for name in ("estimate", "low", "high", "threshold"):
             object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "n", int(self.n))
+        df = None if self.df is None else float(self.df)
+        object.__setattr__(self, "df", df if df is not None and np.isfinite(df) else None)
         object.__setattr__(self, "verdict", verdict_of(self.low, self.high, self.rule,
                                                        self.threshold))  # fmt: skip
 
@@ -76,6 +79,21 @@ class Check:
             how = f"{self.method} over {self.n} {unit}" if self.method else f"{self.n} {unit}"
         return (f"{self.estimate:.3g} [{self.low:.3g}, {self.high:.3g}] {rule} "
                 f"{self.threshold:g} ({how})")  # fmt: skip
+
+    def distance(self) -> float:
+        """How far the estimate lies from where the rule flips (the half-width that decides)."""
+        if self.rule == "|x|<=":
+            return abs(self.threshold - abs(self.estimate))
+        return abs(self.estimate - self.threshold)
+
+    def seeds_to_decide(self) -> int | None:
+        """The seeds per group at which this check's interval, at the spread it observed, would
+        be narrower than its distance to the threshold (`tdgen.stats.seeds_to_decide`); None
+        when it observed no spread (fewer than 2 units) or no number up to 1,000 decides it.
+        A check recorded without degrees of freedom is read as Student t (n - 1)."""
+        df = self.n - 1 if self.df is None else self.df
+        se = stats.standard_error(self.low, self.high, df)
+        return stats.seeds_to_decide(se, df, self.n, self.distance())
 
     def margin(self) -> float:
         """How far the interval clears the threshold (negative: it does not)."""
@@ -143,7 +161,7 @@ def mean_test(
                  else stats.welch_interval(tasks[0], other[0], size))  # fmt: skip
         method = "pooled Welch t" if pooled else "Welch t"
     return Check(found.estimate, found.low, found.high, rule, threshold, found.n,
-                 method=method, unit=unit)  # fmt: skip
+                 method=method, unit=unit, df=found.df)  # fmt: skip
 
 
 def combine(verdicts: Sequence[str]) -> str:
