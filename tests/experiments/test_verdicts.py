@@ -236,3 +236,16 @@ def test_compare_two_reproductions(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main([str(tmp_path / "a"), str(tmp_path / "empty")]) == 2
     assert "share no experiment result" in capsys.readouterr().err
+
+
+def test_every_deep_rl_claim_gets_at_least_5_seeds_at_paper_scale_and_the_report_says_so(tmp_path):
+    from tdgen.experiments import experiments_of
+    from tdgen.experiments.report import paper_seeds
+
+    assert {name: paper_seeds(name) for name in experiments_of("deep_rl")} == {
+        name: 5 for name in experiments_of("deep_rl")
+    }
+    unsure = Claim.measured("gap", "gap", {"dqn": Check(2, 1, 3, ">", 2, 2)})
+    path = _write(tmp_path, [json.loads(json.dumps(unsure.__dict__))],
+                  name="fig3_value_update_rank")  # fmt: skip
+    assert "**inconclusive (paper preset: 5 seeds)**" in render_markdown([read_result(path)])

@@ -22,7 +22,7 @@ seed group per objective).
 
 Paper scale: Figure 5's Atari Pong teacher (Tandem DQN, 50M emulator frames; reused from Figure
 5), students as Figure 5's (625k updates of batch 32, the teacher collecting), a probe every 62.5k
-updates, 3 seeds. Appendix D.1 names neither its games nor its lengths: Pong (the first of Figure
+updates, 5 seeds. Appendix D.1 names neither its games nor its lengths: Pong (the first of Figure
 5's games) and Figure 5's student length are our choice; another of its teachers: the preset with
 ``game`` replaced, passed as ``run_experiment(..., config=...)``.
 """
@@ -99,9 +99,9 @@ class Config:
     @classmethod
     def paper(cls) -> Config:
         """Figure 5's paper-scale Pong teacher and student length (625k updates, the teacher
-        collecting), a probe every 62.5k updates, 3 seeds."""
+        collecting), a probe every 62.5k updates, 5 seeds."""
         return cls(game="atari/Pong", teacher=fig5.Config.paper(), steps=625_000,
-                   probe_every=62_500, eval_every=125_000, eval_steps=10_000, num_seeds=3,
+                   probe_every=62_500, eval_every=125_000, eval_steps=10_000, num_seeds=5,
                    late_probes=3)  # fmt: skip
 
 

@@ -109,13 +109,13 @@ class Config:
     @classmethod
     def paper(cls) -> Config:
         """Appendix B.3 (see the module docstring): four Atari games, Tandem teachers for 50M
-        emulator frames at epsilon 0.1, 3 seeds x 625k-update students, the teacher collecting."""
+        emulator frames at epsilon 0.1, 5 seeds x 625k-update students, the teacher collecting."""
         return cls(
             games=("atari/Pong", "atari/Boxing", "atari/Seaquest", "atari/MontezumaRevenge"),
             teacher_frames=12_500_000, teacher_epsilon_decay=1_000_000, teacher_encoder=None,
             teacher_learning_starts=20_000, teacher_probe_every=1_000_000,
             teacher_log_every=100_000, teacher_target_period=None, teacher_epsilon_end=0.1,
-            student_steps=625_000, student_batch_size=32, bc_entropy=0.1, num_seeds=3,
+            student_steps=625_000, student_batch_size=32, bc_entropy=0.1, num_seeds=5,
             eval_steps=10_000, student_collect=True, student_collect_every=1,
             collect_epsilon=0.1,
         )  # fmt: skip

@@ -73,7 +73,7 @@ class Config:
     @classmethod
     def paper(cls) -> Config:
         """The 16 ProcGen games with Figure 4's paper PPO runs as teachers (10 levels, 25M
-        frames, 4 seeds), 65,536-transition buffers, 50k-update KL students (module docstring)."""
+        frames, 5 seeds), 65,536-transition buffers, 50k-update KL students (module docstring)."""
         return cls(games=tuple(f"procgen/{g}" for g in PROCGEN_GAMES), teacher_scale="paper",
                    student_steps=50_000, num_seeds=fig4.Config.paper().num_seeds)  # fmt: skip
 

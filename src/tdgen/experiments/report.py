@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 from collections import Counter
@@ -94,6 +95,29 @@ def _counted_checks(results: list[dict[str, Any]]) -> tuple[int, int]:
     return len(claims), sum(len(c["checks"]) for c in claims)
 
 
+def paper_seeds(experiment: str) -> int | None:
+    """The fewest seeds any part of ``experiment``'s paper preset runs (its ``num_seeds``, or its
+    sub-configs'); None for an experiment this tdgen does not know or one without seeds."""
+    from tdgen.experiments import experiment_names, get_experiment
+
+    if experiment not in experiment_names():
+        return None
+    config = get_experiment(experiment).config("paper")
+    found = [config.num_seeds] if hasattr(config, "num_seeds") else []
+    found += [getattr(config, f.name).num_seeds for f in dataclasses.fields(config)
+              if hasattr(getattr(config, f.name), "num_seeds")]  # fmt: skip
+    return min(found) if found else None
+
+
+def _verdict_cell(claim: dict[str, Any], result: dict[str, Any]) -> str:
+    """The verdict; an inconclusive one at quick scale names the paper preset's seeds."""
+    verdict = _verdict(claim, result["scale"])
+    if claim["verdict"] == INCONCLUSIVE and result["scale"] == "quick":
+        seeds = paper_seeds(result["experiment"])
+        verdict += f" (paper preset: {seeds} seeds)" if seeds else ""
+    return verdict
+
+
 def seeds_table(results: list[dict[str, Any]]) -> list[str]:
     """Markdown: per check of every claim at a tested scale, the seeds at which its interval, at
     the spread it observed, would be narrower than the distance between its estimate and the
@@ -182,7 +206,7 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
     for r in results:
         lines.append(f"| **{r['experiment']}**: {r['paper_ref']} ({_scale(r)}, "
                      f"{r['seconds']:.1f} s) | | |")  # fmt: skip
-        lines += [f"| {c['id']} | {decided_by(c)} | **{_verdict(c, r['scale'])}** |"
+        lines += [f"| {c['id']} | {decided_by(c)} | **{_verdict_cell(c, r)}** |"
                   for c in r["claims"]]  # fmt: skip
     lines += [
         "",
@@ -225,7 +249,7 @@ def render_html(results: list[dict[str, Any]]) -> str:
                     f"<i>{esc(r['paper_ref'])}</i> ({esc(_scale(r))}, {r['seconds']:.1f} s)"
                     "</th></tr>")  # fmt: skip
         rows += [f"<tr><td>{esc(c['id'])}</td><td>{esc(decided_by(c))}</td>"
-                 f"<td class='{_css(c)}'>{esc(_verdict(c, r['scale']))}</td></tr>"
+                 f"<td class='{_css(c)}'>{esc(_verdict_cell(c, r))}</td></tr>"
                  for c in r["claims"]]  # fmt: skip
     sections = []
     for r in results:
