@@ -100,7 +100,7 @@ def test_figure3_plans_every_run_it_trains():
     assert all(isinstance(r, PlannedRun) for r in declared)
     assert [(r.name, r.agent, r.config, r.run_dir) for r in declared] == expected
     assert planned_runs(name, config, 5, "out") == expected
-    assert len(expected) == len(config.agents) * len(config.rewards) * config.num_seeds == 12
+    assert len(expected) == len(config.agents) * len(config.rewards) * config.num_seeds == 16
 
 
 @pytest.mark.parametrize("scale", ["quick", "smoke"])

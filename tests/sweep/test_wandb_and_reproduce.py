@@ -82,7 +82,7 @@ def test_reproduce_plan_follows_the_experiments():
     fig3_quick = fig3.Config.quick()
     runs = planned_runs("fig3_value_update_rank", fig3_quick, 0, "out")
     assert len(runs) == 2 * 2 * fig3_quick.num_seeds  # agents x rewards x seeds
-    assert fig3_quick.num_seeds == 3
+    assert fig3_quick.num_seeds == 4
     run, agent, cfg, path = runs[0]
     assert run == fig3.run_name("dqn", "minatar/breakout", "dense", 0) and agent == "dqn"
     assert cfg == fig3.agent_config(fig3_quick, "dqn", "minatar/breakout", "dense", 0)

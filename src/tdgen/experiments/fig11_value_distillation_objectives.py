@@ -17,7 +17,7 @@ mean_b q(x, b)), recomputed from each student's final checkpoint on the same tra
 last logged probe (`centred_ranks`), each with its verdict.
 
 Quick scale: the Breakout-MinAtar teacher of Figure 5 (reused when that experiment ran first with the
-same settings, trained here otherwise), 10k updates per objective, a probe every 2.5k, 2 seeds (one
+same settings, trained here otherwise), 10k updates per objective, a probe every 2.5k, 3 seeds (one
 seed group per objective).
 
 Paper scale: Figure 5's Atari Pong teacher (Tandem DQN, 50M emulator frames; reused from Figure
@@ -84,9 +84,9 @@ class Config:
 
     @classmethod
     def quick(cls) -> Config:
-        """Breakout-MinAtar, Figure 5's teacher, 2 seeds x 10k updates per objective, probes
+        """Breakout-MinAtar, Figure 5's teacher, 3 seeds x 10k updates per objective, probes
         every 2.5k."""
-        return cls(num_seeds=2)
+        return cls(num_seeds=3)
 
     @classmethod
     def smoke(cls) -> Config:

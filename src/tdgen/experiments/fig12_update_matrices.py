@@ -81,7 +81,7 @@ class Config:
     checkpoint_every: int = 0  # frames between checkpoints (0: only the last)
     keep_checkpoints: int = 1  # newest complete checkpoints kept per run
     reuse_from: str = "../fig3_value_update_rank/runs"  # runs to reuse, relative to out_dir
-    num_seeds: int = 2  # runs per (agent, game); seeds are seed, seed + 1, ... (Figure 3's)
+    num_seeds: int = 3  # runs per (agent, game); seeds are seed, seed + 1, ... (Figure 3's)
     diagonal_margin: float = 0.0  # trained minus random-parameters diagonal share must exceed it
 
     def __post_init__(self) -> None:
@@ -105,7 +105,7 @@ class Config:
 
     @classmethod
     def quick(cls) -> Config:
-        """MinAtar, 2 seeds x 60k frames, probes at initialisation (20k), 40k and 60k; Figure 3's
+        """MinAtar, 3 seeds x 60k frames, probes at initialisation (20k), 40k and 60k; Figure 3's
         settings, so its breakout runs are reused when present."""
         return cls()
 

@@ -52,7 +52,7 @@ class Config:
     games: tuple[str, ...] = ("minatar/breakout",)  # environments, dense-reward games
     agents: tuple[str, ...] = ("dqn", "c51")  # value-based agents (tdgen.agents.registry)
     rewards: tuple[str, ...] = ("dense", "zero")  # the game's reward and the no-reward control
-    num_seeds: int = 3  # runs per (agent, game, reward); seeds are seed, seed + 1, ...
+    num_seeds: int = 4  # runs per (agent, game, reward); seeds are seed, seed + 1, ...
     preset: str = "tandem"  # agent preset (Tandem DQN: the paper's base, centred RMSProp)
     encoder: str | None = None  # network torso (None: the preset's, MinAtar or Nature CNN)
     buffer_size: int | None = None  # replay capacity in transitions (None: the preset's)
@@ -98,7 +98,7 @@ class Config:
 
     @classmethod
     def quick(cls) -> Config:
-        """MinAtar breakout, 2 agents x 2 rewards x 3 seeds x 100k frames (module docstring)."""
+        """MinAtar breakout, 2 agents x 2 rewards x 4 seeds x 100k frames (module docstring)."""
         return cls()
 
     @classmethod

@@ -50,7 +50,7 @@ class Config:
 
     games: tuple[str, ...] = ("minatar/space_invaders", "minatar/breakout")  # environments
     preset: str = "minatar"  # actor-critic preset (tdgen.agents.actor_critic.config)
-    num_seeds: int = 2  # runs per (agent, game); seeds are seed, seed + 1, ...
+    num_seeds: int = 3  # runs per (agent, game); seeds are seed, seed + 1, ...
     frames: int = 196_608  # training frames per run (24 iterations of 64 x 128)
     num_levels: int = 0  # training levels (0: the full distribution)
     probe_every: int = 32_768  # frames between probes
@@ -77,7 +77,7 @@ class Config:
 
     @classmethod
     def quick(cls) -> Config:
-        """SpaceInvaders- and Breakout-MinAtar, PPO and DAAC, 2 seeds x 196k frames, a probe
+        """SpaceInvaders- and Breakout-MinAtar, PPO and DAAC, 3 seeds x 196k frames, a probe
         every 32k."""
         return cls()
 

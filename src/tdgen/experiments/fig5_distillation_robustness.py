@@ -18,7 +18,7 @@ curves are in the figure and the evidence.
 
 Quick scale: Breakout-MinAtar, a DQN teacher with the paper's base optimiser (Tandem's centred
 RMSProp, schedules shortened as in Figure 3) for 200k frames; students with Adam 2.5e-4, batch 64,
-20k updates, 2 seeds.
+20k updates, 3 seeds.
 
 Paper scale (Appendix B.3): Pong, Boxing, Seaquest and Montezuma's Revenge (the four Atari games
 the paper names) through envpool; Tandem DQN teachers (the Nature CNN, replay 1e6 in the
@@ -73,7 +73,7 @@ class Config:
     student_steps: int = 20_000  # student updates
     student_lr: float = 2.5e-4  # Adam
     bc_entropy: float = 0.01  # Eq. 23's lambda
-    num_seeds: int = 2  # students per objective; seeds are seed, seed + 1, ...
+    num_seeds: int = 3  # students per objective; seeds are seed, seed + 1, ...
     scales: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.5)  # noise standard deviations
     weights: tuple[float, ...] = (0.25, 0.5, 0.75)  # interpolation weights
     num_states: int = 2_000  # held-out states
@@ -90,7 +90,7 @@ class Config:
 
     @classmethod
     def quick(cls) -> Config:
-        """Breakout-MinAtar: 200k-frame teacher, q and bc students, 2 seeds x 20k updates."""
+        """Breakout-MinAtar: 200k-frame teacher, q and bc students, 3 seeds x 20k updates."""
         return cls()
 
     @classmethod
