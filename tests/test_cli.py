@@ -64,7 +64,7 @@ def test_reproduce_writes_result_json_figures_and_report(toy, capsys):
     assert result["claims"][0]["holds"] is True and result["figures"] == ["toy.png"]
     assert (out / "toy" / "toy.png").stat().st_size > 0
     report = (out / "report.md").read_text()
-    assert "| toy | Figure 0 | quick |" in report and "![toy.png](toy/toy.png)" in report
+    assert "| **toy**: Figure 0 (quick, " in report and "![toy.png](toy/toy.png)" in report
     assert "<img src='toy/toy.png'" in (out / "report.html").read_text()
 
 
@@ -74,7 +74,7 @@ def test_set_changes_preset_fields_and_the_report_names_them(toy):
     result = json.loads((out / "toy" / "result.json").read_text())
     assert result["config"] == {"size": 5} and result["overrides"] == {"size": 5}
     assert result["scale"] == "quick"
-    assert "| toy | Figure 0 | quick, size=5 |" in (out / "report.md").read_text()
+    assert "| **toy**: Figure 0 (quick, size=5, " in (out / "report.md").read_text()
 
 
 def test_set_types_values_and_reaches_nested_configs():
