@@ -287,7 +287,7 @@ code {{ font-size: 85%; }}
 <p>Lyle, Rowland, Dabney, Kwiatkowska, Gal. <i>Learning Dynamics and Generalization in Reinforcement
 Learning</i>, ICML 2022.</p>
 <p>{esc(_summary(results))}</p>
-<p>{esc(method_text(results))}</p>
+<p>{esc(method_text(results).replace("`", ""))}</p>
 <table><colgroup><col class="claim"><col><col class="verdict"></colgroup>
 <tr><th>claim</th><th>decided by</th><th>verdict</th></tr>
 {table_rows}
