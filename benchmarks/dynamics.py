@@ -49,7 +49,7 @@ def jax_suite(name, k, repeats, each=True):
     net, params, batch, loss_fn, opt, state = problem(name, k)
     out = {"net": name, "k": k}
     out["update_s"] = training_update(net, params, batch, loss_fn, opt, state, repeats)
-    probe = Probe(net.apply, loss_fn, opt, model=net)
+    probe = Probe(net.apply, loss_fn, opt, model=net, center="none")
     start = time.perf_counter()
     compiled = jax.jit(probe).lower(params, state, batch, None, params).compile()
     out["suite_compile_s"] = time.perf_counter() - start
@@ -60,7 +60,9 @@ def jax_suite(name, k, repeats, each=True):
     out["overhead_pct_per_1e5_frames"] = 100 * out["suite_s"] / (updates * out["update_s"])
     if each:
         for measure in MEASURES:
-            alone = jax.jit(Probe(net.apply, loss_fn, opt, model=net, measures=(measure,)))
+            alone = jax.jit(
+                Probe(net.apply, loss_fn, opt, model=net, measures=(measure,), center="none")
+            )
             alone(params, state, batch, None, params)
             out[f"{measure}_s"] = best(lambda a=alone: a(params, state, batch, None, params), 1)
     return out
@@ -101,12 +103,12 @@ def torch_suite(name, k, repeats):
     opt.zero_grad()
     sum(loss_fn(net, {key: v[i] for key, v in batch.items()}) for i in range(k)).backward()
     opt.step()
-    probe = TorchProbe(net, opt, loss_fn)
+    probe = TorchProbe(net, opt, loss_fn, center="none")
     probe(batch)
     out = {"net": name, "k": k, "torch_threads": torch.get_num_threads()}
     out["torch_suite_s"] = best(lambda: probe(batch), repeats)
     for measure in probe.measures:
-        alone = TorchProbe(net, opt, loss_fn, measures=(measure,))
+        alone = TorchProbe(net, opt, loss_fn, measures=(measure,), center="none")
         alone(batch)
         out[f"torch_{measure}_s"] = best(lambda a=alone: a(batch), 1)
     return out

@@ -77,7 +77,7 @@ def main(argv=None) -> list[dict]:
     loss_fn = make_td_loss(target_network, gamma)
     probe = Probe(q_network, optimizer, loss_fn, measures=(
         "dormant", "active", "features", "param_norm", "init_distance", "grad_norm", "churn",
-        "update_rank"))  # fmt: skip
+        "update_rank"), center="none")  # fmt: skip
 
     buffer = {"obs": np.zeros((buffer_size, obs_dim), np.float32),
               "next_obs": np.zeros((buffer_size, obs_dim), np.float32),

@@ -19,10 +19,10 @@ class MLP(nn.Module):
         return nn.Dense(3)(x)
 
 
-def plain_update_rank(variables, opt, opt_state, batch, gamma=0.99, eps=0.1):
+def plain_update_rank(variables, opt, opt_state, batch, gamma=0.99, eps=0.1, drift=False):
     """The command's update rank written out: the optimiser's step on one transition's squared
-    TD error (its target held fixed) minus its step on a zero gradient ("drift"), read as the
-    change of max_a Q at every observation; the rank by numpy's SVD."""
+    TD error (its target held fixed), with ``drift`` minus its step on a zero gradient, read as
+    the change of max_a Q at every observation; the rank by numpy's SVD."""
     model, batch = MLP(), jax.tree.map(jnp.asarray, batch)
 
     def loss(p, t):
@@ -31,12 +31,13 @@ def plain_update_rank(variables, opt, opt_state, batch, gamma=0.99, eps=0.1):
         target = t["reward"] + gamma * (1 - t["done"]) * bootstrap
         return 0.5 * (q - jax.lax.stop_gradient(target)) ** 2
 
-    drift = opt.update(jax.tree.map(jnp.zeros_like, variables), opt_state, variables)[0]
+    offset = opt.update(jax.tree.map(jnp.zeros_like, variables), opt_state, variables)[0]
+    offset = offset if drift else jax.tree.map(jnp.zeros_like, offset)
     base = model.apply(variables, batch["obs"]).max(-1)
 
     def row(t):
         step = opt.update(jax.grad(loss)(variables, t), opt_state, variables)[0]
-        moved = optax.apply_updates(variables, jax.tree.map(jnp.subtract, step, drift))
+        moved = optax.apply_updates(variables, jax.tree.map(jnp.subtract, step, offset))
         return model.apply(moved, batch["obs"]).max(-1) - base
 
     s = np.linalg.svd(np.asarray(jax.jit(jax.vmap(row))(batch), np.float64), compute_uv=False)
@@ -59,14 +60,13 @@ def test_rank_command_writes_figures(tmp_path, capsys):
     state = opt.update(jax.tree.map(np.ones_like, variables), opt.init(variables), variables)[1]
     save_params(tmp_path / "params.msgpack", variables, state)
 
-    metrics = rank_main(
-        tmp_path / "params.msgpack",
-        tmp_path / "batch.npz",
-        out_dir=tmp_path / "out",
-        lr=1e-3,
-        center="drift",
-    )
-    assert 1 <= metrics["update_rank"] <= k
+    paths = (tmp_path / "params.msgpack", tmp_path / "batch.npz")
+    drifted = rank_main(*paths, out_dir=tmp_path / "drift", lr=1e-3, center="drift")
+    assert "update_rank" not in drifted  # the drift-centred rank has a name of its own
+    assert drifted["update_rank_drift"] == plain_update_rank(variables, opt, state, batch,
+                                                             drift=True)  # fmt: skip
+    assert "update rank drift (eps=0.1)" in capsys.readouterr().out
+    metrics = rank_main(*paths, out_dir=tmp_path / "out", lr=1e-3)
     assert metrics["update_rank"] == plain_update_rank(variables, opt, state, batch)
     assert "update rank (eps=0.1)" in capsys.readouterr().out
     for key in ("heatmap", "spectrum"):

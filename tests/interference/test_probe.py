@@ -17,6 +17,7 @@ from tdgen.interference import (
     update_matrix,
     update_rank,
 )
+from tdgen.interference.probe import DEFAULT_MEASURES
 from tdgen.nets.factory import make_network
 
 K = 6
@@ -41,7 +42,8 @@ def setup():
 
 def test_probe_values_are_the_measures_values():
     net, params, batch, loss_fn, opt, state = setup()
-    probe = Probe(net.apply, loss_fn, opt, model=net)
+    probe = Probe(net.apply, loss_fn, opt, model=net, center="none",
+                  measures=(*DEFAULT_MEASURES, "update_rank_drift"))  # fmt: skip
     out = probe(params, state, batch, init_params=params)
     acts = capture_activations(net, params, batch["obs"])
     assert float(out["dynamics/dormant_0.1"]) == float(dormant_units(acts)["dormant_0.1"])
@@ -53,8 +55,10 @@ def test_probe_values_are_the_measures_values():
     )
     churn = policy_churn(net.apply, params, loss_fn, batch, opt, state, batch["obs"])
     assert float(out["dynamics/churn"]) == float(churn)
-    A = update_matrix(net.apply, params, loss_fn, batch, opt, state, center="drift")
+    A = update_matrix(net.apply, params, loss_fn, batch, opt, state)
+    drift = update_matrix(net.apply, params, loss_fn, batch, opt, state, center="drift")
     assert int(out["interference/update_rank"]) == int(update_rank(A))
+    assert int(out["interference/update_rank_drift"]) == int(update_rank(drift))
     assert float(out["dynamics/init_distance"]) == 0.0
     jitted = probe.jitted(params, state, batch, init_params=params)
     assert set(jitted) == set(out)
@@ -67,7 +71,8 @@ def test_probe_values_are_the_measures_values():
 
 def test_probe_on_a_schedule_inside_a_scan_and_through_io_callback():
     net, params, batch, loss_fn, opt, state = setup()
-    probe = Probe(net.apply, loss_fn, opt, model=net, measures=("dormant", "grad_norm", "churn"))
+    probe = Probe(net.apply, loss_fn, opt, model=net, measures=("dormant", "grad_norm", "churn"),
+                  center="none")  # fmt: skip
     seen = {}
 
     def record(step, metrics):
@@ -96,9 +101,9 @@ def test_probe_on_a_schedule_inside_a_scan_and_through_io_callback():
 def test_probe_refuses_what_it_cannot_measure():
     net, params, batch, loss_fn, opt, state = setup()
     with pytest.raises(ValueError, match="unknown measure 'dormnt': did you mean 'dormant'"):
-        Probe(net.apply, loss_fn, opt, model=net, measures=("dormnt",))
+        Probe(net.apply, loss_fn, opt, model=net, measures=("dormnt",), center="none")
     with pytest.raises(ValueError, match="pass model=<the flax module"):
-        Probe(net.apply, loss_fn, opt)
-    probe = Probe(net.apply, loss_fn, opt, measures=("param_norm", "init_distance"))
+        Probe(net.apply, loss_fn, opt, center="none")
+    probe = Probe(net.apply, loss_fn, opt, measures=("param_norm", "init_distance"), center="none")
     with pytest.raises(ValueError, match="needs init_params="):
         probe(params, state, batch)

@@ -31,6 +31,7 @@ import optax
 
 from tdgen import streams
 from tdgen.interference import Probe, make_update_matrix, update_rank
+from tdgen.interference.keys import update_rank_name
 from tdgen.interference.probe import UNIT_MEASURES
 from tdgen.runs.config import probe_measures
 from tdgen.runs.rundir import write_npz_atomic
@@ -94,7 +95,8 @@ class ProbeResult:
     """Per target: mean update rank over draws, trained and random parameters, the matrices
     [draws, k, k]; the sample indices [draws, k]; ``frames``: the position (updates for
     distillation); ``dynamics``: per target the suite's {name: mean over draws} (names as
-    `tdgen.interference.Probe` gives them, "dynamics/..."), and its cost in seconds."""
+    `tdgen.interference.Probe` gives them, "dynamics/..."), and its cost in seconds; ``center``:
+    the matrices' centring, which names the ranks (`tdgen.interference.keys`)."""
 
     frames: int
     ranks: dict[str, float]
@@ -104,6 +106,7 @@ class ProbeResult:
     indices: np.ndarray
     dynamics: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     dynamics_seconds: float = 0.0
+    center: str = "none"
 
     @property
     def update_rank(self) -> float:
@@ -123,13 +126,12 @@ class ProbeResult:
         }
 
     def metrics(self) -> dict[str, float]:
-        """interference/[<target>_]update_rank[_random] for every target, the suite's
+        """interference/[<target>_]update_rank[_drift][_random] for every target, the suite's
         `measures()` and, when it ran, perf/dynamics_seconds."""
         values = {}
         for name in self.ranks:
-            prefix = f"interference/{name}_" if name else "interference/"
-            values[f"{prefix}update_rank"] = self.ranks[name]
-            values[f"{prefix}update_rank_random"] = self.ranks_random[name]
+            values[f"interference/{self._rank_name(name)}"] = self.ranks[name]
+            values[f"interference/{self._rank_name(name, True)}"] = self.ranks_random[name]
         values.update(self.measures())
         if self.dynamics:
             values["perf/dynamics_seconds"] = self.dynamics_seconds
@@ -137,17 +139,21 @@ class ProbeResult:
 
     def save(self, directory: Path) -> Path:
         """probes/step_<frames>.npz: [<target>_]update_matrix[_random], [<target>_]update_rank
-        [_random], sample_indices, frames, and the suite's `measures()` under their metric names;
-        one format for every family."""
-        arrays: dict[str, Any] = {"frames": self.frames, "sample_indices": self.indices}
+        [_drift][_random], sample_indices, frames, center, and the suite's `measures()` under
+        their metric names; one format for every family."""
+        arrays: dict[str, Any] = {"frames": self.frames, "sample_indices": self.indices,
+                                  "center": np.str_(self.center)}  # fmt: skip
         for name in self.ranks:
             prefix = f"{name}_" if name else ""
             arrays[f"{prefix}update_matrix"] = self.matrices[name]
             arrays[f"{prefix}update_matrix_random"] = self.matrices_random[name]
-            arrays[f"{prefix}update_rank"] = self.ranks[name]
-            arrays[f"{prefix}update_rank_random"] = self.ranks_random[name]
+            arrays[self._rank_name(name)] = self.ranks[name]
+            arrays[self._rank_name(name, True)] = self.ranks_random[name]
         arrays.update({name: np.float64(v) for name, v in self.measures().items()})
         return write_npz_atomic(Path(directory) / f"step_{self.frames:012d}.npz", **arrays)
+
+    def _rank_name(self, target: str, random: bool = False) -> str:
+        return update_rank_name(self.center, target, random)
 
 
 def dynamics_name(target: str, name: str) -> str:
@@ -177,7 +183,7 @@ def suite_probe(target: ProbeTarget, measures: tuple[str, ...]) -> Probe | None:
     reduce = {"expectation": "max", "policy": "policy", "none": "none"}.get(target.reduce, "max")
     head = "policy" if target.reduce == "policy" else "value"
     return Probe(apply_fn, target.loss_fn, target.optimizer, model=target.model,
-                 measures=tuple(chosen), head=head, reduce=reduce)  # fmt: skip
+                 measures=tuple(chosen), head=head, reduce=reduce, center="none")  # fmt: skip
 
 
 def probe_key(key: jax.Array) -> jax.Array:
@@ -248,6 +254,7 @@ def make_probe(
             dynamics={n: {m: float(np.mean([v[m] for v in vs])) for m in vs[0]}
                       for n, vs in dynamics.items()},
             dynamics_seconds=seconds,
+            center=center,
         )  # fmt: skip
 
     return probe

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from tdgen.agents.registry import AGENTS
 from tdgen.evaluate import epsilon_greedy, sampled
+from tdgen.interference.keys import read_update_rank
 from tdgen.runs import RunDir, find_checkpoint
 from tdgen.runs.metrics import read_metrics
 
@@ -114,13 +115,13 @@ def load_teacher(run_dir: Path, frames: int = 0) -> Teacher:
     path = find_checkpoint(run.checkpoints, frames)
     frames, state = spec.family.load_run_state(agent, run, path)
     rows = read_metrics(run.path)
+    center = config.probe_center  # the teacher's ranks, of the centring it was probed with
     if spec.family.produces == "q":
-        ranks = [r["interference/update_rank"] for r in rows if "interference/update_rank" in r]
+        ranks = [r for r in (read_update_rank(row, center) for row in rows) if r is not None]
         params = state.learner.params if host_stepped else state.params  # HostTrainState
         return Teacher(run.kind, config, params, agent, "q", agent.env, agent.env,
                        state.replay, frames, ranks[-1] if ranks else None, host_stepped)  # fmt: skip
-    key = "interference/critic_update_rank"
-    ranks = [r[key] for r in rows if key in r]
+    ranks = [r for r in (read_update_rank(row, center, "critic") for row in rows) if r is not None]
     return Teacher(run.kind, config, state.params, agent, "logits", agent.env, agent.test_env,
                    None, frames, ranks[-1] if ranks else None, host_stepped)  # fmt: skip
 

@@ -40,11 +40,12 @@ from scipy import stats
 
 from tdgen import plots
 from tdgen.agents import ensure_runs
-from tdgen.errors import read_npz
+from tdgen.errors import InputError, read_npz
 from tdgen.experiments import fig3_value_update_rank as fig3
 from tdgen.experiments import fig4_actor_critic_update_rank as fig4
 from tdgen.experiments.base import HELD, NOT_HELD, Claim, Experiment, Outcome
 from tdgen.experiments.verdicts import Check, share_verdict
+from tdgen.interference.keys import read_update_rank, update_rank_name
 from tdgen.runs.rundir import RunDir
 from tdgen.stats import t_interval
 
@@ -93,12 +94,17 @@ class Config:
 def probe_series(run_dir: Path, network: str = "") -> dict[str, Any]:
     """Frames, update ranks and the suite's measures (MEASURES, last hidden layer) over the
     probes of one run; ``network``: "" (value networks), "actor" or "critic"."""
-    files = sorted(RunDir.open(run_dir).probes.glob("step_*.npz"))
-    rank_key = f"{network}_update_rank" if network else "update_rank"
+    run = RunDir.open(run_dir)
+    files = sorted(run.probes.glob("step_*.npz"))
+    center = run.config.get("probe_center", "none")
     prefix = f"dynamics/{network}/" if network else "dynamics/"
     series: dict[str, Any] = {"frames": [], "update_rank": [], "measures": {}}
     for path in files:
-        arrays = read_npz(path, "a probe file", (rank_key,))
+        arrays = read_npz(path, "a probe file")
+        rank = read_update_rank(arrays, center, network, prefix="")
+        if rank is None:
+            raise InputError(f"{path} lacks {update_rank_name(center, network)} (expected a "
+                             "probe file of this run's centring)")  # fmt: skip
         layers = [k[len(prefix) + len("feature_srank/") :] for k in arrays
                   if k.startswith(prefix + "feature_srank/")]  # fmt: skip
         if not layers:
@@ -108,7 +114,7 @@ def probe_series(run_dir: Path, network: str = "") -> dict[str, Any]:
                 "or choose another --out, so the runs are trained with the suite"
             )
         series["frames"].append(int(arrays["frames"]))
-        series["update_rank"].append(float(arrays[rank_key]))
+        series["update_rank"].append(float(rank))
         for name in MEASURES:
             key = prefix + name.format(layer=layers[-1])  # saved in call order: the last
             value = float(arrays[key]) if key in arrays else float("nan")

@@ -37,6 +37,8 @@ from tdgen import plots
 from tdgen.agents import config_class, ensure_runs
 from tdgen.experiments.base import Claim, Experiment, Outcome, PlannedRun
 from tdgen.experiments.verdicts import Check, mean_test
+from tdgen.interference.keys import read_update_rank
+from tdgen.runs import RunDir
 from tdgen.runs.metrics import read_metrics
 
 AGENTS = ("ppo", "daac")
@@ -123,15 +125,17 @@ def agent_config(config: Config, agent: str, game: str, seed: int):
 
 
 def read_curves(run_dir: Path) -> dict[str, Any]:
-    """Probe frames and per-network ranks (trained, random) and training returns of one run."""
+    """Probe frames and per-network ranks (trained, random) and training returns of one run;
+    the ranks of the centring the run's config names (`tdgen.interference.keys`)."""
     rows = read_metrics(run_dir)
-    probes = [r for r in rows if "interference/actor_update_rank" in r]
+    center = RunDir.open(run_dir).config.get("probe_center", "none")
+    probes = [r for r in rows if read_update_rank(r, center, "actor") is not None]
     returns = [r for r in rows if "charts/episodic_return" in r]
     curves: dict[str, Any] = {"frames": [r["step"] for r in probes]}
     for network in NETWORKS:
-        curves[network] = [float(r[f"interference/{network}_update_rank"]) for r in probes]
+        curves[network] = [float(read_update_rank(r, center, network)) for r in probes]
         curves[f"{network}_random"] = [
-            float(r[f"interference/{network}_update_rank_random"]) for r in probes
+            float(read_update_rank(r, center, network, random=True)) for r in probes
         ]
     curves["return_frames"] = [r["step"] for r in returns]
     curves["episodic_return"] = [float(r["charts/episodic_return"]) for r in returns]

@@ -17,6 +17,7 @@ from tdgen.interference.gradients import (
     parameter_norms,
     per_sample_gradients,
 )
+from tdgen.interference.keys import CENTERS, update_rank_key
 from tdgen.interference.plot import plot_singular_values, plot_update_matrix
 from tdgen.interference.probe import MEASURES, Probe
 from tdgen.interference.rank import (
@@ -32,6 +33,7 @@ from tdgen.interference.units import active_units, dormant_units, feature_statis
 from tdgen.interference.update_matrix import make_update_matrix, update_matrix
 
 __all__ = [
+    "CENTERS",
     "MEASURES",
     "Probe",
     "REDUCTIONS",
@@ -61,4 +63,5 @@ __all__ = [
     "unit_scores",
     "update_matrix",
     "update_rank",
+    "update_rank_key",
 ]

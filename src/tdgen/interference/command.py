@@ -26,6 +26,7 @@ import numpy as np
 import optax
 
 from tdgen.errors import InputError, read_msgpack, read_npz
+from tdgen.interference.keys import update_rank_name
 from tdgen.interference.plot import plot_singular_values, plot_update_matrix
 from tdgen.interference.rank import effective_dimension, identity_distance, srank, update_rank
 from tdgen.interference.reductions import unknown_name
@@ -74,7 +75,8 @@ def rank_main(
 ) -> dict:
     """Print the update rank of the saved network on the saved batch; write heatmap + spectrum.
 
-    Returns the metrics (also printed): update_rank, srank, effective_dimension (entropy),
+    Returns the metrics (also printed): update_rank (update_rank_drift with center="drift": one
+    name per definition, tdgen.interference.keys), srank, effective_dimension (entropy),
     identity_distance, k, and the paths of the two figures written to out_dir.
     """
     if apply_fn is None:
@@ -117,19 +119,20 @@ def rank_main(
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    rank_name = update_rank_name(center)
     metrics = {
         "k": int(A.shape[0]),
-        "update_rank": int(update_rank(A, eps)),
+        rank_name: int(update_rank(A, eps)),
         "srank": int(srank(A)),
         "effective_dimension": float(effective_dimension(A)),
         "identity_distance": float(identity_distance(A)) if A.shape[0] == A.shape[1] else None,
         "heatmap": str(out / "update_matrix.png"),
         "spectrum": str(out / "singular_values.png"),
     }
-    title = f"k={metrics['k']}, update rank {metrics['update_rank']}"
+    title = f"k={metrics['k']}, update rank {metrics[rank_name]}"
     plot_update_matrix(A, title=title).savefig(metrics["heatmap"], dpi=150)
     plot_singular_values(A, eps).savefig(metrics["spectrum"], dpi=150)
-    print(f"update rank (eps={eps}): {metrics['update_rank']} of k={metrics['k']}")
+    print(f"{rank_name.replace('_', ' ')} (eps={eps}): {metrics[rank_name]} of k={metrics['k']}")
     for name in ("srank", "effective_dimension", "identity_distance"):
         print(f"{name}: {metrics[name]}")
     print(f"wrote {metrics['heatmap']} and {metrics['spectrum']}")

@@ -8,12 +8,14 @@ compiles it once per shape), inside a jitted `lax.scan` (`probe.on_schedule(step
 runs it under `lax.cond` and returns NaNs off schedule), or hand the scalars to the host from
 inside the scan with `probe.log_from_scan(step, every, callback, ...)` (`io_callback`).
 Names: "dynamics/..." for the measures of units.py, gradients.py and churn.py,
-"interference/update_rank" for the paper's measure. `probe.matrices(...)` returns the update
-matrix and NTKs themselves.
+"interference/update_rank" for the paper's measure (the uncentred update matrix, Appendix B.1)
+and "interference/update_rank_drift" for the drift-centred one (keys.py): one key per definition,
+the same in every entry point. `probe.matrices(...)` returns the update matrix and NTKs themselves.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -34,6 +36,7 @@ from tdgen.interference.gradients import (
     parameter_norms,
 )
 from tdgen.interference.im2col import conv_as_matmul
+from tdgen.interference.keys import CENTERS, update_rank_key
 from tdgen.interference.rank import gradient_gram, update_rank
 from tdgen.interference.reductions import unknown_name
 from tdgen.interference.units import TAUS, active_units, dormant_units, feature_statistics
@@ -51,8 +54,31 @@ MEASURES = (
     "output_ntk",
     "churn",
     "update_rank",
+    "update_rank_drift",
 )
+# The defaults: every measure but the drift-centred rank (a second update matrix, asked by name).
+DEFAULT_MEASURES = tuple(m for m in MEASURES if m != "update_rank_drift")
 UNIT_MEASURES = ("dormant", "active", "features")
+CENTER_CHANGED = (
+    "{who}: center= was not given, so interference/update_rank is the paper's uncentred update "
+    "matrix (center='none'); the Probe's default was 'drift' before tdgen 0.2, and the "
+    "drift-centred rank is now interference/update_rank_drift. Pass center='none' or "
+    "center='drift' to silence this warning."
+)
+_warned: set[str] = set()
+
+
+def resolve_center(center: str | None, who: str) -> str:
+    """``center`` checked against CENTERS; None is "none", with a FutureWarning once per process
+    (the Probe's default centring changed, and with it what its update_rank key meant)."""
+    if center is None:
+        if who not in _warned:
+            _warned.add(who)
+            warnings.warn(CENTER_CHANGED.format(who=who), FutureWarning, stacklevel=4)
+        return "none"
+    if center not in CENTERS:
+        raise unknown_name("center", center, CENTERS)
+    return center
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,8 +89,11 @@ class Probe:
     the per-transition training loss (its batch mean is the training loss). `model`: the Flax
     module behind apply_fn, needed by the unit measures (dormant, active, features), which read
     `layers` (None: every hidden layer, post-activation; see activations.py). head: "value"
-    (greedy churn) or "policy" (total-variation churn); reduce, center, method: the update
-    matrix's options (update_matrix.py). Equality is identity, so a Probe is a static argument.
+    (greedy churn) or "policy" (total-variation churn); reduce, method: the update matrix's
+    options (update_matrix.py); center: the centring of the "update_rank" measure, "none" (the
+    paper's, logged as interference/update_rank) or "drift" (logged as
+    interference/update_rank_drift); the measure "update_rank_drift" adds the drift-centred rank
+    beside the paper's. Equality is identity, so a Probe is a static argument.
     """
 
     apply_fn: Callable
@@ -72,10 +101,10 @@ class Probe:
     optimizer: optax.GradientTransformation
     model: object | None = None
     layers: Sequence[str] | None = None
-    measures: Sequence[str] = MEASURES
+    measures: Sequence[str] = DEFAULT_MEASURES
     head: str = "value"
     reduce: str = "max"
-    center: str = "drift"
+    center: str | None = None
     method: str = "exact"
     taus: Sequence[float] = TAUS
     delta: float = 0.01
@@ -88,6 +117,7 @@ class Probe:
                 raise unknown_name("measure", name, MEASURES)
         if self.head not in HEADS:
             raise unknown_name("head", self.head, HEADS)
+        object.__setattr__(self, "center", resolve_center(self.center, "tdgen.interference.Probe"))
         if self.model is None and set(self.measures) & set(UNIT_MEASURES):
             raise ValueError(
                 "Probe(model=None) cannot read layer activations for "
@@ -142,9 +172,11 @@ class Probe:
                 self.apply_fn, params, self.loss_fn, batch, self.optimizer, opt_state, reference,
                 self.head,
             )  # fmt: skip
-        if "update_rank" in wanted:
-            out["interference/update_rank"] = update_rank(
-                self._update_matrix(params, opt_state, batch), self.eps
+        centers = {self.center} if "update_rank" in wanted else set()
+        centers |= {"drift"} if "update_rank_drift" in wanted else set()
+        for center in sorted(centers):
+            out[update_rank_key(center)] = update_rank(
+                self._update_matrix(params, opt_state, batch, center), self.eps
             )
         return out
 
@@ -169,10 +201,10 @@ class Probe:
         """The scalar reduction the output NTK differentiates ("policy" is a vector: max)."""
         return "max" if self.reduce == "policy" else self.reduce
 
-    def _update_matrix(self, params, opt_state, batch):
+    def _update_matrix(self, params, opt_state, batch, center=None):
         fn = cached_update_matrix(
-            self.apply_fn, self.loss_fn, self.optimizer, self.reduce, None, None, self.center,
-            self.method, None, "matmul",
+            self.apply_fn, self.loss_fn, self.optimizer, self.reduce, None, None,
+            center or self.center, self.method, None, "matmul",
         )  # fmt: skip
         return fn(params, opt_state, batch)
 

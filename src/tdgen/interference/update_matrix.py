@@ -35,9 +35,9 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from tdgen.interference.im2col import conv_as_matmul
+from tdgen.interference.keys import CENTERS
 from tdgen.interference.reductions import Reduction, unknown_name
 
-CENTERS = ("none", "drift")
 METHODS = ("exact", "linearized")
 CONVS = ("native", "matmul")
 

@@ -22,7 +22,8 @@ from tdgen.sweep import aggregate as agg
 from tdgen.sweep.collect import ScoreTable, load_runs, score_table
 from tdgen.sweep.figures import write_figures
 
-CURVE_METRICS = ("interference/update_rank",)  # drawn besides the score metric when logged
+# drawn besides the score metric when logged (the paper's rank, or the drift-centred one)
+CURVE_METRICS = ("interference/update_rank", "interference/update_rank_drift")
 
 
 def read_bounds(normalize: str, table: ScoreTable) -> dict[str, tuple[float, float]] | None:

@@ -1,7 +1,7 @@
 """The Probe for a PyTorch training loop (CleanRL style): the measures of `tdgen.interference.
 Probe`, with the same names, for an nn.Module and its torch.optim optimiser.
 
-    probe = Probe(q_network, optimizer, loss_fn)            # snapshots the initial parameters
+    probe = Probe(q_network, optimizer, loss_fn, center="none")  # snapshots the initial params
     ...
     if global_step % 100_000 == 0:
         for name, value in probe(batch).items():
@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from tdgen._extras import require
-from tdgen.interference.probe import MEASURES
+from tdgen.interference.keys import update_rank_key
+from tdgen.interference.probe import DEFAULT_MEASURES, MEASURES, resolve_center
 from tdgen.interference.rank import update_rank
 from tdgen.interference.reductions import unknown_name
 from tdgen.interference.torch import measures as m
@@ -32,8 +33,11 @@ class Probe:
 
     loss_fn(module, transition) -> scalar tensor (one transition). `layers`: module paths whose
     outputs are the units (None: every activation module). `init`: the initial parameters
-    (default: a copy of the module's parameters now). head "value" | "policy"; reduce, center:
-    the update matrix's options. The output NTK of the JAX Probe is not computed here.
+    (default: a copy of the module's parameters now). head "value" | "policy"; reduce: the
+    update matrix's reduction; center: the centring of "update_rank", "none" (the paper's,
+    interference/update_rank) or "drift" (interference/update_rank_drift), as in the JAX Probe;
+    "update_rank_drift" adds the drift-centred rank beside the paper's. The output NTK of the
+    JAX Probe is not computed here.
     """
 
     def __init__(
@@ -42,12 +46,12 @@ class Probe:
         optimizer: torch.optim.Optimizer,
         loss_fn: Callable,
         *,
-        measures: Sequence[str] = tuple(n for n in MEASURES if n != "output_ntk"),
+        measures: Sequence[str] = tuple(n for n in DEFAULT_MEASURES if n != "output_ntk"),
         layers: Sequence[str] | None = None,
         init: dict[str, torch.Tensor] | None = None,
         head: str = "value",
         reduce: str = "max",
-        center: str = "drift",
+        center: str | None = None,
         taus: Sequence[float] = m.TAUS,
         delta: float = 0.01,
         eps: float = 0.1,
@@ -61,7 +65,8 @@ class Probe:
             raise unknown_name("head", head, m.HEADS)
         self.module, self.optimizer, self.loss_fn = module, optimizer, loss_fn
         self.measures, self.layers = tuple(measures), layers
-        self.head, self.reduce, self.center = head, reduce, center
+        self.head, self.reduce = head, reduce
+        self.center = resolve_center(center, "tdgen.interference.torch.Probe")
         self.taus, self.delta, self.eps = tuple(taus), delta, eps
         if init is None:
             init = {n: p.detach().clone() for n, p in module.named_parameters()}
@@ -104,15 +109,18 @@ class Probe:
                     self.module, self.optimizer, self.loss_fn, batch, reference, self.head
                 )
             )
-        if "update_rank" in wanted:
-            out["interference/update_rank"] = float(
-                update_rank(self.update_matrix(batch), self.eps)
+        centers = {self.center} if "update_rank" in wanted else set()
+        centers |= {"drift"} if "update_rank_drift" in wanted else set()
+        for center in sorted(centers):
+            out[update_rank_key(center)] = float(
+                update_rank(self.update_matrix(batch, center), self.eps)
             )
         return out
 
-    def update_matrix(self, batch) -> np.ndarray:
-        """The update matrix [k, k] (tdgen.interference.torch.update_matrix)."""
+    def update_matrix(self, batch, center: str | None = None) -> np.ndarray:
+        """The update matrix [k, k] (tdgen.interference.torch.update_matrix); centring: the
+        Probe's unless given."""
         return update_matrix(
             self.module, self.optimizer, self.loss_fn, batch, reduce=self.reduce,
-            center=self.center,
+            center=center or self.center,
         )  # fmt: skip
