@@ -153,3 +153,10 @@ def test_the_torch_entry_points_give_one_number_per_key(center):
     both = TorchProbe(net, optimizer, loss_fn, measures=("update_rank", "update_rank_drift"),
                       center="none")  # fmt: skip
     assert int(probe(batch)[key]) == int(both(batch)[key]) == ranks[center]
+    if center == "none":  # built without center=: the paper's rank, and the change said once
+        import tdgen.interference.probe as probe_module
+
+        probe_module._warned.discard("tdgen.interference.torch.Probe")
+        with pytest.warns(FutureWarning, match="torch.Probe: center= was not given"):
+            plain = TorchProbe(net, optimizer, loss_fn, measures=("update_rank",))
+        assert plain.center == "none" and int(plain(batch)[key]) == ranks["none"]

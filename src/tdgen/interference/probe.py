@@ -68,13 +68,14 @@ CENTER_CHANGED = (
 _warned: set[str] = set()
 
 
-def resolve_center(center: str | None, who: str) -> str:
+def resolve_center(center: str | None, who: str, stacklevel: int = 4) -> str:
     """``center`` checked against CENTERS; None is "none", with a FutureWarning once per process
-    (the Probe's default centring changed, and with it what its update_rank key meant)."""
+    (the Probe's default centring changed, and with it what its update_rank key meant);
+    ``stacklevel`` points the warning at the caller's line."""
     if center is None:
         if who not in _warned:
             _warned.add(who)
-            warnings.warn(CENTER_CHANGED.format(who=who), FutureWarning, stacklevel=4)
+            warnings.warn(CENTER_CHANGED.format(who=who), FutureWarning, stacklevel=stacklevel)
         return "none"
     if center not in CENTERS:
         raise unknown_name("center", center, CENTERS)

@@ -66,7 +66,7 @@ class Probe:
         self.module, self.optimizer, self.loss_fn = module, optimizer, loss_fn
         self.measures, self.layers = tuple(measures), layers
         self.head, self.reduce = head, reduce
-        self.center = resolve_center(center, "tdgen.interference.torch.Probe")
+        self.center = resolve_center(center, "tdgen.interference.torch.Probe", stacklevel=3)
         self.taus, self.delta, self.eps = tuple(taus), delta, eps
         if init is None:
             init = {n: p.detach().clone() for n, p in module.named_parameters()}
