@@ -16,10 +16,9 @@ import optax
 import pytest
 
 from tdgen.agents.probes import VALUE, Draw, ProbeTarget, ProbeView, make_probe
-from tdgen.interference import Probe, make_update_matrix, update_matrix, update_rank
+from tdgen.interference import Probe, keys, make_update_matrix, update_matrix, update_rank
 from tdgen.interference.command import mlp_apply, rank_main, save_params, td_loss
-from tdgen.interference.keys import read_update_rank, update_rank_key
-from tdgen.interference.probe import CENTER_CHANGED
+from tdgen.interference.keys import CENTER_CHANGED, read_update_rank, update_rank_key
 
 K, LR = 48, 1e-3
 
@@ -99,10 +98,8 @@ def test_every_jax_entry_point_gives_one_number_per_key(case, center, tmp_path, 
 
 
 def test_a_probe_without_center_is_the_papers_rank_and_warns_once(case):
-    import tdgen.interference.probe as probe_module
-
     params, opt, state, batch, loss, ranks = case
-    probe_module._warned.discard("tdgen.interference.Probe")
+    keys._warned.discard("tdgen.interference.Probe")
     with pytest.warns(FutureWarning, match="interference/update_rank_drift"):
         probe = Probe(mlp_apply, loss, opt, measures=("update_rank",))
     assert probe.center == "none"
@@ -154,9 +151,7 @@ def test_the_torch_entry_points_give_one_number_per_key(center):
                       center="none")  # fmt: skip
     assert int(probe(batch)[key]) == int(both(batch)[key]) == ranks[center]
     if center == "none":  # built without center=: the paper's rank, and the change said once
-        import tdgen.interference.probe as probe_module
-
-        probe_module._warned.discard("tdgen.interference.torch.Probe")
+        keys._warned.discard("tdgen.interference.torch.Probe")
         with pytest.warns(FutureWarning, match="torch.Probe: center= was not given"):
             plain = TorchProbe(net, optimizer, loss_fn, measures=("update_rank",))
         assert plain.center == "none" and int(plain(batch)[key]) == ranks["none"]

@@ -43,7 +43,7 @@ def setup():
 def test_probe_values_are_the_measures_values():
     net, params, batch, loss_fn, opt, state = setup()
     probe = Probe(net.apply, loss_fn, opt, model=net, center="none",
-                  measures=(*DEFAULT_MEASURES, "update_rank_drift"))  # fmt: skip
+                  measures=(*DEFAULT_MEASURES, "init_distance", "update_rank_drift"))  # fmt: skip
     out = probe(params, state, batch, init_params=params)
     acts = capture_activations(net, params, batch["obs"])
     assert float(out["dynamics/dormant_0.1"]) == float(dormant_units(acts)["dormant_0.1"])

@@ -191,8 +191,8 @@ def test_torch_probe_equals_the_jax_probe_on_the_same_weights():
     tb = torch_batch(batch)
 
     loss_fn = jax_loss(net)
-    measures = ("dormant", "active", "features", "param_norm", "grad_norm", "grad_noise",
-                "loss_ntk", "churn", "update_rank")  # fmt: skip
+    measures = ("dormant", "active", "features", "stable_rank", "feature_rank", "param_norm",
+                "grad_norm", "grad_noise", "loss_ntk", "churn", "hessian_max", "update_rank")  # fmt: skip
     opt = optax.sgd(0.1)
     jp = jx.Probe(net.apply, loss_fn, opt, model=net, measures=measures, center="none")
     tp = tt.Probe(module, torch.optim.SGD(module.parameters(), lr=0.1), vmappable_loss,
@@ -206,7 +206,9 @@ def test_torch_probe_equals_the_jax_probe_on_the_same_weights():
         for jname, tname in LAYERS.items():
             tkey = tkey.replace(jname, tname)
         close(value, tout[tkey], key)
-    assert set(tout) >= {"dynamics/dormant_0.025", "interference/update_rank"}
+    assert set(tout) >= {"dynamics/dormant_0.025", "interference/update_rank",
+                         "dynamics/feature_stable_rank/4", "dynamics/feature_rank/1",
+                         "dynamics/hessian_max_eigenvalue"}  # fmt: skip
     with pytest.raises(ValueError, match="'output_ntk' has no torch version"):
         tt.Probe(module, torch.optim.SGD(module.parameters(), lr=0.1), torch_loss,
                  measures=("output_ntk",))  # fmt: skip

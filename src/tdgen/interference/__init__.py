@@ -8,6 +8,7 @@ nothing else of tdgen. The PyTorch versions live in `tdgen.interference.torch` (
 
 from tdgen.interference.activations import capture_activations
 from tdgen.interference.churn import greedy_churn, policy_churn, policy_churn_tv
+from tdgen.interference.curvature import hessian_max_eigenvalue
 from tdgen.interference.gradients import (
     distance_from_init,
     gradient_noise,
@@ -22,14 +23,23 @@ from tdgen.interference.plot import plot_singular_values, plot_update_matrix
 from tdgen.interference.probe import MEASURES, Probe
 from tdgen.interference.rank import (
     effective_dimension,
+    feature_rank,
     gradient_gram,
     identity_distance,
     singular_values,
     srank,
+    stable_rank,
     update_rank,
 )
 from tdgen.interference.reductions import REDUCTIONS, Reduction
-from tdgen.interference.units import active_units, dormant_units, feature_statistics, unit_scores
+from tdgen.interference.units import (
+    active_units,
+    dormant_units,
+    feature_ranks,
+    feature_stable_ranks,
+    feature_statistics,
+    unit_scores,
+)
 from tdgen.interference.update_matrix import make_update_matrix, update_matrix
 
 __all__ = [
@@ -43,11 +53,15 @@ __all__ = [
     "distance_from_init",
     "dormant_units",
     "effective_dimension",
+    "feature_rank",
+    "feature_ranks",
+    "feature_stable_ranks",
     "feature_statistics",
     "gradient_gram",
     "gradient_noise",
     "gradient_norm",
     "greedy_churn",
+    "hessian_max_eigenvalue",
     "identity_distance",
     "loss_ntk",
     "make_update_matrix",
@@ -60,6 +74,7 @@ __all__ = [
     "policy_churn_tv",
     "singular_values",
     "srank",
+    "stable_rank",
     "unit_scores",
     "update_matrix",
     "update_rank",

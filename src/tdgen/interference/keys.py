@@ -13,6 +13,8 @@ Plain strings only: the torch side reads these without loading JAX.
 
 from __future__ import annotations
 
+import difflib
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,3 +49,28 @@ def read_update_rank(
         return row[key]
     legacy = prefix + update_rank_name("none", target, random)
     return row.get(legacy) if center == "drift" else None
+
+
+CENTER_CHANGED = (
+    "{who}: center= was not given, so interference/update_rank is the paper's uncentred update "
+    "matrix (center='none'); the Probe's default was 'drift' before tdgen 0.2, and the "
+    "drift-centred rank is now interference/update_rank_drift. Pass center='none' or "
+    "center='drift' to silence this warning."
+)
+_warned: set[str] = set()
+
+
+def resolve_center(center: str | None, who: str, stacklevel: int = 4) -> str:
+    """``center`` checked against CENTERS; None is "none", with a FutureWarning once per process
+    (the Probe's default centring changed, and with it what its update_rank key meant);
+    ``stacklevel`` points the warning at the caller's line."""
+    if center is None:
+        if who not in _warned:
+            _warned.add(who)
+            warnings.warn(CENTER_CHANGED.format(who=who), FutureWarning, stacklevel=stacklevel)
+        return "none"
+    if center not in CENTERS:
+        near = difflib.get_close_matches(str(center), CENTERS, n=1)
+        hint = f": did you mean {near[0]!r}?" if near else ""
+        raise ValueError(f"unknown center {center!r}{hint} (expected one of {', '.join(CENTERS)})")
+    return center

@@ -15,7 +15,6 @@ the same in every entry point. `probe.matrices(...)` returns the update matrix a
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,61 +24,17 @@ import jax.numpy as jnp
 import optax
 from jax.experimental import io_callback
 
-from tdgen.interference.activations import capture_activations
-from tdgen.interference.churn import HEADS, policy_churn
-from tdgen.interference.gradients import (
-    distance_from_init,
-    gradient_noise,
-    gradient_norm,
-    loss_ntk,
-    ntk_statistics,
-    parameter_norms,
-)
+from tdgen.interference.churn import HEADS
+from tdgen.interference.curvature import ITERATIONS
+from tdgen.interference.gradients import loss_ntk
 from tdgen.interference.im2col import conv_as_matmul
-from tdgen.interference.keys import CENTERS, update_rank_key
-from tdgen.interference.rank import gradient_gram, update_rank
+from tdgen.interference.keys import resolve_center
+from tdgen.interference.rank import gradient_gram
 from tdgen.interference.reductions import unknown_name
-from tdgen.interference.units import TAUS, active_units, dormant_units, feature_statistics
+from tdgen.interference.suite import JAX_MEASURES, Context
+from tdgen.interference.table import DEFAULT_MEASURES, MEASURES, UNIT_MEASURES
+from tdgen.interference.units import TAUS
 from tdgen.interference.update_matrix import cached_update_matrix
-
-MEASURES = (
-    "dormant",
-    "active",
-    "features",
-    "param_norm",
-    "init_distance",
-    "grad_norm",
-    "grad_noise",
-    "loss_ntk",
-    "output_ntk",
-    "churn",
-    "update_rank",
-    "update_rank_drift",
-)
-# The defaults: every measure but the drift-centred rank (a second update matrix, asked by name).
-DEFAULT_MEASURES = tuple(m for m in MEASURES if m != "update_rank_drift")
-UNIT_MEASURES = ("dormant", "active", "features")
-CENTER_CHANGED = (
-    "{who}: center= was not given, so interference/update_rank is the paper's uncentred update "
-    "matrix (center='none'); the Probe's default was 'drift' before tdgen 0.2, and the "
-    "drift-centred rank is now interference/update_rank_drift. Pass center='none' or "
-    "center='drift' to silence this warning."
-)
-_warned: set[str] = set()
-
-
-def resolve_center(center: str | None, who: str, stacklevel: int = 4) -> str:
-    """``center`` checked against CENTERS; None is "none", with a FutureWarning once per process
-    (the Probe's default centring changed, and with it what its update_rank key meant);
-    ``stacklevel`` points the warning at the caller's line."""
-    if center is None:
-        if who not in _warned:
-            _warned.add(who)
-            warnings.warn(CENTER_CHANGED.format(who=who), FutureWarning, stacklevel=stacklevel)
-        return "none"
-    if center not in CENTERS:
-        raise unknown_name("center", center, CENTERS)
-    return center
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,8 +43,11 @@ class Probe:
 
     apply_fn(params, obs [m, ...]) -> outputs [m, A]; loss_fn(params, transition) -> scalar,
     the per-transition training loss (its batch mean is the training loss). `model`: the Flax
-    module behind apply_fn, needed by the unit measures (dormant, active, features), which read
-    `layers` (None: every hidden layer, post-activation; see activations.py). head: "value"
+    module behind apply_fn, needed by the unit measures (UNIT_MEASURES: dormant, active,
+    features, stable_rank, feature_rank), which read `layers` (None: every hidden layer,
+    post-activation; see activations.py). The measures, their keys and defaults are the rows of
+    `tdgen.interference.table`; feature_rank_eps and hessian_iterations set the feature rank's
+    eps and the Hessian's power iterations. head: "value"
     (greedy churn) or "policy" (total-variation churn); reduce, method: the update matrix's
     options (update_matrix.py); center: the centring of the "update_rank" measure, "none" (the
     paper's, logged as interference/update_rank) or "drift" (logged as
@@ -110,6 +68,8 @@ class Probe:
     taus: Sequence[float] = TAUS
     delta: float = 0.01
     eps: float = 0.1
+    feature_rank_eps: float = 0.01
+    hessian_iterations: int = ITERATIONS
     apply_kwargs: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -132,53 +92,15 @@ class Probe:
     def __call__(self, params, opt_state, batch, reference=None, init_params=None) -> dict:
         """{name: scalar} of every chosen measure; `reference` observations default to
         batch["obs"] (activations, output NTK and churn are read there)."""
-        wanted = set(self.measures)
-        if "init_distance" in wanted and init_params is None:
+        if "init_distance" in self.measures and init_params is None:
             raise ValueError("measure 'init_distance' needs init_params=<the initial parameters>")
         reference = batch["obs"] if reference is None else reference
+        context = Context(self, params, opt_state, batch, reference, init_params)
         out = {}
-
-        def put(prefix, values):
-            out.update({f"{prefix}{name}": value for name, value in values.items()})
-
-        if wanted & set(UNIT_MEASURES):
-            acts = capture_activations(
-                self.model, params, reference, self.layers, **self.apply_kwargs
-            )
-            if "dormant" in wanted:
-                put("dynamics/", dormant_units(acts, self.taus))
-            if "active" in wanted:
-                put("dynamics/", active_units(acts))
-            if "features" in wanted:
-                put("dynamics/", feature_statistics(acts, self.delta))
-        if "param_norm" in wanted:
-            put("dynamics/", parameter_norms(params))
-        if "init_distance" in wanted:
-            put("dynamics/", distance_from_init(params, init_params))
-        if "grad_norm" in wanted:
-            put("dynamics/", gradient_norm(self.loss_fn, params, batch))
-        if wanted & {"grad_noise", "loss_ntk"}:
-            K = loss_ntk(self.loss_fn, params, batch)
-            if "grad_noise" in wanted:
-                noise = gradient_noise(K)
-                noise.pop("grad_norm")  # the training-loss gradient norm, as grad_norm gives
-                put("dynamics/", noise)
-            if "loss_ntk" in wanted:
-                put("dynamics/loss_ntk/", ntk_statistics(K))
-        if "output_ntk" in wanted:
-            G = gradient_gram(self._matmul_apply, params, {"obs": reference}, reduce=self._scalar)
-            put("dynamics/output_ntk/", ntk_statistics(G))
-        if "churn" in wanted:
-            out["dynamics/churn"] = policy_churn(
-                self.apply_fn, params, self.loss_fn, batch, self.optimizer, opt_state, reference,
-                self.head,
-            )  # fmt: skip
-        centers = {self.center} if "update_rank" in wanted else set()
-        centers |= {"drift"} if "update_rank_drift" in wanted else set()
-        for center in sorted(centers):
-            out[update_rank_key(center)] = update_rank(
-                self._update_matrix(params, opt_state, batch, center), self.eps
-            )
+        for name in self.measures:
+            if name == "update_rank_drift" and self.center == "drift" and "update_rank" in out:
+                continue  # the same matrix, already under its key
+            out.update(JAX_MEASURES[name](context))
         return out
 
     def matrices(self, params, opt_state, batch, reference=None) -> dict[str, jax.Array]:

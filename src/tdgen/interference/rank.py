@@ -72,6 +72,24 @@ def srank(features, delta: float = 0.01) -> jax.Array:
     return jnp.where(total > 0, jnp.sum(cumulative < 1.0 - delta) + 1, 0).astype(jnp.int32)
 
 
+def stable_rank(features) -> jax.Array:
+    """||Phi||_F^2 / ||Phi||_2^2 (Rudelson & Vershynin 2007): the sum of the squared singular
+    values over the largest, a real number in [1, rank]; 0 for an all-zero matrix. Not Kumar et
+    al.'s srank, which Plasticine logs under the name "stable rank" (see `srank`)."""
+    power = singular_values(features) ** 2
+    return jnp.sum(power) / jnp.maximum(power[0], jnp.finfo(power.dtype).tiny)
+
+
+def feature_rank(features, eps: float = 0.01) -> jax.Array:
+    """InFeR's feature rank (Lyle et al. 2022, capacity loss): #{sigma(Phi / sqrt(n)) > eps}
+    for features Phi [n, d] of n inputs."""
+    if not eps > 0:
+        raise ValueError(f"feature rank: eps must be positive, got {eps!r}")
+    phi = _matrix(features)
+    s = singular_values(phi / jnp.sqrt(jnp.asarray(phi.shape[0], phi.dtype)))
+    return jnp.sum(s > eps).astype(jnp.int32)
+
+
 def effective_dimension(A, kind: str = "entropy") -> jax.Array:
     """A smooth count of the directions A spans, in [1, min(A.shape)].
 

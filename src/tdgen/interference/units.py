@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import jax
 import jax.numpy as jnp
 
-from tdgen.interference.rank import effective_dimension, srank
+from tdgen.interference.rank import effective_dimension, feature_rank, srank, stable_rank
 
 TAUS = (0.0, 0.025, 0.1)
 
@@ -86,6 +86,25 @@ def feature_statistics(
         out[f"feature_erank/{name}"] = effective_dimension(phi, "entropy")
         out[f"feature_norm/{name}"] = jnp.linalg.norm(phi, axis=-1).mean()
     return out
+
+
+def feature_stable_ranks(activations: Mapping[str, jax.Array] | jax.Array) -> dict[str, jax.Array]:
+    """Per layer: the stable rank ||Phi||_F^2 / ||Phi||_2^2 of the features [n, features]
+    ("feature_stable_rank/{layer}")."""
+    return {f"feature_stable_rank/{name}": stable_rank(_features(acts))
+            for name, acts in _as_layers(activations).items()}  # fmt: skip
+
+
+def feature_ranks(
+    activations: Mapping[str, jax.Array] | jax.Array, eps: float = 0.01
+) -> dict[str, jax.Array]:
+    """Per layer: InFeR's feature rank #{sigma(Phi / sqrt(n)) > eps} ("feature_rank/{layer}")."""
+    return {f"feature_rank/{name}": feature_rank(_features(acts), eps)
+            for name, acts in _as_layers(activations).items()}  # fmt: skip
+
+
+def _features(acts) -> jax.Array:
+    return jnp.asarray(acts, jnp.float32).reshape(acts.shape[0], -1)
 
 
 def _as_layers(activations) -> dict[str, jax.Array]:

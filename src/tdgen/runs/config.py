@@ -12,12 +12,13 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal, Self
 
-# What a training run's probe can add to its update rank (tdgen.interference.Probe's MEASURES but
-# update_rank, which every probe computes, and init_distance: runs do not keep their initial
-# parameters). The default is the cheap ones: milliseconds per probe on the MinAtar CNN.
-PROBE_MEASURES = ("dormant", "active", "features", "param_norm", "grad_norm", "churn",
-                  "grad_noise", "loss_ntk", "output_ntk")  # fmt: skip
-DEFAULT_PROBE_MEASURES = "dormant,active,features,param_norm,grad_norm,churn"
+from tdgen.interference.table import AGENT_DEFAULT_MEASURES, AGENT_MEASURES
+
+# What a training run's probe can add to its update rank, and what it adds unless told: the rows
+# of the table of measures (tdgen.interference.table) that agents may log, and those they log by
+# default (the cheap ones: milliseconds per probe on the MinAtar CNN).
+PROBE_MEASURES = AGENT_MEASURES
+DEFAULT_PROBE_MEASURES = ",".join(AGENT_DEFAULT_MEASURES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,8 +37,8 @@ class RunConfig:
     """Independent draws of k samples per probe; their update ranks are averaged."""
     probe_measures: str = DEFAULT_PROBE_MEASURES
     """Learning-dynamics measures each probe logs beside the update rank, comma-separated
-    (dormant, active, features, param_norm, grad_norm, churn, grad_noise, loss_ntk, output_ntk;
-    tdgen.interference.Probe), or none."""
+    (PROBE_MEASURES: the rows of tdgen.interference.table that agents may log, e.g. dormant,
+    features, stable_rank, feature_rank, hessian_max; docs/glossary.md), or none."""
     checkpoint_every: int = 0
     """Steps between checkpoints (a last one is always written at the end); 0: only the last."""
     keep_checkpoints: int = 3

@@ -137,6 +137,26 @@ def feature_statistics(activations, delta: float = 0.01) -> dict[str, torch.Tens
     return out
 
 
+def feature_stable_ranks(activations) -> dict[str, torch.Tensor]:
+    """Per layer: ||Phi||_F^2 / ||Phi||_2^2 of the features [n, features] (rank.stable_rank)."""
+    out = {}
+    for name, acts in _as_layers(activations).items():
+        power = torch.linalg.svdvals(acts.detach().float().reshape(acts.shape[0], -1)) ** 2
+        out[f"feature_stable_rank/{name}"] = power.sum() / power[0].clamp_min(1e-38)
+    return out
+
+
+def feature_ranks(activations, eps: float = 0.01) -> dict[str, torch.Tensor]:
+    """Per layer: InFeR's #{sigma(Phi / sqrt(n)) > eps} (rank.feature_rank)."""
+    if not eps > 0:
+        raise ValueError(f"feature rank: eps must be positive, got {eps!r}")
+    out = {}
+    for name, acts in _as_layers(activations).items():
+        phi = acts.detach().float().reshape(acts.shape[0], -1)
+        out[f"feature_rank/{name}"] = (torch.linalg.svdvals(phi / phi.shape[0] ** 0.5) > eps).sum()
+    return out
+
+
 def _as_layers(activations) -> dict[str, torch.Tensor]:
     layers = dict(activations) if isinstance(activations, Mapping) else {"features": activations}
     if not layers:
@@ -218,6 +238,32 @@ def gradient_norm(module: torch.nn.Module, loss_fn: LossFn, batch: Batch) -> dic
     named = dict((n, p) for n, p in module.named_parameters() if p.requires_grad)
     loss = mean_loss(module, loss_fn, batch)
     return _norms("grad_norm", dict(zip(named, _grads(loss, list(named.values())), strict=True)))
+
+
+def hessian_max_eigenvalue(
+    module: torch.nn.Module, loss_fn: LossFn, batch: Batch, iterations: int = 20
+) -> torch.Tensor:
+    """The largest-magnitude eigenvalue of the Hessian of the mean per-transition loss, by
+    power iteration on Hessian-vector products from the all-ones vector (curvature.py)."""
+    if not (isinstance(iterations, int) and iterations >= 1):
+        raise ValueError(f"hessian iterations must be a positive integer, got {iterations!r}")
+    params = [p for p in module.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(mean_loss(module, loss_fn, batch), params, create_graph=True,
+                                allow_unused=True)  # fmt: skip
+    used = [(p, g) for p, g in zip(params, grads, strict=True) if g is not None]
+    size = sum(p.numel() for p, _ in used)
+    v = [torch.full_like(p, size**-0.5) for p, _ in used]
+
+    def hvp(vector):
+        return torch.autograd.grad([g for _, g in used], [p for p, _ in used], vector,
+                                   retain_graph=True, allow_unused=True)  # fmt: skip
+
+    for _ in range(iterations - 1):
+        w = [torch.zeros_like(x) if h is None else h for x, h in zip(v, hvp(v), strict=True)]
+        norm = torch.sqrt(sum((x**2).sum() for x in w)).clamp_min(1e-38)
+        v = [x / norm for x in w]
+    w = [torch.zeros_like(x) if h is None else h for x, h in zip(v, hvp(v), strict=True)]
+    return sum((a * b).sum() for a, b in zip(v, w, strict=True)).detach()
 
 
 class _Loss(torch.nn.Module):

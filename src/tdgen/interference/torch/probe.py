@@ -14,14 +14,16 @@ step a scratch copy).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import cached_property
 
 import numpy as np
 
 from tdgen._extras import require
-from tdgen.interference.keys import update_rank_key
-from tdgen.interference.probe import DEFAULT_MEASURES, MEASURES, resolve_center
+from tdgen.interference.keys import resolve_center, update_rank_key
 from tdgen.interference.rank import update_rank
 from tdgen.interference.reductions import unknown_name
+from tdgen.interference.table import BY_NAME, DEFAULT_MEASURES, MEASURES
+from tdgen.interference.table import TORCH_MEASURES as TWINS
 from tdgen.interference.torch import measures as m
 from tdgen.interference.torch.update_matrix import update_matrix
 
@@ -46,7 +48,7 @@ class Probe:
         optimizer: torch.optim.Optimizer,
         loss_fn: Callable,
         *,
-        measures: Sequence[str] = tuple(n for n in DEFAULT_MEASURES if n != "output_ntk"),
+        measures: Sequence[str] = tuple(n for n in DEFAULT_MEASURES if n in TWINS),
         layers: Sequence[str] | None = None,
         init: dict[str, torch.Tensor] | None = None,
         head: str = "value",
@@ -55,12 +57,15 @@ class Probe:
         taus: Sequence[float] = m.TAUS,
         delta: float = 0.01,
         eps: float = 0.1,
+        feature_rank_eps: float = 0.01,
+        hessian_iterations: int = 20,
     ):
         for name in measures:
             if name not in MEASURES:
                 raise unknown_name("measure", name, MEASURES)
-            if name == "output_ntk":
-                raise ValueError("measure 'output_ntk' has no torch version yet; drop it")
+            if name not in TWINS:
+                raise ValueError(f"measure {name!r} has no torch version yet "
+                                 f"({BY_NAME[name].torch_reason}); drop it")  # fmt: skip
         if head not in m.HEADS:
             raise unknown_name("head", head, m.HEADS)
         self.module, self.optimizer, self.loss_fn = module, optimizer, loss_fn
@@ -68,53 +73,19 @@ class Probe:
         self.head, self.reduce = head, reduce
         self.center = resolve_center(center, "tdgen.interference.torch.Probe", stacklevel=3)
         self.taus, self.delta, self.eps = tuple(taus), delta, eps
+        self.feature_rank_eps, self.hessian_iterations = feature_rank_eps, hessian_iterations
         if init is None:
             init = {n: p.detach().clone() for n, p in module.named_parameters()}
         self.init = init
 
     def __call__(self, batch, reference: torch.Tensor | None = None) -> dict[str, float]:
         """{name: float}; `reference` observations default to batch["obs"]."""
-        wanted = set(self.measures)
-        reference = batch["obs"] if reference is None else reference
+        context = _Context(self, batch, batch["obs"] if reference is None else reference)
         out: dict[str, float] = {}
-
-        def put(prefix, values):
-            out.update({f"{prefix}{name}": float(value) for name, value in values.items()})
-
-        if wanted & {"dormant", "active", "features"}:
-            acts = m.capture_activations(self.module, reference, self.layers)
-            if "dormant" in wanted:
-                put("dynamics/", m.dormant_units(acts, self.taus))
-            if "active" in wanted:
-                put("dynamics/", m.active_units(acts))
-            if "features" in wanted:
-                put("dynamics/", m.feature_statistics(acts, self.delta))
-        if "param_norm" in wanted:
-            put("dynamics/", m.parameter_norms(self.module))
-        if "init_distance" in wanted:
-            put("dynamics/", m.distance_from_init(self.module, self.init))
-        if "grad_norm" in wanted:
-            put("dynamics/", m.gradient_norm(self.module, self.loss_fn, batch))
-        if wanted & {"grad_noise", "loss_ntk"}:
-            K = m.loss_ntk(self.module, self.loss_fn, batch)
-            if "grad_noise" in wanted:
-                noise = m.gradient_noise(K)
-                noise.pop("grad_norm")
-                put("dynamics/", noise)
-            if "loss_ntk" in wanted:
-                put("dynamics/loss_ntk/", m.ntk_statistics(K))
-        if "churn" in wanted:
-            out["dynamics/churn"] = float(
-                m.policy_churn(
-                    self.module, self.optimizer, self.loss_fn, batch, reference, self.head
-                )
-            )
-        centers = {self.center} if "update_rank" in wanted else set()
-        centers |= {"drift"} if "update_rank_drift" in wanted else set()
-        for center in sorted(centers):
-            out[update_rank_key(center)] = float(
-                update_rank(self.update_matrix(batch, center), self.eps)
-            )
+        for name in self.measures:
+            if name == "update_rank_drift" and self.center == "drift" and "update_rank" in out:
+                continue  # the same matrix, already under its key
+            out.update({key: float(v) for key, v in TORCH_MEASURES[name](context).items()})
         return out
 
     def update_matrix(self, batch, center: str | None = None) -> np.ndarray:
@@ -124,3 +95,72 @@ class Probe:
             self.module, self.optimizer, self.loss_fn, batch, reduce=self.reduce,
             center=center or self.center,
         )  # fmt: skip
+
+
+class _Context:
+    """One call's batch and reference, with the activations and loss NTK computed once."""
+
+    def __init__(self, probe: Probe, batch, reference):
+        self.probe, self.batch, self.reference = probe, batch, reference
+
+    @cached_property
+    def activations(self):
+        return m.capture_activations(self.probe.module, self.reference, self.probe.layers)
+
+    @cached_property
+    def loss_ntk(self):
+        return m.loss_ntk(self.probe.module, self.probe.loss_fn, self.batch)
+
+
+def _prefixed(prefix: str, values: dict) -> dict:
+    return {f"{prefix}{name}": value for name, value in values.items()}
+
+
+def _grad_noise(c: _Context) -> dict:
+    noise = m.gradient_noise(c.loss_ntk)
+    noise.pop("grad_norm")  # the training-loss gradient norm, as grad_norm gives
+    return _prefixed("dynamics/", noise)
+
+
+def _rank(center: str | None) -> Callable[[_Context], dict]:
+    def rank(c: _Context) -> dict:
+        chosen = center or c.probe.center
+        return {update_rank_key(chosen): update_rank(c.probe.update_matrix(c.batch, chosen),
+                                                     c.probe.eps)}  # fmt: skip
+
+    return rank
+
+
+# name -> fn(ctx): the rows of tdgen.interference.table with torch=True (a test checks it)
+TORCH_MEASURES: dict[str, Callable[[_Context], dict]] = {
+    "dormant": lambda c: _prefixed("dynamics/", m.dormant_units(c.activations, c.probe.taus)),
+    "active": lambda c: _prefixed("dynamics/", m.active_units(c.activations)),
+    "features": lambda c: _prefixed(
+        "dynamics/", m.feature_statistics(c.activations, c.probe.delta)
+    ),
+    "stable_rank": lambda c: _prefixed("dynamics/", m.feature_stable_ranks(c.activations)),
+    "feature_rank": lambda c: _prefixed(
+        "dynamics/", m.feature_ranks(c.activations, c.probe.feature_rank_eps)
+    ),
+    "param_norm": lambda c: _prefixed("dynamics/", m.parameter_norms(c.probe.module)),
+    "init_distance": lambda c: _prefixed(
+        "dynamics/", m.distance_from_init(c.probe.module, c.probe.init)
+    ),
+    "grad_norm": lambda c: _prefixed(
+        "dynamics/", m.gradient_norm(c.probe.module, c.probe.loss_fn, c.batch)
+    ),
+    "grad_noise": _grad_noise,
+    "loss_ntk": lambda c: _prefixed("dynamics/loss_ntk/", m.ntk_statistics(c.loss_ntk)),
+    "churn": lambda c: {
+        "dynamics/churn": m.policy_churn(
+            c.probe.module, c.probe.optimizer, c.probe.loss_fn, c.batch, c.reference, c.probe.head
+        )  # fmt: skip
+    },
+    "hessian_max": lambda c: {
+        "dynamics/hessian_max_eigenvalue": m.hessian_max_eigenvalue(
+            c.probe.module, c.probe.loss_fn, c.batch, c.probe.hessian_iterations
+        )
+    },
+    "update_rank": _rank(None),
+    "update_rank_drift": _rank("drift"),
+}
