@@ -5,8 +5,9 @@
 PYTHON ?= python3.11
 PY_MINOR := $(or $(filter 3.%,$(patsubst python%,%,$(notdir $(PYTHON)))),$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null))
 # Extras make installs; torch only on 3.11, where its CPU build lies on disk (PyPI's Linux torch
-# for 3.12/3.13 is the CUDA build, several GB): the torch tests skip elsewhere.
-EXTRAS_3.11 := dev,atari,procgen,torch,sweep,dist
+# for 3.12/3.13 is the CUDA build, several GB), with stable-baselines3 (sb3): the torch tests skip
+# elsewhere.
+EXTRAS_3.11 := dev,atari,procgen,torch,sb3,sweep,dist
 EXTRAS_OTHER := dev,atari,procgen,sweep,dist
 EXTRAS := $(or $(EXTRAS_$(PY_MINOR)),$(EXTRAS_OTHER))
 VENV := $(if $(filter 3.11,$(PY_MINOR)),.venv,.venv-$(PY_MINOR))

@@ -2,6 +2,8 @@
 
 import importlib.metadata
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -44,3 +46,19 @@ def test_a_lock_pins_every_requirement_within_its_range(lock):
         assert requirement.specifier.contains(pins[name], prereleases=True), (
             f"{lock.name} pins {name}=={pins[name]} outside {requirement}: run requirements/lock.sh"
         )
+
+
+def test_import_tdgen_is_the_front_door_and_loads_nothing_heavy():
+    """`import tdgen` offers the instrument lazily: JAX, torch and envpool load on first use."""
+    code = (
+        "import sys, tdgen\n"
+        "heavy = [m for m in ('jax', 'torch', 'envpool', 'flax') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "import tdgen.interference as I\n"
+        "assert tdgen.Probe is I.Probe and tdgen.update_rank is I.update_rank\n"
+        "assert set(tdgen.__all__) <= set(dir(tdgen))\n"
+        "assert all(getattr(tdgen, n) is getattr(I, n) for n in tdgen.__all__ if n != '__version__')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    with pytest.raises(AttributeError, match="no attribute 'probe'"):
+        tdgen.probe  # noqa: B018
