@@ -102,8 +102,12 @@ def test_probe_refuses_what_it_cannot_measure():
     net, params, batch, loss_fn, opt, state = setup()
     with pytest.raises(ValueError, match="unknown measure 'dormnt': did you mean 'dormant'"):
         Probe(net.apply, loss_fn, opt, model=net, measures=("dormnt",), center="none")
-    with pytest.raises(ValueError, match="pass model=<the flax module"):
-        Probe(net.apply, loss_fn, opt, center="none")
+    # without model=, the activations come from apply_fn's traced computation: the same layers
+    minimal = Probe(net.apply, loss_fn, opt, center="none")(params, state, batch)
+    with_model = Probe(net.apply, loss_fn, opt, model=net, center="none")(params, state, batch)
+    assert set(minimal) == set(with_model)
+    for key, value in with_model.items():
+        np.testing.assert_allclose(minimal[key], value, rtol=1e-6, err_msg=key)
     probe = Probe(net.apply, loss_fn, opt, measures=("param_norm", "init_distance"), center="none")
     with pytest.raises(ValueError, match="needs init_params="):
         probe(params, state, batch)

@@ -32,7 +32,7 @@ import optax
 from tdgen import streams
 from tdgen.interference import Probe, make_update_matrix, update_rank
 from tdgen.interference.keys import update_rank_name
-from tdgen.interference.probe import UNIT_MEASURES
+from tdgen.interference.table import UNIT_MEASURES
 from tdgen.runs.config import probe_measures
 from tdgen.runs.rundir import write_npz_atomic
 

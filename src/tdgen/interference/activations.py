@@ -69,23 +69,29 @@ def capture_activations(
     made_at = {var: i for i, eqn in enumerate(jaxpr.eqns) for var in eqn.outvars}
     captured = sorted(paths, key=lambda name: made_at.get(layer_vars[name], -1))  # call order
     post = _activation_outputs(jaxpr, layer_vars)
+    outputs = {name: layer_vars[name] for name in captured}
+    return evaluate_layers(closed, (variables, inputs), outputs, post, layers, "Dense/Conv layer")
+
+
+def evaluate_layers(closed, args, outputs: dict, post: dict, layers, what: str) -> dict:
+    """The chosen layers' values from the traced computation ``closed`` of ``args``: every
+    layer of ``outputs`` (call order) with a post-activation in ``post`` when layers is None,
+    else the named ones (post-activation if any, else the output)."""
     if layers is None:
-        chosen = {name: post[name] for name in captured if name in post}
+        chosen = {name: post[name] for name in outputs if name in post}
     else:
         chosen = {}
         for name in layers:
-            if name not in layer_vars:
-                raise unknown_name("layer", name, tuple(captured))
-            chosen[name] = post.get(name, layer_vars[name])
+            if name not in outputs:
+                raise unknown_name("layer", name, tuple(outputs))
+            chosen[name] = post.get(name, outputs[name])
     if not chosen:
         raise ValueError(
-            "the model has no Dense/Conv layer followed by an activation; name the layers "
-            f"to read with layers=[...] (found: {', '.join(captured) or 'none'})"
+            f"the model has no {what} followed by an activation; name the layers to read with "
+            f"layers=[...] (found: {', '.join(outputs) or 'none'})"
         )
-    fn = core.jaxpr_as_fun(
-        core.ClosedJaxpr(jaxpr.replace(outvars=list(chosen.values())), closed.consts)
-    )
-    values = fn(*jax.tree.leaves((variables, inputs)))
+    jaxpr = closed.jaxpr.replace(outvars=list(chosen.values()))
+    values = core.jaxpr_as_fun(core.ClosedJaxpr(jaxpr, closed.consts))(*jax.tree.leaves(args))
     return dict(zip(chosen, values, strict=True))
 
 

@@ -32,7 +32,7 @@ from tdgen.interference.keys import resolve_center
 from tdgen.interference.rank import gradient_gram
 from tdgen.interference.reductions import unknown_name
 from tdgen.interference.suite import JAX_MEASURES, Context
-from tdgen.interference.table import DEFAULT_MEASURES, MEASURES, UNIT_MEASURES
+from tdgen.interference.table import DEFAULT_MEASURES, MEASURES
 from tdgen.interference.units import TAUS
 from tdgen.interference.update_matrix import cached_update_matrix
 
@@ -42,10 +42,11 @@ class Probe:
     """The measures named in `measures` (MEASURES) for one network and optimiser.
 
     apply_fn(params, obs [m, ...]) -> outputs [m, A]; loss_fn(params, transition) -> scalar,
-    the per-transition training loss (its batch mean is the training loss). `model`: the Flax
-    module behind apply_fn, needed by the unit measures (UNIT_MEASURES: dormant, active,
-    features, stable_rank, feature_rank), which read `layers` (None: every hidden layer,
-    post-activation; see activations.py). The measures, their keys and defaults are the rows of
+    the per-transition training loss (its batch mean is the training loss). The unit measures
+    (UNIT_MEASURES: dormant, active, features, stable_rank, feature_rank) read `layers` (None:
+    every hidden layer, post-activation): through the modules of a linen `model` (the module
+    behind apply_fn; activations.py), or, for any other model (None, a Flax NNX module or
+    graphdef, a plain function), from apply_fn's traced computation (traced_activations.py). The measures, their keys and defaults are the rows of
     `tdgen.interference.table`; feature_rank_eps and hessian_iterations set the feature rank's
     eps and the Hessian's power iterations. head: "value"
     (greedy churn) or "policy" (total-variation churn); reduce, method: the update matrix's
@@ -79,12 +80,6 @@ class Probe:
         if self.head not in HEADS:
             raise unknown_name("head", self.head, HEADS)
         object.__setattr__(self, "center", resolve_center(self.center, "tdgen.interference.Probe"))
-        if self.model is None and set(self.measures) & set(UNIT_MEASURES):
-            raise ValueError(
-                "Probe(model=None) cannot read layer activations for "
-                f"{sorted(set(self.measures) & set(UNIT_MEASURES))}: pass model=<the flax "
-                "module behind apply_fn>, or drop those measures"
-            )
         object.__setattr__(self, "measures", tuple(self.measures))
         if self.layers is not None:
             object.__setattr__(self, "layers", tuple(self.layers))

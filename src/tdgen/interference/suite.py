@@ -11,6 +11,8 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
+import flax.linen as nn
+
 from tdgen.interference.activations import capture_activations
 from tdgen.interference.churn import policy_churn
 from tdgen.interference.curvature import hessian_max_eigenvalue
@@ -24,6 +26,7 @@ from tdgen.interference.gradients import (
 )
 from tdgen.interference.keys import update_rank_key
 from tdgen.interference.rank import gradient_gram, update_rank
+from tdgen.interference.traced_activations import capture_traced_activations
 from tdgen.interference.units import (
     active_units,
     dormant_units,
@@ -43,9 +46,13 @@ class Context:
 
     @cached_property
     def activations(self) -> dict[str, Any]:
+        """A linen model's through its modules (activations.py); any other model's (Flax NNX,
+        a plain function) from apply_fn's traced computation (traced_activations.py)."""
         p = self.probe
-        return capture_activations(p.model, self.params, self.reference, p.layers,
-                                   **p.apply_kwargs)  # fmt: skip
+        if isinstance(p.model, nn.Module):
+            return capture_activations(p.model, self.params, self.reference, p.layers,
+                                       **p.apply_kwargs)  # fmt: skip
+        return capture_traced_activations(p.apply_fn, self.params, self.reference, p.layers)
 
     @cached_property
     def loss_ntk(self):
