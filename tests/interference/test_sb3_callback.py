@@ -118,8 +118,8 @@ def test_the_callback_logs_and_does_not_change_training(algorithm):
     measured, plain = learn(callback), learn(None)
     for a, b in zip(params(measured), params(plain), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)  # bit for bit
-    # at the first rollout end holding k samples (DQN: step 16), then every 128 steps
-    want = [128, 256] if algorithm == "PPO" else [16, 128, 256]
+    # at the first rollout end holding k samples (DQN: from learning_starts, 64), then every 128
+    want = [128, 256] if algorithm == "PPO" else [64, 128, 256]
     assert [row["step"] for row in callback.history] == want
     for row, reference in zip(callback.history, callback.references, strict=True):
         assert 1 <= row["interference/update_rank"] <= 16
@@ -129,6 +129,13 @@ def test_the_callback_logs_and_does_not_change_training(algorithm):
             np.testing.assert_allclose(row[name], reference[name], rtol=1e-5, equal_nan=False,
                                        err_msg=name)  # fmt: skip
         assert row["perf/probe_seconds"] > 0
+
+
+def test_the_default_measures_are_the_agents_and_the_update_rank():
+    from tdgen.interference.torch.sb3 import DEFAULT
+
+    assert dynamics_callback().measures == DEFAULT
+    assert "update_rank" in DEFAULT and "dormant" in DEFAULT
 
 
 def test_bad_arguments_are_one_line():

@@ -25,9 +25,12 @@ from tdgen._extras import require
 torch = require("torch", "torch", "tdgen.interference.torch")
 callbacks = require("stable_baselines3.common.callbacks", "sb3", "the SB3 callback")
 
+from tdgen.interference.table import AGENT_DEFAULT_MEASURES  # noqa: E402
 from tdgen.interference.torch.probe import Probe  # noqa: E402  (after the extras' checks)
 
-CHEAP = ("dormant", "active", "features", "param_norm", "grad_norm", "churn")
+# The measures agents log by default (the table's cheap ones), and with them the update rank.
+CHEAP = AGENT_DEFAULT_MEASURES
+DEFAULT = (*CHEAP, "update_rank")
 
 
 class PolicyLogits(torch.nn.Module):
@@ -100,7 +103,8 @@ class DynamicsCallback(callbacks.BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
-        if self.num_timesteps < self.next_at:
+        # DQN's first updates come at learning_starts: nothing to measure before them
+        if self.num_timesteps < max(self.next_at, getattr(self.model, "learning_starts", 0)):
             return
         batch = self._batch()
         if batch is None:  # fewer than k samples stored yet: try at the next rollout's end
@@ -149,10 +153,19 @@ class DynamicsCallback(callbacks.BaseCallback):
                 "done": done.float().reshape(self.k)}  # fmt: skip
 
 
-def dynamics_callback(every: int = 10_000, k: int = 64, measures: Sequence[str] = CHEAP,
+def dynamics_callback(every: int = 10_000, k: int = 64, measures: Sequence[str] = DEFAULT,
                       seed: int = 0, verbose: int = 0) -> DynamicsCallback:  # fmt: skip
-    """A callback that logs the Probe's ``measures`` every ``every`` steps on k buffer samples."""
+    """A callback that logs the Probe's ``measures`` (default: the agents' default measures and
+    the update rank) every ``every`` steps on k buffer samples, from ``learning_starts`` on."""
     return DynamicsCallback(every, k, measures, seed, verbose)
 
 
-__all__ = ["CHEAP", "DynamicsCallback", "PolicyLogits", "dynamics_callback", "dqn_loss", "ppo_loss"]
+__all__ = [
+    "CHEAP",
+    "DEFAULT",
+    "DynamicsCallback",
+    "PolicyLogits",
+    "dynamics_callback",
+    "dqn_loss",
+    "ppo_loss",
+]
