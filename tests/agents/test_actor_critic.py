@@ -111,14 +111,14 @@ def test_probes_give_actor_probability_norms_and_critic_steps_toward_the_targets
         diagonal = np.diag(result.matrices["critic"][draw])
         agree = np.mean(np.sign(diagonal) == np.sign(error))
         assert agree >= 0.8, (agree, diagonal, error)
-    metrics = result.metrics()
+    metrics = result.metrics()  # drift-centred: the keys say so (tdgen.interference.keys)
     assert {name for name in metrics if name.startswith("interference/")} == {
-        "interference/actor_update_rank", "interference/actor_update_rank_random",
-        "interference/critic_update_rank", "interference/critic_update_rank_random",
+        "interference/actor_update_rank_drift", "interference/actor_update_rank_drift_random",
+        "interference/critic_update_rank_drift", "interference/critic_update_rank_drift_random",
     }  # fmt: skip
     for name in ("actor", "critic"):
-        assert metrics[f"interference/{name}_update_rank"] == result.ranks[name]
-        assert metrics[f"interference/{name}_update_rank_random"] == result.ranks_random[name]
+        assert metrics[f"interference/{name}_update_rank_drift"] == result.ranks[name]
+        assert metrics[f"interference/{name}_update_rank_drift_random"] == result.ranks_random[name]
     assert "dynamics/actor/dormant_0.025" in metrics and "perf/dynamics_seconds" in metrics
 
 
