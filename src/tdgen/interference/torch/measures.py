@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from tdgen._extras import require
 from tdgen.interference.reductions import unknown_name
+from tdgen.interference.torch.contract import warn_slow
 from tdgen.interference.torch.update_matrix import _Scratch
 from tdgen.interference.update_matrix import check_batch
 
@@ -230,6 +231,7 @@ def mean_loss(module: torch.nn.Module, loss_fn: LossFn, batch: Batch) -> torch.T
     except RuntimeError as err:
         if "vmap" not in str(err):
             raise
+        warn_slow(err)
     return sum(loss_fn(module, {key: v[i] for key, v in batch.items()}) for i in range(k)) / k
 
 
@@ -302,6 +304,7 @@ def per_sample_gradients(
         except RuntimeError as err:
             if vectorize or "vmap" not in str(err):
                 raise
+            warn_slow(err)
     params = [p for _, p in named]
     rows = [
         torch.cat([g.reshape(-1) for g in _grads(loss_fn(module, transition), params)])

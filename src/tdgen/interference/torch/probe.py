@@ -25,6 +25,7 @@ from tdgen.interference.reductions import unknown_name
 from tdgen.interference.table import BY_NAME, DEFAULT_MEASURES, MEASURES
 from tdgen.interference.table import TORCH_MEASURES as TWINS
 from tdgen.interference.torch import measures as m
+from tdgen.interference.torch.contract import as_batch, check_loss
 from tdgen.interference.torch.update_matrix import update_matrix
 
 torch = require("torch", "torch", "tdgen.interference.torch")
@@ -36,7 +37,8 @@ class Probe:
     loss_fn(module, transition) -> scalar tensor (one transition). `layers`: module paths whose
     outputs are the units (None: every activation module). `init`: the initial parameters
     (default: a copy of the module's parameters now). head "value" | "policy"; reduce: the
-    update matrix's reduction; center: the centring of "update_rank", "none" (the paper's,
+    update matrix's reduction; obs: the batch's observation field (a named tuple's
+    "observations", say); center: the centring of "update_rank", "none" (the paper's,
     interference/update_rank) or "drift" (interference/update_rank_drift), as in the JAX Probe;
     "update_rank_drift" adds the drift-centred rank beside the paper's. The output NTK of the
     JAX Probe is not computed here.
@@ -59,6 +61,7 @@ class Probe:
         eps: float = 0.1,
         feature_rank_eps: float = 0.01,
         hessian_iterations: int = 20,
+        obs: str = "obs",
     ):
         for name in measures:
             if name not in MEASURES:
@@ -74,13 +77,20 @@ class Probe:
         self.center = resolve_center(center, "tdgen.interference.torch.Probe", stacklevel=3)
         self.taus, self.delta, self.eps = tuple(taus), delta, eps
         self.feature_rank_eps, self.hessian_iterations = feature_rank_eps, hessian_iterations
+        self.obs, self._loss_checked = obs, False
         if init is None:
             init = {n: p.detach().clone() for n, p in module.named_parameters()}
         self.init = init
 
     def __call__(self, batch, reference: torch.Tensor | None = None) -> dict[str, float]:
-        """{name: float}; `reference` observations default to batch["obs"]."""
-        context = _Context(self, batch, batch["obs"] if reference is None else reference)
+        """{name: float}; `batch`: a dict of tensors or numpy arrays [k, ...], or a named tuple
+        of the buffer's fields (contract.py); `reference` observations default to its ``obs``
+        field."""
+        batch = as_batch(batch, self.obs)
+        if not self._loss_checked:  # once: a broken loss contract is one tdgen message
+            check_loss(self.module, self.loss_fn, batch)
+            self._loss_checked = True
+        context = _Context(self, batch, batch[self.obs] if reference is None else reference)
         out: dict[str, float] = {}
         for name in self.measures:
             if name == "update_rank_drift" and self.center == "drift" and "update_rank" in out:
@@ -91,9 +101,10 @@ class Probe:
     def update_matrix(self, batch, center: str | None = None) -> np.ndarray:
         """The update matrix [k, k] (tdgen.interference.torch.update_matrix); centring: the
         Probe's unless given."""
+        batch = as_batch(batch, self.obs)
         return update_matrix(
-            self.module, self.optimizer, self.loss_fn, batch, reduce=self.reduce,
-            center=center or self.center,
+            self.module, self.optimizer, self.loss_fn, batch, inputs=batch[self.obs],
+            reduce=self.reduce, center=center or self.center,
         )  # fmt: skip
 
 

@@ -1,0 +1,72 @@
+"""The torch instrument's input contract, checked before anything is computed, so that a slip
+reads as one tdgen message naming the contract instead of a torch internal.
+
+A batch is a dict of tensors or numpy arrays [k, ...], or a named tuple of a buffer's fields
+(SB3's and CleanRL's `ReplayBufferSamples`: observations, actions, ...) with ``obs=`` naming the
+observation field. ``loss_fn(module, transition)`` gets one transition (each field without its
+batch axis: call the network on ``t["obs"][None]``) and returns a 0-d tensor.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tdgen._extras import require
+
+torch = require("torch", "torch", "tdgen.interference.torch")
+
+CONTRACT = ("loss_fn(module, transition) gets one transition, each field without its batch axis "
+            "(call the network on t['obs'][None]), and returns a 0-d tensor")  # fmt: skip
+SLOW = (
+    "tdgen.interference.torch: loss_fn cannot run under torch.func.vmap ({error}); per-sample "
+    "gradients fall back to a loop of k backward passes, ~10x slower. Index with "
+    "q.gather(-1, t['action'][None])[0] rather than q[t['action']], and do not call .item()."
+)
+_warned: set[str] = set()
+
+
+def as_batch(batch: Any, obs: str = "obs") -> dict[str, Any]:
+    """``batch`` as a dict of tensors [k, ...] holding the field ``obs``; ValueError otherwise."""
+    if hasattr(batch, "_asdict"):  # a named tuple of the buffer's fields
+        batch = batch._asdict()
+    if isinstance(batch, tuple | list):
+        raise ValueError(
+            f"batch is a plain {type(batch).__name__}; pass a dict of tensors or numpy arrays "
+            "[k, ...], or a named tuple of the buffer's fields (e.g. ReplayBufferSamples) with "
+            "obs= naming the observation field"
+        )
+    if not isinstance(batch, Mapping):
+        raise ValueError(f"batch is a {type(batch).__name__}; pass a dict of tensors [k, ...]")
+    out = {key: value if torch.is_tensor(value) else torch.as_tensor(value)
+           for key, value in batch.items()}  # fmt: skip
+    if obs not in out:
+        fields = ", ".join(map(str, out)) or "none"
+        hint = " (pass obs='observations')" if "observations" in out else ""
+        raise ValueError(f"batch has no observation field {obs!r} (its fields: {fields}); name "
+                         f"it with obs=...{hint}")  # fmt: skip
+    return out
+
+
+def check_loss(module: Any, loss_fn: Callable, batch: Mapping[str, Any]) -> None:
+    """Run loss_fn on the first transition; one ValueError naming the contract if it fails or
+    does not return a 0-d tensor."""
+    transition = {key: value[0] for key, value in batch.items()}
+    try:
+        with torch.no_grad():
+            value = loss_fn(module, transition)
+    except Exception as error:  # noqa: BLE001 (any failure here is a broken contract)
+        raise ValueError(f"loss_fn failed on one transition ({type(error).__name__}: {error}); "
+                         f"{CONTRACT}") from error  # fmt: skip
+    if not (torch.is_tensor(value) and value.ndim == 0):
+        shape = list(value.shape) if torch.is_tensor(value) else type(value).__name__
+        raise ValueError(f"loss_fn returned {shape} for one transition, not a 0-d tensor "
+                         f"(e.g. .squeeze() or [0] it); {CONTRACT}")  # fmt: skip
+
+
+def warn_slow(error: Exception) -> None:
+    """Say once per process that per-sample gradients fell back to the loop, and why."""
+    if "slow" not in _warned:
+        _warned.add("slow")
+        warnings.warn(SLOW.format(error=str(error).splitlines()[0]), RuntimeWarning, stacklevel=3)
