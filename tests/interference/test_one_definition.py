@@ -155,3 +155,20 @@ def test_the_torch_entry_points_give_one_number_per_key(center):
         with pytest.warns(FutureWarning, match="torch.Probe: center= was not given"):
             plain = TorchProbe(net, optimizer, loss_fn, measures=("update_rank",))
         assert plain.center == "none" and int(plain(batch)[key]) == ranks["none"]
+
+
+def test_a_drift_probe_asked_for_both_ranks_computes_the_matrix_once(case, monkeypatch):
+    params, opt, state, batch, loss, ranks = case
+    calls = []
+    real = Probe._update_matrix
+
+    def counted(self, *args):
+        calls.append(args[-1])
+        return real(self, *args)
+
+    monkeypatch.setattr(Probe, "_update_matrix", counted)
+    probe = Probe(mlp_apply, loss, opt, measures=("update_rank", "update_rank_drift"),
+                  center="drift")  # fmt: skip
+    out = probe(params, state, batch)
+    assert calls == ["drift"] and set(out) == {"interference/update_rank_drift"}
+    assert int(out["interference/update_rank_drift"]) == ranks["drift"]

@@ -32,7 +32,7 @@ from tdgen.interference.keys import resolve_center
 from tdgen.interference.rank import gradient_gram
 from tdgen.interference.reductions import unknown_name
 from tdgen.interference.suite import JAX_MEASURES, Context
-from tdgen.interference.table import DEFAULT_MEASURES, MEASURES
+from tdgen.interference.table import DEFAULT_MEASURES, MEASURES, chosen_measures
 from tdgen.interference.units import TAUS
 from tdgen.interference.update_matrix import cached_update_matrix
 
@@ -92,9 +92,7 @@ class Probe:
         reference = batch["obs"] if reference is None else reference
         context = Context(self, params, opt_state, batch, reference, init_params)
         out = {}
-        for name in self.measures:
-            if name == "update_rank_drift" and self.center == "drift" and "update_rank" in out:
-                continue  # the same matrix, already under its key
+        for name in chosen_measures(self.measures, self.center):
             out.update(JAX_MEASURES[name](context))
         return out
 

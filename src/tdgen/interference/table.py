@@ -184,6 +184,15 @@ TORCH_MEASURES = tuple(m.name for m in MEASURES_TABLE if m.torch)
 AGENT_MEASURES = tuple(m.name for m in MEASURES_TABLE if m.agents)  # probe_measures choices
 AGENT_DEFAULT_MEASURES = tuple(m.name for m in MEASURES_TABLE if m.agents_default)
 
+
+def chosen_measures(measures, center: str) -> tuple[str, ...]:
+    """``measures`` in order, less "update_rank_drift" where "update_rank" is drift-centred
+    already (the same matrix under the same key: computed once)."""
+    if center == "drift" and "update_rank" in measures:
+        return tuple(m for m in measures if m != "update_rank_drift")
+    return tuple(measures)
+
+
 REDO_MAPPING = (
     "ReDo (Sokar et al. 2023; Dopamine's `labs/redo`) logs, per layer, the percentage of dormant "
     "neurons at tau = 0.025 (and 0.0 and 0.1). tdgen's `dynamics/dormant_0.025/{layer}` is that "

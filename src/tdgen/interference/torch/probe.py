@@ -22,7 +22,7 @@ from tdgen._extras import require
 from tdgen.interference.keys import resolve_center, update_rank_key
 from tdgen.interference.rank import update_rank
 from tdgen.interference.reductions import unknown_name
-from tdgen.interference.table import BY_NAME, DEFAULT_MEASURES, MEASURES
+from tdgen.interference.table import BY_NAME, DEFAULT_MEASURES, MEASURES, chosen_measures
 from tdgen.interference.table import TORCH_MEASURES as TWINS
 from tdgen.interference.torch import measures as m
 from tdgen.interference.torch.contract import as_batch, check_loss
@@ -92,9 +92,7 @@ class Probe:
             self._loss_checked = True
         context = _Context(self, batch, batch[self.obs] if reference is None else reference)
         out: dict[str, float] = {}
-        for name in self.measures:
-            if name == "update_rank_drift" and self.center == "drift" and "update_rank" in out:
-                continue  # the same matrix, already under its key
+        for name in chosen_measures(self.measures, self.center):
             out.update({key: float(v) for key, v in TORCH_MEASURES[name](context).items()})
         return out
 
