@@ -223,7 +223,9 @@ def glossary_markdown() -> str:
         torch = "yes" if m.torch else f"JAX only: {m.torch_reason}"
         agents = "by default" if m.agents_default else ("when asked" if m.agents else "see below")
         keys = ", ".join(f"`{k.strip()}`" for k in m.keys.split(","))
-        lines.append(f"| `{m.name}` | {keys} | {m.definition} | {m.threshold} | {m.source} | "
+        cells = (m.definition, m.threshold, m.source, torch)
+        definition, threshold, source, torch = (c.replace("|", "\\|") for c in cells)  # in a cell
+        lines.append(f"| `{m.name}` | {keys} | {definition} | {threshold} | {source} | "
                      f"{torch} | {agents} |")  # fmt: skip
     lines += [
         "",
