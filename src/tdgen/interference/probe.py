@@ -26,10 +26,8 @@ from jax.experimental import io_callback
 
 from tdgen.interference.churn import HEADS
 from tdgen.interference.curvature import ITERATIONS
-from tdgen.interference.gradients import loss_ntk
 from tdgen.interference.im2col import conv_as_matmul
 from tdgen.interference.keys import resolve_center
-from tdgen.interference.rank import gradient_gram
 from tdgen.interference.reductions import unknown_name
 from tdgen.interference.suite import JAX_MEASURES, Context
 from tdgen.interference.table import DEFAULT_MEASURES, MEASURES, chosen_measures
@@ -46,12 +44,12 @@ class Probe:
     (UNIT_MEASURES: dormant, active, features, stable_rank, feature_rank) read `layers` (None:
     every hidden layer, post-activation): through the modules of a linen `model` (the module
     behind apply_fn; activations.py), or, for any other model (None, a Flax NNX module or
-    graphdef, a plain function), from apply_fn's traced computation (traced_activations.py). The measures, their keys and defaults are the rows of
-    `tdgen.interference.table`; feature_rank_eps and hessian_iterations set the feature rank's
-    eps and the Hessian's power iterations. head: "value"
-    (greedy churn) or "policy" (total-variation churn); reduce, method: the update matrix's
-    options (update_matrix.py); center: the centring of the "update_rank" measure, "none" (the
-    paper's, logged as interference/update_rank) or "drift" (logged as
+    graphdef, a plain function), from apply_fn's traced computation (traced_activations.py).
+    The measures, their keys and defaults are the rows of `tdgen.interference.table`;
+    feature_rank_eps and hessian_iterations set the feature rank's eps and the Hessian's power
+    iterations. head: "value" (greedy churn) or "policy" (total-variation churn); reduce, method:
+    the update matrix's options (update_matrix.py); center: the centring of the "update_rank"
+    measure, "none" (the paper's, logged as interference/update_rank) or "drift" (logged as
     interference/update_rank_drift); the measure "update_rank_drift" adds the drift-centred rank
     beside the paper's. Equality is identity, so a Probe is a static argument.
     """
@@ -99,12 +97,11 @@ class Probe:
     def matrices(self, params, opt_state, batch, reference=None) -> dict[str, jax.Array]:
         """The update matrix A [k, k], the loss NTK [k, k] and the output NTK [m, m]."""
         reference = batch["obs"] if reference is None else reference
+        context = Context(self, params, opt_state, batch, reference, None)
         return {
             "update_matrix": self._update_matrix(params, opt_state, batch),
-            "loss_ntk": loss_ntk(self.loss_fn, params, batch),
-            "output_ntk": gradient_gram(
-                self._matmul_apply, params, {"obs": reference}, reduce=self._scalar
-            ),
+            "loss_ntk": context.loss_ntk,
+            "output_ntk": context.output_ntk,
         }
 
     @cached_property

@@ -56,7 +56,15 @@ class Context:
 
     @cached_property
     def loss_ntk(self):
+        """K [k, k] of the per-transition loss gradients (gradients.py)."""
         return loss_ntk(self.probe.loss_fn, self.params, self.batch)
+
+    @cached_property
+    def output_ntk(self):
+        """G [m, m] of the reduced outputs' gradients at the reference states (rank.py)."""
+        p = self.probe
+        return gradient_gram(p._matmul_apply, self.params, {"obs": self.reference},
+                             reduce=p._scalar)  # fmt: skip
 
 
 def _prefixed(prefix: str, values: dict) -> dict:
@@ -67,12 +75,6 @@ def _grad_noise(c: Context) -> dict:
     noise = gradient_noise(c.loss_ntk)
     noise.pop("grad_norm")  # the training-loss gradient norm, as grad_norm gives
     return _prefixed("dynamics/", noise)
-
-
-def _output_ntk(c: Context) -> dict:
-    p = c.probe
-    G = gradient_gram(p._matmul_apply, c.params, {"obs": c.reference}, reduce=p._scalar)
-    return _prefixed("dynamics/output_ntk/", ntk_statistics(G))
 
 
 def _churn(c: Context) -> dict:
@@ -107,7 +109,7 @@ JAX_MEASURES: dict[str, Callable[[Context], dict]] = {
     ),
     "grad_noise": _grad_noise,
     "loss_ntk": lambda c: _prefixed("dynamics/loss_ntk/", ntk_statistics(c.loss_ntk)),
-    "output_ntk": _output_ntk,
+    "output_ntk": lambda c: _prefixed("dynamics/output_ntk/", ntk_statistics(c.output_ntk)),
     "churn": _churn,
     "hessian_max": lambda c: {
         "dynamics/hessian_max_eigenvalue": hessian_max_eigenvalue(
