@@ -3,11 +3,13 @@
     python examples/cleanrl_dqn_torch.py [--total-timesteps 20000] [--probe-every 5000]
 
 One file, one loop, as CleanRL's dqn.py (Huang et al. 2022): epsilon-greedy acting, a replay
-buffer, a target network, Adam on the Huber TD error. Every ``--probe-every`` steps
-`tdgen.interference.torch.Probe` measures the Q-network on k replay transitions under the same
-optimiser and loss (dormant units, feature rank, norms, gradient norm, policy churn, the update
-rank); nothing of the network or the optimiser changes. The values are printed and returned; in
-a real run write them with `writer.add_scalar(name, value, step)` beside `losses/td_loss`.
+buffer sampled as CleanRL's ``ReplayBufferSamples``, a target network, Adam on CleanRL's squared
+TD error (`tdgen.interference.torch.td_loss`, one loss per sample; training takes their mean).
+Every ``--probe-every`` steps `tdgen.interference.torch.Probe` measures the Q-network on k
+replay transitions under the same optimiser and loss, built by the same line as in the CleanRL
+tutorial (docs/cleanrl.md): dormant units, feature rank, norms, gradient norm, policy churn, the
+update rank. Nothing of the network or the optimiser changes. The values are printed and
+returned; in a real run write them with `writer.add_scalar(name, value, step)`.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from typing import NamedTuple
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
-from tdgen.interference.torch import Probe
+from tdgen.interference.torch import Probe, td_loss
 
 
 class QNetwork(nn.Module):
@@ -36,24 +39,24 @@ class QNetwork(nn.Module):
         return self.network(x)
 
 
-def td_loss(q_network: nn.Module, target_network: nn.Module, t: dict, gamma: float):
-    """Huber TD errors [n] of a batch of transitions (CleanRL's dqn.py, Huber as Nature DQN)."""
-    q = q_network(t["obs"]).gather(-1, t["action"][:, None])[:, 0]
-    with torch.no_grad():
-        target = (
-            t["reward"] + gamma * (1 - t["done"]) * target_network(t["next_obs"]).max(-1).values
-        )
-    return nn.functional.smooth_l1_loss(q, target, reduction="none")
+class ReplayBufferSamples(NamedTuple):
+    """A sampled batch, with the fields of CleanRL's (and SB3's) replay buffer."""
+
+    observations: torch.Tensor  # [k, obs_dim]
+    actions: torch.Tensor  # [k, 1]
+    next_observations: torch.Tensor
+    dones: torch.Tensor  # [k, 1]
+    rewards: torch.Tensor  # [k, 1]
 
 
-def make_td_loss(target_network: nn.Module, gamma: float):
-    """The loss of one transition, as the Probe wants it: the batch loss on a batch of one."""
+def sample(buffer: dict, idx: np.ndarray) -> ReplayBufferSamples:
+    return ReplayBufferSamples(
+        **{key: torch.as_tensor(value[idx]) for key, value in buffer.items()}
+    )
 
-    def loss_fn(module, t):
-        one = {key: value[None] for key, value in t.items()}
-        return td_loss(module, target_network, one, gamma)[0]
 
-    return loss_fn
+MEASURES = ("dormant", "active", "features", "param_norm", "init_distance", "grad_norm", "churn",
+            "update_rank")  # fmt: skip
 
 
 def main(argv=None) -> list[dict]:
@@ -74,15 +77,16 @@ def main(argv=None) -> list[dict]:
     q_network, target_network = QNetwork(obs_dim, num_actions), QNetwork(obs_dim, num_actions)
     target_network.load_state_dict(q_network.state_dict())
     optimizer = torch.optim.Adam(q_network.parameters(), lr=2.5e-4)
-    loss_fn = make_td_loss(target_network, gamma)
-    probe = Probe(q_network, optimizer, loss_fn, measures=(
-        "dormant", "active", "features", "param_norm", "init_distance", "grad_norm", "churn",
-        "update_rank"), center="none")  # fmt: skip
+    loss_fn = td_loss(target_network, gamma)  # CleanRL's loss: [k] squared TD errors
+    # The tutorial's line, with the measures named (init_distance is not a default)
+    probe = Probe(q_network, optimizer, td_loss(target_network, gamma), per_sample_loss=True,
+                  obs="observations", center="none", measures=MEASURES)  # fmt: skip
 
-    buffer = {"obs": np.zeros((buffer_size, obs_dim), np.float32),
-              "next_obs": np.zeros((buffer_size, obs_dim), np.float32),
-              "action": np.zeros(buffer_size, np.int64), "reward": np.zeros(buffer_size, np.float32),
-              "done": np.zeros(buffer_size, np.float32)}  # fmt: skip
+    buffer = {"observations": np.zeros((buffer_size, obs_dim), np.float32),
+              "actions": np.zeros((buffer_size, 1), np.int64),
+              "next_observations": np.zeros((buffer_size, obs_dim), np.float32),
+              "dones": np.zeros((buffer_size, 1), np.float32),
+              "rewards": np.zeros((buffer_size, 1), np.float32)}  # fmt: skip
     history, episode_returns, episode_return = [], [], 0.0
     obs, _ = env.reset(seed=args.seed)
     for step in range(1, args.total_timesteps + 1):
@@ -94,8 +98,9 @@ def main(argv=None) -> list[dict]:
                 action = int(q_network(torch.as_tensor(obs)[None]).argmax())
         next_obs, reward, terminated, truncated, _ = env.step(action)
         filled, i = step, (step - 1) % buffer_size
-        for key, value in (("obs", obs), ("next_obs", next_obs), ("action", action),
-                           ("reward", reward), ("done", float(terminated))):  # fmt: skip
+        for key, value in (("observations", obs), ("next_observations", next_obs),
+                           ("actions", action), ("rewards", reward),
+                           ("dones", float(terminated))):  # fmt: skip
             buffer[key][i] = value
         episode_return += reward
         obs = next_obs
@@ -106,8 +111,7 @@ def main(argv=None) -> list[dict]:
 
         if step > args.learning_starts and step % train_every == 0:
             idx = rng.integers(0, min(filled, buffer_size), batch_size)
-            t = {key: torch.as_tensor(value[idx]) for key, value in buffer.items()}
-            loss = td_loss(q_network, target_network, t, gamma).mean()
+            loss = loss_fn(q_network, sample(buffer, idx)).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -117,9 +121,8 @@ def main(argv=None) -> list[dict]:
         if step % args.probe_every == 0 and filled >= args.k:
             idx = np.random.default_rng([args.seed, step]).choice(min(filled, buffer_size), args.k,
                                                                    replace=False)  # fmt: skip
-            batch = {key: torch.as_tensor(value[idx]) for key, value in buffer.items()}
             tick = time.perf_counter()
-            metrics = probe(batch)
+            metrics = probe(sample(buffer, idx))
             metrics["perf/probe_seconds"] = time.perf_counter() - tick
             metrics["charts/episodic_return"] = float(np.mean(episode_returns[-10:] or [0.0]))
             history.append({"step": step, **metrics})

@@ -8,8 +8,7 @@ JAX, torch nor envpool until one of them is asked for.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tdgen._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -26,13 +25,4 @@ _LAZY = dict.fromkeys(_INSTRUMENT, "tdgen.interference")  # name -> the module d
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later accesses skip this function
-        return value
-    raise AttributeError(f"module 'tdgen' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

@@ -10,6 +10,7 @@ so every layer may raise them.
 
 from __future__ import annotations
 
+import difflib
 import json
 import tomllib
 from collections.abc import Mapping
@@ -19,6 +20,14 @@ from typing import Any
 
 class InputError(ValueError):
     """A file or option given to tdgen is missing, unreadable, malformed or out of range."""
+
+
+def unknown_name(kind: str, name: object, choices: tuple[str, ...]) -> InputError:
+    """An InputError naming the bad choice of ``kind`` (a measure, a reduction, a centring, ...),
+    the nearest valid one ("did you mean") and all of them."""
+    near = difflib.get_close_matches(str(name), choices, n=1)
+    hint = f": did you mean {near[0]!r}?" if near else ""
+    return InputError(f"unknown {kind} {name!r}{hint} (expected one of {', '.join(choices)})")
 
 
 class Interrupted(Exception):  # noqa: N818  (not an error: a requested stop)

@@ -128,14 +128,22 @@ def torch_reference(probe, batch, start, *, reduce, center, layers):
     import torch
 
     from tdgen.interference.torch import update_matrix as torch_update_matrix
+    from tdgen.interference.torch.contract import per_sample
 
-    module, optimizer, obs = probe.module, probe.optimizer, batch["obs"]
+    module, optimizer = probe.module, probe.optimizer
     twin = copy.deepcopy(module)
     twin_optimizer = type(optimizer)(twin.parameters(), **optimizer.defaults)
     twin_optimizer.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # no aliasing
-    k = len(obs)
-    losses = [probe.loss_fn(twin, {key: v[i] for key, v in batch.items()}) for i in range(k)]
-    torch.stack(losses).mean().backward()
+    loss_fn, fields = probe.loss_fn, None
+    if probe.per_sample_loss:  # the training loss as written: the mean of the batch's losses
+        fields, batch = type(batch), batch._asdict()
+        probe.loss_fn(twin, fields(**batch)).mean().backward()
+        loss_fn = per_sample(probe.loss_fn, fields)
+    else:
+        k = len(batch[probe.obs])
+        losses = [loss_fn(twin, {key: v[i] for key, v in batch.items()}) for i in range(k)]
+        torch.stack(losses).mean().backward()
+    obs = batch[probe.obs]
     grads = [p.grad for p in twin.parameters() if p.grad is not None]
     twin_optimizer.step()
     with torch.no_grad():
@@ -146,7 +154,8 @@ def torch_reference(probe, batch, start, *, reduce, center, layers):
         churn = (before.argmax(-1) != after.argmax(-1)).double().mean()
     else:  # the mean total variation of the action distributions
         churn = (0.5 * (after.softmax(-1) - before.softmax(-1)).abs().sum(-1)).mean()
-    A = torch_update_matrix(module, optimizer, probe.loss_fn, batch, reduce=reduce, center=center)
+    A = torch_update_matrix(module, optimizer, loss_fn, batch, inputs=obs, reduce=reduce,
+                            center=center)  # fmt: skip
     return {
         "interference/update_rank": plain_rank(A),
         "dynamics/churn": float(churn),

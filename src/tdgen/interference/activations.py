@@ -20,7 +20,7 @@ import flax.linen as nn
 import jax
 from jax.extend import core
 
-from tdgen.interference.reductions import unknown_name
+from tdgen.errors import unknown_name
 
 # jax.nn activations appear as named custom_jvp / jit calls; tanh and sigmoid as primitives.
 ACTIVATION_NAMES = frozenset(

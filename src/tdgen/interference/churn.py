@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from tdgen.interference.reductions import unknown_name
+from tdgen.errors import unknown_name
 from tdgen.interference.update_matrix import check_batch
 
 HEADS = ("value", "policy")

@@ -25,11 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from tdgen.errors import InputError, read_msgpack, read_npz
+from tdgen.errors import InputError, read_msgpack, read_npz, unknown_name
 from tdgen.interference.keys import update_rank_name
 from tdgen.interference.plot import plot_singular_values, plot_update_matrix
 from tdgen.interference.rank import effective_dimension, identity_distance, srank, update_rank
-from tdgen.interference.reductions import unknown_name
 from tdgen.interference.update_matrix import update_matrix
 
 OPTIMIZERS = {"adam": optax.adam, "sgd": optax.sgd, "rmsprop": optax.rmsprop}

@@ -15,9 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from tdgen.interference.table import HESSIAN_ITERATIONS
 from tdgen.interference.update_matrix import check_batch
 
-ITERATIONS = 20
+ITERATIONS = HESSIAN_ITERATIONS
 
 
 def start_vector(size: int) -> np.ndarray:

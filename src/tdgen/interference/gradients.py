@@ -17,9 +17,9 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from tdgen.errors import unknown_name
 from tdgen.interference.im2col import conv_as_matmul
 from tdgen.interference.rank import singular_values
-from tdgen.interference.reductions import unknown_name
 from tdgen.interference.update_matrix import CONVS, check_batch, check_chunk_size
 
 NTK_THRESHOLDS = (0.0, 0.001, 0.01)

@@ -13,10 +13,11 @@ Plain strings only: the torch side reads these without loading JAX.
 
 from __future__ import annotations
 
-import difflib
 import warnings
 from collections.abc import Mapping
 from typing import Any
+
+from tdgen.errors import unknown_name
 
 CENTERS = ("none", "drift")  # the update matrix's centrings; "none" is the paper's
 PREFIX = "interference/"
@@ -70,7 +71,5 @@ def resolve_center(center: str | None, who: str, stacklevel: int = 4) -> str:
             warnings.warn(CENTER_CHANGED.format(who=who), FutureWarning, stacklevel=stacklevel)
         return "none"
     if center not in CENTERS:
-        near = difflib.get_close_matches(str(center), CENTERS, n=1)
-        hint = f": did you mean {near[0]!r}?" if near else ""
-        raise ValueError(f"unknown center {center!r}{hint} (expected one of {', '.join(CENTERS)})")
+        raise unknown_name("center", center, CENTERS)
     return center

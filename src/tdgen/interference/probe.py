@@ -24,13 +24,13 @@ import jax.numpy as jnp
 import optax
 from jax.experimental import io_callback
 
+from tdgen.errors import unknown_name
 from tdgen.interference.churn import HEADS
 from tdgen.interference.curvature import ITERATIONS
 from tdgen.interference.im2col import conv_as_matmul
 from tdgen.interference.keys import resolve_center
-from tdgen.interference.reductions import unknown_name
 from tdgen.interference.suite import JAX_MEASURES, Context
-from tdgen.interference.table import DEFAULT_MEASURES, MEASURES, chosen_measures
+from tdgen.interference.table import DEFAULT_MEASURES, FEATURE_RANK_EPS, MEASURES, chosen_measures
 from tdgen.interference.units import TAUS
 from tdgen.interference.update_matrix import cached_update_matrix
 
@@ -67,7 +67,7 @@ class Probe:
     taus: Sequence[float] = TAUS
     delta: float = 0.01
     eps: float = 0.1
-    feature_rank_eps: float = 0.01
+    feature_rank_eps: float = FEATURE_RANK_EPS
     hessian_iterations: int = ITERATIONS
     apply_kwargs: dict = field(default_factory=dict)
 

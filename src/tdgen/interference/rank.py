@@ -10,7 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from tdgen.interference.reductions import Reduction, unknown_name
+from tdgen.errors import unknown_name
+from tdgen.interference.reductions import Reduction
+from tdgen.interference.table import FEATURE_RANK_EPS
 from tdgen.interference.update_matrix import (
     _chunk,
     check_batch,
@@ -80,7 +82,7 @@ def stable_rank(features) -> jax.Array:
     return jnp.sum(power) / jnp.maximum(power[0], jnp.finfo(power.dtype).tiny)
 
 
-def feature_rank(features, eps: float = 0.01) -> jax.Array:
+def feature_rank(features, eps: float = FEATURE_RANK_EPS) -> jax.Array:
     """InFeR's feature rank (Lyle et al. 2022, capacity loss): #{sigma(Phi / sqrt(n)) > eps}
     for features Phi [n, d] of n inputs."""
     if not eps > 0:

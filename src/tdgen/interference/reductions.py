@@ -8,21 +8,34 @@ by the norm of the difference of their action probabilities.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
+from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
+
+from tdgen.errors import unknown_name
 
 REDUCTIONS = ("max", "mean", "action", "index", "expectation", "policy", "none")
 
 
-def unknown_name(kind: str, name: object, choices: tuple[str, ...]) -> ValueError:
-    """A ValueError naming the bad choice, the valid ones and the nearest match."""
-    near = difflib.get_close_matches(str(name), choices, n=1)
-    hint = f": did you mean {near[0]!r}?" if near else ""
-    return ValueError(f"unknown {kind} {name!r}{hint} (expected one of {', '.join(choices)})")
+class _NumpySoftmax:
+    """numpy arrays (the torch instrument's outputs) are reduced with numpy, so the torch side
+    never imports JAX; the same formulas as jax.nn.softmax."""
+
+    @staticmethod
+    def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+
+
+def _namespace(x: Any) -> tuple[Any, Any]:
+    """(array module, nn module) for x: numpy for numpy arrays, JAX (imported then) otherwise."""
+    if isinstance(x, np.ndarray):
+        return np, _NumpySoftmax
+    import jax
+    import jax.numpy as jnp
+
+    return jnp, jax.nn
 
 
 @dataclass(frozen=True)
@@ -75,15 +88,17 @@ class Reduction:
                 f"support has {len(self.support)} atoms but the outputs have {shape[2]}"
             )
 
-    def values(self, outputs: jax.Array, actions: jax.Array | None = None) -> jax.Array:
-        name = self.name
+    def values(self, outputs, actions=None):
+        """Per-state values [m] (or probabilities [m, A]) of outputs [m, ...]: a jax.Array, or a
+        numpy array computed with numpy (the torch instrument)."""
+        name, (xp, nn) = self.name, _namespace(outputs)
         if name == "none":
             return outputs.reshape(outputs.shape[0])
         if name == "policy":
-            return jax.nn.softmax(outputs, axis=-1)
+            return nn.softmax(outputs, axis=-1)
         if name == "expectation":
-            probs = jax.nn.softmax(outputs, axis=-1)
-            outputs = probs @ jnp.asarray(self.support, outputs.dtype)
+            probs = nn.softmax(outputs, axis=-1)
+            outputs = probs @ xp.asarray(self.support, outputs.dtype)
             return outputs.max(axis=-1)
         if name == "max":
             return outputs.max(axis=-1)
@@ -91,9 +106,10 @@ class Reduction:
             return outputs.mean(axis=-1)
         if name == "index":
             return outputs[:, self.action_index]
-        return jnp.take_along_axis(outputs, actions[:, None].astype(jnp.int32), axis=1)[:, 0]
+        return xp.take_along_axis(outputs, actions[:, None].astype(xp.int32), axis=1)[:, 0]
 
-    def difference(self, new: jax.Array, old: jax.Array) -> jax.Array:
+    def difference(self, new, old):
+        """The update-matrix entry: new - old, or ||new - old||_2 over actions for "policy"."""
         if self.is_vector:
-            return jnp.linalg.norm(new - old, axis=-1)
+            return _namespace(new)[0].linalg.norm(new - old, axis=-1)
         return new - old

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Settings both Probes default to (the JAX and torch functions take them from here).
+HESSIAN_ITERATIONS = 20  # power-iteration steps of hessian_max
+FEATURE_RANK_EPS = 0.01  # InFeR's threshold on the singular values of Phi / sqrt(n)
+
 
 @dataclass(frozen=True)
 class Measure:
@@ -80,7 +84,7 @@ MEASURES_TABLE: tuple[Measure, ...] = (
         "dynamics/feature_rank/{layer}",
         "InFeR's feature rank: #{sigma(Phi / sqrt(n)) > eps}, the singular values of each layer's "
         "features scaled by the square root of the batch size.",
-        "eps = 0.01 (Probe setting feature_rank_eps)",
+        f"eps = {FEATURE_RANK_EPS} (Probe setting feature_rank_eps)",
         "Lyle et al. 2022, Understanding and preventing capacity loss in RL",
         needs=("model",),
     ),  # fmt: skip
@@ -150,7 +154,7 @@ MEASURES_TABLE: tuple[Measure, ...] = (
         "dynamics/hessian_max_eigenvalue",
         "The largest-magnitude eigenvalue of the Hessian of the batch loss (the loss the "
         "optimiser sees, a TD target held fixed), by power iteration on Hessian-vector products.",
-        "iterations = 20 (Probe setting hessian_iterations)",
+        f"iterations = {HESSIAN_ITERATIONS} (Probe setting hessian_iterations)",
         "Lewandowski et al. 2023 (curvature and plasticity)",
         probe_default=False,
     ),  # fmt: skip

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from tdgen.interference.rank import effective_dimension, feature_rank, srank, stable_rank
+from tdgen.interference.table import FEATURE_RANK_EPS
 
 TAUS = (0.0, 0.025, 0.1)
 
@@ -96,7 +97,7 @@ def feature_stable_ranks(activations: Mapping[str, jax.Array] | jax.Array) -> di
 
 
 def feature_ranks(
-    activations: Mapping[str, jax.Array] | jax.Array, eps: float = 0.01
+    activations: Mapping[str, jax.Array] | jax.Array, eps: float = FEATURE_RANK_EPS
 ) -> dict[str, jax.Array]:
     """Per layer: InFeR's feature rank #{sigma(Phi / sqrt(n)) > eps} ("feature_rank/{layer}")."""
     return {f"feature_rank/{name}": feature_rank(_features(acts), eps)

@@ -34,9 +34,11 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from tdgen.errors import unknown_name
+from tdgen.interference.batch import checked_actions, shape_of, transitions
 from tdgen.interference.im2col import conv_as_matmul
 from tdgen.interference.keys import CENTERS
-from tdgen.interference.reductions import Reduction, unknown_name
+from tdgen.interference.reductions import Reduction
 
 METHODS = ("exact", "linearized")
 CONVS = ("native", "matmul")
@@ -267,26 +269,12 @@ def _chunk(chunk_size, k, method="exact"):
 
 
 def check_batch(batch) -> int:
-    """The number of transitions k; raises if the batch is empty or its leaves disagree."""
-    leaves = jax.tree_util.tree_leaves_with_path(batch)
-    if not leaves:
-        raise ValueError("batch is empty: it has no array leaves (expected e.g. {'obs': [k, ...]})")
-    sizes = {}
-    for path, leaf in leaves:
-        shape = tuple(getattr(leaf, "shape", np.shape(leaf)))  # torch tensors too, uncopied
-        if not shape:
-            raise ValueError(
-                f"batch leaf {jax.tree_util.keystr(path)} is a scalar; every leaf needs a "
-                "leading axis of length k (one entry per transition)"
-            )
-        sizes[jax.tree_util.keystr(path)] = shape[0]
-    if len(set(sizes.values())) > 1:
-        found = ", ".join(f"{name} has {n}" for name, n in sizes.items())
-        raise ValueError(f"batch leaves have different leading axes (transitions): {found}")
-    k = next(iter(sizes.values()))
-    if k == 0:
-        raise ValueError("batch is empty: it holds 0 transitions; the update matrix needs k >= 1")
-    return k
+    """The number of transitions k of a pytree batch; raises if it is empty or its leaves
+    disagree (the rules of `tdgen.interference.batch.transitions`)."""
+    return transitions(
+        (jax.tree_util.keystr(path), shape_of(leaf))
+        for path, leaf in jax.tree_util.tree_leaves_with_path(batch)
+    )
 
 
 def state_inputs(apply_fn, params, batch, inputs, reduction: Reduction):
@@ -312,20 +300,8 @@ def state_inputs(apply_fn, params, batch, inputs, reduction: Reduction):
 
 def action_indices(batch, reduction: Reduction, m: int) -> jax.Array:
     """batch["action"] as [m] int32 for reduce="action" (needs m == k); zeros otherwise."""
-    if reduction.name != "action":
-        return jnp.zeros((m,), jnp.int32)
-    k = check_batch(batch)
-    if not isinstance(batch, Mapping) or "action" not in batch:
-        raise ValueError("reduce='action' reads batch['action'], which is missing")
-    if m != k:
-        raise ValueError(
-            f"reduce='action' pairs state j with the action of transition j, but there are "
-            f"{m} inputs and {k} transitions"
-        )
-    actions = jnp.asarray(np.asarray(batch["action"])).astype(jnp.int32)
-    if actions.shape != (k,):
-        raise ValueError(f"batch['action'] must have shape ({k},), got {actions.shape}")
-    return actions
+    k = check_batch(batch) if reduction.name == "action" else m
+    return jnp.asarray(checked_actions(batch, reduction, m, k))
 
 
 def check_loss(loss_fn, params, batch) -> None:

@@ -3,9 +3,12 @@
 Same definitions as the JAX versions in `tdgen.interference` (and tested equal on the same
 weights): update_matrix.py is the update matrix of a module under its real torch.optim step;
 measures.py holds dormant/active units, feature rank, norms, gradient noise, the loss NTK and
-policy churn, with layer activations read by forward hooks; probe.py bundles them (Probe).
+policy churn, with layer activations read by forward hooks; probe.py bundles them (Probe);
+losses.py holds training losses as torch RL libraries write them (td_loss: CleanRL's DQN loss).
+Nothing here loads JAX.
 """
 
+from tdgen.interference.torch.losses import td_loss
 from tdgen.interference.torch.measures import (
     active_units,
     capture_activations,
@@ -24,7 +27,7 @@ from tdgen.interference.torch.measures import (
     unit_scores,
 )
 from tdgen.interference.torch.probe import Probe
-from tdgen.interference.torch.update_matrix import update_matrix
+from tdgen.interference.torch.update_matrix import update_matrix, update_rank
 
 __all__ = [
     "Probe",
@@ -42,6 +45,8 @@ __all__ = [
     "per_sample_gradients",
     "policy_churn",
     "policy_churn_tv",
+    "td_loss",
     "unit_scores",
     "update_matrix",
+    "update_rank",
 ]

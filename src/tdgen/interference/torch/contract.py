@@ -3,8 +3,12 @@ reads as one tdgen message naming the contract instead of a torch internal.
 
 A batch is a dict of tensors or numpy arrays [k, ...], or a named tuple of a buffer's fields
 (SB3's and CleanRL's `ReplayBufferSamples`: observations, actions, ...) with ``obs=`` naming the
-observation field. ``loss_fn(module, transition)`` gets one transition (each field without its
-batch axis: call the network on ``t["obs"][None]``) and returns a 0-d tensor.
+observation field; it is moved to the module's device. The loss takes one of two forms:
+- ``loss_fn(module, transition)`` gets one transition (each field without its batch axis: call
+  the network on ``t["obs"][None]``) and returns a 0-d tensor;
+- with ``per_sample_loss=True``, ``loss_fn(module, batch)`` is a batch loss as training code
+  writes it, returning one loss per transition, shape [k] (``reduction="none"``). It receives the
+  batch as given (a named tuple stays one), and is called on batches of one transition.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from tdgen._extras import require
 
 torch = require("torch", "torch", "tdgen.interference.torch")
 
+PER_SAMPLE = (
+    "with per_sample_loss=True, loss_fn(module, batch) returns one loss per "
+    "transition, shape [k] (reduction='none' in torch.nn.functional losses)"
+)
 CONTRACT = ("loss_fn(module, transition) gets one transition, each field without its batch axis "
             "(call the network on t['obs'][None]), and returns a 0-d tensor")  # fmt: skip
 SLOW = (
@@ -27,8 +35,9 @@ SLOW = (
 _warned: set[str] = set()
 
 
-def as_batch(batch: Any, obs: str = "obs") -> dict[str, Any]:
-    """``batch`` as a dict of tensors [k, ...] holding the field ``obs``; ValueError otherwise."""
+def as_batch(batch: Any, obs: str = "obs", device: Any = None) -> dict[str, Any]:
+    """``batch`` as a dict of tensors [k, ...] on ``device`` holding the field ``obs``;
+    ValueError otherwise."""
     if hasattr(batch, "_asdict"):  # a named tuple of the buffer's fields
         batch = batch._asdict()
     if isinstance(batch, tuple | list):
@@ -39,8 +48,7 @@ def as_batch(batch: Any, obs: str = "obs") -> dict[str, Any]:
         )
     if not isinstance(batch, Mapping):
         raise ValueError(f"batch is a {type(batch).__name__}; pass a dict of tensors [k, ...]")
-    out = {key: value if torch.is_tensor(value) else torch.as_tensor(value)
-           for key, value in batch.items()}  # fmt: skip
+    out = {key: torch.as_tensor(value, device=device) for key, value in batch.items()}
     if obs not in out:
         fields = ", ".join(map(str, out)) or "none"
         hint = " (pass obs='observations')" if "observations" in out else ""
@@ -63,6 +71,36 @@ def check_loss(module: Any, loss_fn: Callable, batch: Mapping[str, Any]) -> None
         shape = list(value.shape) if torch.is_tensor(value) else type(value).__name__
         raise ValueError(f"loss_fn returned {shape} for one transition, not a 0-d tensor "
                          f"(e.g. .squeeze() or [0] it); {CONTRACT}")  # fmt: skip
+
+
+def per_sample(loss_fn: Callable, fields: type | None = None) -> Callable:
+    """The one-transition loss of a per-sample batch loss: loss_fn on a batch of that one
+    transition (fields given their batch axis back, in the named tuple type ``fields`` when the
+    batch was one), element 0 of its [1] losses."""
+
+    def transition_loss(module, transition):
+        one = {key: value[None] for key, value in transition.items()}
+        return loss_fn(module, fields(**one) if fields is not None else one)[0]
+
+    transition_loss.per_sample = loss_fn
+    return transition_loss
+
+
+def check_per_sample_loss(module: Any, loss_fn: Callable, batch: Mapping[str, Any],
+                          fields: type | None = None) -> None:  # fmt: skip
+    """Run the batch loss on the first min(k, 2) transitions; one ValueError naming the contract
+    if it fails or does not return one loss per transition."""
+    n = min(2, len(next(iter(batch.values()))))
+    part = {key: value[:n] for key, value in batch.items()}
+    try:
+        with torch.no_grad():
+            value = loss_fn(module, fields(**part) if fields is not None else part)
+    except Exception as error:  # noqa: BLE001 (any failure here is a broken contract)
+        raise ValueError(f"loss_fn failed on a batch of {n} ({type(error).__name__}: {error}); "
+                         f"{PER_SAMPLE}") from error  # fmt: skip
+    if not (torch.is_tensor(value) and tuple(value.shape) == (n,)):
+        shape = list(value.shape) if torch.is_tensor(value) else type(value).__name__
+        raise ValueError(f"loss_fn returned {shape} for a batch of {n}, not [{n}]; {PER_SAMPLE}")
 
 
 def warn_slow(error: Exception) -> None:

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from tdgen._extras import require
-from tdgen.interference.reductions import unknown_name
+from tdgen.errors import unknown_name
+from tdgen.interference.batch import mapping_transitions
+from tdgen.interference.table import FEATURE_RANK_EPS, HESSIAN_ITERATIONS
 from tdgen.interference.torch.contract import warn_slow
 from tdgen.interference.torch.update_matrix import _Scratch
-from tdgen.interference.update_matrix import check_batch
 
 torch = require("torch", "torch", "tdgen.interference.torch")
 
@@ -147,7 +148,7 @@ def feature_stable_ranks(activations) -> dict[str, torch.Tensor]:
     return out
 
 
-def feature_ranks(activations, eps: float = 0.01) -> dict[str, torch.Tensor]:
+def feature_ranks(activations, eps: float = FEATURE_RANK_EPS) -> dict[str, torch.Tensor]:
     """Per layer: InFeR's #{sigma(Phi / sqrt(n)) > eps} (rank.feature_rank)."""
     if not eps > 0:
         raise ValueError(f"feature rank: eps must be positive, got {eps!r}")
@@ -211,9 +212,11 @@ def distance_from_init(module: torch.nn.Module, init: Mapping[str, torch.Tensor]
     return out
 
 
-def _transitions(batch) -> tuple[dict[str, torch.Tensor], int]:
-    batch = {key: torch.as_tensor(value) for key, value in batch.items()}
-    return batch, check_batch(batch)
+def _transitions(batch, module) -> tuple[dict[str, torch.Tensor], int]:
+    """The batch as tensors on the module's device, and its number of transitions k."""
+    device = next((p.device for p in module.parameters()), None)
+    batch = {key: torch.as_tensor(value, device=device) for key, value in batch.items()}
+    return batch, mapping_transitions(batch)
 
 
 def _grads(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -225,7 +228,7 @@ def _grads(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Ten
 def mean_loss(module: torch.nn.Module, loss_fn: LossFn, batch: Batch) -> torch.Tensor:
     """(1/k) sum_i loss_fn(module, transition_i), differentiable: the k losses in one
     torch.func.vmap pass, or a loop when loss_fn cannot be vmapped (see per_sample_gradients)."""
-    batch, k = _transitions(batch)
+    batch, k = _transitions(batch, module)
     try:
         return torch.func.vmap(lambda t: loss_fn(module, t))(batch).mean()
     except RuntimeError as err:
@@ -243,7 +246,7 @@ def gradient_norm(module: torch.nn.Module, loss_fn: LossFn, batch: Batch) -> dic
 
 
 def hessian_max_eigenvalue(
-    module: torch.nn.Module, loss_fn: LossFn, batch: Batch, iterations: int = 20
+    module: torch.nn.Module, loss_fn: LossFn, batch: Batch, iterations: int = HESSIAN_ITERATIONS
 ) -> torch.Tensor:
     """The largest-magnitude eigenvalue of the Hessian of the mean per-transition loss, by
     power iteration on Hessian-vector products from the all-ones vector (curvature.py)."""
@@ -289,7 +292,7 @@ def per_sample_gradients(
     vmapped (e.g. `q[t["action"]]`, indexing by a tensor, is data-dependent under vmap; write
     `q.gather(-1, t["action"][None])[0]` to keep the fast path). Both give the same J.
     """
-    batch, k = _transitions(batch)
+    batch, k = _transitions(batch, module)
     named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
     if vectorize is not False:
         wrapper = _Loss(module, loss_fn)

@@ -19,14 +19,25 @@ from functools import cached_property
 import numpy as np
 
 from tdgen._extras import require
+from tdgen.errors import unknown_name
 from tdgen.interference.keys import resolve_center, update_rank_key
-from tdgen.interference.rank import update_rank
-from tdgen.interference.reductions import unknown_name
-from tdgen.interference.table import BY_NAME, DEFAULT_MEASURES, MEASURES, chosen_measures
+from tdgen.interference.table import (
+    BY_NAME,
+    DEFAULT_MEASURES,
+    FEATURE_RANK_EPS,
+    HESSIAN_ITERATIONS,
+    MEASURES,
+    chosen_measures,
+)
 from tdgen.interference.table import TORCH_MEASURES as TWINS
 from tdgen.interference.torch import measures as m
-from tdgen.interference.torch.contract import as_batch, check_loss
-from tdgen.interference.torch.update_matrix import update_matrix
+from tdgen.interference.torch.contract import (
+    as_batch,
+    check_loss,
+    check_per_sample_loss,
+    per_sample,
+)
+from tdgen.interference.torch.update_matrix import module_device, update_matrix, update_rank
 
 torch = require("torch", "torch", "tdgen.interference.torch")
 
@@ -34,7 +45,9 @@ torch = require("torch", "torch", "tdgen.interference.torch")
 class Probe:
     """measures (tdgen.interference.MEASURES) of `module` under `optimizer` and `loss_fn`.
 
-    loss_fn(module, transition) -> scalar tensor (one transition). `layers`: module paths whose
+    loss_fn(module, transition) -> scalar tensor (one transition), or with per_sample_loss=True
+    loss_fn(module, batch) -> per-sample losses [k] (a training loop's batch loss with
+    reduction="none"; contract.py). `layers`: module paths whose
     outputs are the units (None: every activation module). `init`: the initial parameters
     (default: a copy of the module's parameters now). head "value" | "policy"; reduce: the
     update matrix's reduction; obs: the batch's observation field (a named tuple's
@@ -59,9 +72,10 @@ class Probe:
         taus: Sequence[float] = m.TAUS,
         delta: float = 0.01,
         eps: float = 0.1,
-        feature_rank_eps: float = 0.01,
-        hessian_iterations: int = 20,
+        feature_rank_eps: float = FEATURE_RANK_EPS,
+        hessian_iterations: int = HESSIAN_ITERATIONS,
         obs: str = "obs",
+        per_sample_loss: bool = False,
     ):
         for name in measures:
             if name not in MEASURES:
@@ -77,7 +91,7 @@ class Probe:
         self.center = resolve_center(center, "tdgen.interference.torch.Probe", stacklevel=3)
         self.taus, self.delta, self.eps = tuple(taus), delta, eps
         self.feature_rank_eps, self.hessian_iterations = feature_rank_eps, hessian_iterations
-        self.obs, self._loss_checked = obs, False
+        self.obs, self.per_sample_loss, self._loss_checked = obs, per_sample_loss, False
         if init is None:
             init = {n: p.detach().clone() for n, p in module.named_parameters()}
         self.init = init
@@ -86,31 +100,47 @@ class Probe:
         """{name: float}; `batch`: a dict of tensors or numpy arrays [k, ...], or a named tuple
         of the buffer's fields (contract.py); `reference` observations default to its ``obs``
         field."""
-        batch = as_batch(batch, self.obs)
-        if not self._loss_checked:  # once: a broken loss contract is one tdgen message
-            check_loss(self.module, self.loss_fn, batch)
-            self._loss_checked = True
-        context = _Context(self, batch, batch[self.obs] if reference is None else reference)
+        fields = type(batch) if hasattr(batch, "_asdict") else None
+        batch = as_batch(batch, self.obs, module_device(self.module))
+        loss_fn = self._transition_loss(batch, fields)
+        if reference is None:
+            reference = batch[self.obs]
+        reference = torch.as_tensor(reference, device=module_device(self.module))
+        context = _Context(self, loss_fn, batch, reference)
         out: dict[str, float] = {}
         for name in chosen_measures(self.measures, self.center):
             out.update({key: float(v) for key, v in TORCH_MEASURES[name](context).items()})
         return out
 
     def update_matrix(self, batch, center: str | None = None) -> np.ndarray:
-        """The update matrix [k, k] (tdgen.interference.torch.update_matrix); centring: the
-        Probe's unless given."""
-        batch = as_batch(batch, self.obs)
+        """The update matrix [k, k] (float32 numpy; tdgen.interference.torch.update_matrix) of a
+        batch of k transitions; centring: the Probe's unless given."""
+        fields = type(batch) if hasattr(batch, "_asdict") else None
+        batch = as_batch(batch, self.obs, module_device(self.module))
+        return self._matrix(self._transition_loss(batch, fields), batch, center)
+
+    def _matrix(self, loss_fn, batch, center: str | None) -> np.ndarray:
         return update_matrix(
-            self.module, self.optimizer, self.loss_fn, batch, inputs=batch[self.obs],
+            self.module, self.optimizer, loss_fn, batch, inputs=batch[self.obs],
             reduce=self.reduce, center=center or self.center,
         )  # fmt: skip
 
+    def _transition_loss(self, batch, fields) -> Callable:
+        """The loss of one transition; the contract is checked on the first call (a broken one is
+        one tdgen message)."""
+        if not self._loss_checked:
+            check = check_per_sample_loss if self.per_sample_loss else check_loss
+            check(self.module, self.loss_fn, batch, *((fields,) if self.per_sample_loss else ()))
+            self._loss_checked = True
+        return per_sample(self.loss_fn, fields) if self.per_sample_loss else self.loss_fn
+
 
 class _Context:
-    """One call's batch and reference, with the activations and loss NTK computed once."""
+    """One call's transition loss, batch and reference, with the activations and loss NTK
+    computed once."""
 
-    def __init__(self, probe: Probe, batch, reference):
-        self.probe, self.batch, self.reference = probe, batch, reference
+    def __init__(self, probe: Probe, loss_fn: Callable, batch, reference):
+        self.probe, self.loss_fn, self.batch, self.reference = probe, loss_fn, batch, reference
 
     @cached_property
     def activations(self):
@@ -118,7 +148,7 @@ class _Context:
 
     @cached_property
     def loss_ntk(self):
-        return m.loss_ntk(self.probe.module, self.probe.loss_fn, self.batch)
+        return m.loss_ntk(self.probe.module, self.loss_fn, self.batch)
 
 
 def _prefixed(prefix: str, values: dict) -> dict:
@@ -134,8 +164,8 @@ def _grad_noise(c: _Context) -> dict:
 def _rank(center: str | None) -> Callable[[_Context], dict]:
     def rank(c: _Context) -> dict:
         chosen = center or c.probe.center
-        return {update_rank_key(chosen): update_rank(c.probe.update_matrix(c.batch, chosen),
-                                                     c.probe.eps)}  # fmt: skip
+        matrix = c.probe._matrix(c.loss_fn, c.batch, chosen)
+        return {update_rank_key(chosen): update_rank(matrix, c.probe.eps)}
 
     return rank
 
@@ -156,18 +186,18 @@ TORCH_MEASURES: dict[str, Callable[[_Context], dict]] = {
         "dynamics/", m.distance_from_init(c.probe.module, c.probe.init)
     ),
     "grad_norm": lambda c: _prefixed(
-        "dynamics/", m.gradient_norm(c.probe.module, c.probe.loss_fn, c.batch)
+        "dynamics/", m.gradient_norm(c.probe.module, c.loss_fn, c.batch)
     ),
     "grad_noise": _grad_noise,
     "loss_ntk": lambda c: _prefixed("dynamics/loss_ntk/", m.ntk_statistics(c.loss_ntk)),
     "churn": lambda c: {
         "dynamics/churn": m.policy_churn(
-            c.probe.module, c.probe.optimizer, c.probe.loss_fn, c.batch, c.reference, c.probe.head
+            c.probe.module, c.probe.optimizer, c.loss_fn, c.batch, c.reference, c.probe.head
         )  # fmt: skip
     },
     "hessian_max": lambda c: {
         "dynamics/hessian_max_eigenvalue": m.hessian_max_eigenvalue(
-            c.probe.module, c.probe.loss_fn, c.batch, c.probe.hessian_iterations
+            c.probe.module, c.loss_fn, c.batch, c.probe.hessian_iterations
         )
     },
     "update_rank": _rank(None),

@@ -23,12 +23,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping
 
-import jax.numpy as jnp
 import numpy as np
 
 from tdgen._extras import require
-from tdgen.interference.reductions import Reduction, unknown_name
-from tdgen.interference.update_matrix import CENTERS, action_indices, check_batch
+from tdgen.errors import unknown_name
+from tdgen.interference.batch import checked_actions, mapping_transitions
+from tdgen.interference.keys import CENTERS
+from tdgen.interference.reductions import Reduction
+from tdgen.interference.torch.contract import check_per_sample_loss, per_sample
 
 torch = require("torch", "torch", "tdgen.interference.torch")
 
@@ -48,12 +50,15 @@ def update_matrix(
     center: str = "none",
     vectorize: bool = True,
     chunk_size: int = 16,
+    per_sample_loss: bool = False,
 ) -> np.ndarray:
     """The update matrix A [k, m] (float32 numpy) of a torch module; see the module docstring.
 
-    loss_fn(module, transition) -> scalar tensor, transition = {key: batch[key][i]}; `inputs`
-    defaults to batch["obs"]; module(inputs) gives outputs [m, ...] as in the JAX version. The
-    module and optimiser are left untouched. Call module.eval() first if it has dropout.
+    loss_fn(module, transition) -> scalar tensor, transition = {key: batch[key][i]}, or with
+    per_sample_loss=True loss_fn(module, batch) -> per-sample losses [k] (contract.py); `inputs`
+    [m, ...] default to batch["obs"]; module(inputs) gives outputs [m, ...] as in the JAX
+    version. The batch is moved to the module's device. The module and optimiser are left
+    untouched. Call module.eval() first if it has dropout.
 
     vectorize=True evaluates chunk_size stepped parameter copies at once with
     torch.func.vmap(functional_call), equal to the loop up to float rounding; vectorize=False runs
@@ -65,12 +70,16 @@ def update_matrix(
     )
     if center not in CENTERS:
         raise unknown_name("center", center, CENTERS)
-    batch = {key: torch.as_tensor(value) for key, value in batch.items()}
-    k = check_batch(batch)
-    inputs = batch.get("obs") if inputs is None else torch.as_tensor(inputs)
+    device = module_device(module)
+    batch = {key: torch.as_tensor(value, device=device) for key, value in batch.items()}
+    k = mapping_transitions(batch)
+    inputs = batch.get("obs") if inputs is None else torch.as_tensor(inputs, device=device)
     if inputs is None:
         raise ValueError("inputs not given and batch has no 'obs' entry to default to")
-    actions = action_indices(batch, reduction, len(inputs))
+    actions = checked_actions(batch, reduction, len(inputs), k)
+    if per_sample_loss:
+        check_per_sample_loss(module, loss_fn, batch)
+        loss_fn = per_sample(loss_fn)
 
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
@@ -81,10 +90,10 @@ def update_matrix(
 
     def rows_fn(outs, base):  # outs [c, m, ...]: reduce all c*m states at once
         c, m = outs.shape[:2]
-        values = reduction.values(outs.reshape(c * m, *outs.shape[2:]), jnp.tile(actions, c))
+        values = reduction.values(outs.reshape(c * m, *outs.shape[2:]), np.tile(actions, c))
         return reduction.difference(values.reshape(c, m, *values.shape[1:]), base)
 
-    base = reduction.values(jnp.asarray(base_out.numpy()), actions)
+    base = reduction.values(to_numpy(base_out), actions)
     drift = scratch.drift(inputs) if center == "drift" else None
 
     rows, pending = [], []
@@ -92,7 +101,7 @@ def update_matrix(
         pending.append(scratch.step(loss_fn, {key: v[i] for key, v in batch.items()}, drift))
         if len(pending) == chunk_size or i == k - 1:
             outs = scratch.evaluate(pending, inputs, vectorize)
-            rows.append(np.asarray(rows_fn(jnp.asarray(outs), base)))
+            rows.append(rows_fn(outs, base))
             pending = []
     return np.concatenate(rows).astype(np.float32)
 
@@ -159,15 +168,37 @@ class _Scratch:
         with torch.no_grad():
             if vectorize:
                 stacked = {name: torch.stack([c[name] for c in copies]) for name in copies[0]}
-                return torch.func.vmap(
+                outs = torch.func.vmap(
                     lambda p: torch.func.functional_call(self.module, p, (inputs,))
-                )(stacked).numpy()
+                )(stacked)
+                return to_numpy(outs)
             outs = []
             for c in copies:
                 for name, p in self.module.named_parameters():
                     p.copy_(c[name])
-                outs.append(self.module(inputs).numpy())
+                outs.append(to_numpy(self.module(inputs)))
             return np.stack(outs)
+
+
+def update_rank(A, eps: float = 0.1) -> int:
+    """|{sigma : sigma > eps * max sigma}| of A [k, m], the definition of
+    `tdgen.interference.update_rank` (Appendix B.1), computed by torch so that no JAX is loaded;
+    an all-zero matrix has rank 0."""
+    if not 0.0 < float(eps) < 1.0:
+        raise ValueError(f"eps must lie in (0, 1), got {eps}")
+    s = torch.linalg.svdvals(torch.as_tensor(np.asarray(A, np.float32)))
+    return int((s > eps * s[0]).sum())
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """The device of the module's parameters (CPU for a module without any): batches given as
+    numpy arrays or CPU tensors are moved there."""
+    return next((p.device for p in module.parameters()), torch.device("cpu"))
+
+
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor on any device (CUDA included) as a numpy array."""
+    return tensor.detach().cpu().numpy()
 
 
 def _clone(state: dict) -> dict:
