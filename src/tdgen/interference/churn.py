@@ -22,12 +22,18 @@ HEADS = ("value", "policy")
 
 
 def greedy_churn(q_before: jax.Array, q_after: jax.Array) -> jax.Array:
-    """Fraction of states [m, A] whose argmax action differs between the two Q arrays."""
+    """Fraction of states [m, A] whose argmax action differs between the two Q arrays.
+
+    q_before, q_after: [m, A]. Returns a 0-d float32 jax.Array in [0, 1].
+    """
     return jnp.mean(jnp.argmax(q_before, axis=-1) != jnp.argmax(q_after, axis=-1))
 
 
 def policy_churn_tv(logits_before: jax.Array, logits_after: jax.Array) -> jax.Array:
-    """Mean over states of the total-variation distance of softmax(logits) [m, A]."""
+    """Mean over states of the total-variation distance of softmax(logits) [m, A].
+
+    logits_before, logits_after: [m, A]. Returns a 0-d float jax.Array in [0, 1].
+    """
     diff = jax.nn.softmax(logits_after, axis=-1) - jax.nn.softmax(logits_before, axis=-1)
     return jnp.mean(0.5 * jnp.sum(jnp.abs(diff), axis=-1))
 
@@ -53,6 +59,7 @@ def policy_churn(
 
     apply_fn(params, observations) -> Q-values [m, A] (head="value") or logits [m, A]
     (head="policy"). For a distributional head pass an apply_fn returning expected values.
+    batch: a pytree whose leaves are [k, ...]. Returns a 0-d float jax.Array in [0, 1].
     """
     if head not in HEADS:
         raise unknown_name("churn head", head, HEADS)

@@ -29,7 +29,11 @@ def start_vector(size: int) -> np.ndarray:
 
 def hessian_max_eigenvalue(loss_fn, params, batch, iterations: int = ITERATIONS) -> jax.Array:
     """The largest-magnitude eigenvalue of the Hessian of mean_i loss_fn(params, batch_i), after
-    ``iterations`` power-iteration steps (a Rayleigh quotient: exact for a converged vector)."""
+    ``iterations`` power-iteration steps (a Rayleigh quotient: exact for a converged vector).
+
+    batch: a pytree whose leaves are [k, ...]; the Hessian is [P, P] but never formed. Returns a
+    0-d jax.Array of the parameters' float dtype (signed: it may be negative).
+    """
     if not (isinstance(iterations, int) and iterations >= 1):
         raise ValueError(f"hessian iterations must be a positive integer, got {iterations!r}")
     check_batch(batch)

@@ -51,7 +51,11 @@ def _norms(prefix: str, tree) -> dict[str, jax.Array]:
 
 
 def parameter_norms(params) -> dict[str, jax.Array]:
-    """||theta||_2, total ("param_norm") and per layer ("param_norm/{layer}")."""
+    """||theta||_2, total ("param_norm") and per layer ("param_norm/{layer}").
+
+    params: a pytree of arrays (P parameters in all). Returns {"param_norm": ...,
+    "param_norm/{layer}": ...} of 0-d float32 arrays (shape []).
+    """
     return _norms("param_norm", params)
 
 
@@ -59,8 +63,10 @@ def distance_from_init(params, init_params) -> dict[str, jax.Array]:
     """||theta - theta_0||_2 and ||theta - theta_0|| / ||theta_0||, total and per layer.
 
     Plasticine's "weight difference" (and Lyle et al. 2023's distance from initialisation).
-    Keys "init_distance[/layer]" and "init_distance_relative[/layer]"; the relative distance of a
-    layer initialised at exactly zero is NaN (no scale to divide by).
+    params, init_params: pytrees of the same structure (P parameters). Returns {"init_distance",
+    "init_distance/{layer}", "init_distance_relative", "init_distance_relative/{layer}"} of 0-d
+    float32 arrays (shape []); the relative distance of a layer initialised at exactly zero is NaN
+    (no scale to divide by).
     """
     if jax.tree.structure(params) != jax.tree.structure(init_params):
         raise ValueError("params and init_params have different tree structures")
@@ -75,7 +81,11 @@ def distance_from_init(params, init_params) -> dict[str, jax.Array]:
 
 
 def gradient_norm(loss_fn, params, batch) -> dict[str, jax.Array]:
-    """||grad (1/k) sum_i loss_i||_2 of the training loss, total ("grad_norm") and per layer."""
+    """||grad (1/k) sum_i loss_i||_2 of the training loss, total ("grad_norm") and per layer.
+
+    batch: a pytree whose leaves are [k, ...]. Returns {"grad_norm": ..., "grad_norm/{layer}": ...}
+    of 0-d float32 arrays.
+    """
     check_batch(batch)
     grads = jax.grad(lambda p: jnp.mean(jax.vmap(loss_fn, (None, 0))(p, batch)))(params)
     return _norms("grad_norm", grads)
@@ -84,6 +94,7 @@ def gradient_norm(loss_fn, params, batch) -> dict[str, jax.Array]:
 def per_sample_gradients(loss_fn, params, batch, chunk_size: int = 8, conv: str = "matmul"):
     """J [k, P]: the flattened gradient of each transition's loss.
 
+    batch: a pytree whose leaves are [k, ...]. Returns J [k, P], one row per transition.
     chunk_size transitions are vectorised together (jax.lax.map's batch_size); conv="matmul"
     computes convolutions as im2col matmuls (im2col.py), "native" keeps XLA's. Measured on
     XLA:CPU at k = 128: chunks of 8 with matmul convolutions took 0.93 s (Nature CNN) and
@@ -100,7 +111,10 @@ def per_sample_gradients(loss_fn, params, batch, chunk_size: int = 8, conv: str 
 
 
 def loss_ntk(loss_fn, params, batch, chunk_size: int = 8, conv: str = "matmul") -> jax.Array:
-    """K[i, j] = <grad loss_i, grad loss_j>, the empirical NTK of the per-sample losses [k, k]."""
+    """K[i, j] = <grad loss_i, grad loss_j>, the empirical NTK of the per-sample losses [k, k].
+
+    batch: a pytree whose leaves are [k, ...]. Returns K = J J^T [k, k] (J: per_sample_gradients).
+    """
     J = per_sample_gradients(loss_fn, params, batch, chunk_size, conv)
     return J @ J.T
 
@@ -112,7 +126,7 @@ def ntk_statistics(K, thresholds: Sequence[float] = NTK_THRESHOLDS) -> dict[str,
     k = 1); positive_frac / negative_frac = fraction of all k^2 entries > 0 / < 0; and, for each
     threshold t, rank_{t} = |{sigma : sigma / sigma_max > t}|, which Dopamine calls
     "entk_srank_t" (a relative threshold, like update_rank, not Kumar et al.'s srank); 0 for an
-    all-zero K.
+    all-zero K. Returns {"diagonal_mean", ..., "rank_{t}"} of 0-d arrays (the ranks int32).
     """
     K = jnp.asarray(K, jnp.float32)
     if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] == 0:
@@ -135,6 +149,8 @@ def ntk_statistics(K, thresholds: Sequence[float] = NTK_THRESHOLDS) -> dict[str,
 
 def gradient_noise(K) -> dict[str, jax.Array]:
     """Gradient-noise statistics of the per-sample gradients, from their NTK K = J J^T [k, k].
+
+    Returns {name: 0-d float32 array} for the names below.
 
     With g_bar = (1/k) sum_i g_i (the training-loss gradient):
       grad_norm                 ||g_bar|| = sqrt(1^T K 1) / k

@@ -32,7 +32,7 @@ def update_rank_name(center: str = "none", target: str = "", random: bool = Fals
 
 
 def update_rank_key(center: str = "none", target: str = "", random: bool = False) -> str:
-    """The rank's metric key: ``interference/[<target>_]update_rank[_drift][_random]``."""
+    """The rank's metric key: returns ``interference/[<target>_]update_rank[_drift][_random]``."""
     return PREFIX + update_rank_name(center, target, random)
 
 

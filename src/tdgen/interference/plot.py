@@ -57,7 +57,10 @@ def plot_update_matrix(A, order: str = "cluster", *, title: str | None = None, a
 
 
 def plot_singular_values(A, eps: float = 0.1, *, title: str | None = None, ax=None):
-    """Normalised singular values sigma_i / sigma_1 (log scale) with the eps threshold marked."""
+    """Normalised singular values sigma_i / sigma_1 (log scale) with the eps threshold marked.
+
+    A: an update matrix [k, m]. Returns the matplotlib Figure (that of `ax` when given).
+    """
     A = np.asarray(A, dtype=np.float64)
     if A.ndim != 2 or 0 in A.shape:
         raise ValueError(f"expected a non-empty 2-D update matrix, got shape {A.shape}")

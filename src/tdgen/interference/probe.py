@@ -84,7 +84,11 @@ class Probe:
 
     def __call__(self, params, opt_state, batch, reference=None, init_params=None) -> dict:
         """{name: scalar} of every chosen measure; `reference` observations default to
-        batch["obs"] (activations, output NTK and churn are read there)."""
+        batch["obs"] (activations, output NTK and churn are read there).
+
+        batch: a pytree whose leaves are [k, ...]; reference: [m, ...]. Returns {name: 0-d
+        jax.Array}, e.g. "dynamics/dormant_0.1", "interference/update_rank".
+        """
         if "init_distance" in self.measures and init_params is None:
             raise ValueError("measure 'init_distance' needs init_params=<the initial parameters>")
         reference = batch["obs"] if reference is None else reference
@@ -95,7 +99,11 @@ class Probe:
         return out
 
     def matrices(self, params, opt_state, batch, reference=None) -> dict[str, jax.Array]:
-        """The update matrix A [k, k], the loss NTK [k, k] and the output NTK [m, m]."""
+        """The update matrix A [k, k], the loss NTK [k, k] and the output NTK [m, m].
+
+        batch: a pytree whose leaves are [k, ...]; reference: [m, ...] (default batch["obs"]).
+        Returns {"update_matrix": [k, k], "loss_ntk": [k, k], "output_ntk": [m, m]} of jax.Arrays.
+        """
         reference = batch["obs"] if reference is None else reference
         context = Context(self, params, opt_state, batch, reference, None)
         return {

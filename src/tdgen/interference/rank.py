@@ -38,6 +38,7 @@ def _fraction(name: str, value: float) -> None:
 def singular_values(A) -> jax.Array:
     """Singular values of A, largest first.
 
+    A: [r, c]. Returns the singular values [min(r, c)], in descending order.
     A matrix more than twice as wide as tall (features [n, d] of a conv layer) or the reverse
     is first reduced to the [min, min] triangle R of a QR decomposition (same singular values):
     on XLA:CPU the SVD of a [128, 12800] matrix took ~14x longer than QR + SVD of R.
@@ -54,7 +55,7 @@ def singular_values(A) -> jax.Array:
 def update_rank(A, eps: float = 0.1) -> jax.Array:
     """|{sigma : sigma > eps * max sigma}|, the update rank of Appendix B.1 (Maddox et al. 2020).
 
-    An all-zero matrix has rank 0.
+    A: the update matrix [k, m]. Returns a 0-d int32 jax.Array; an all-zero matrix has rank 0.
     """
     _fraction("eps", eps)
     s = singular_values(A)
@@ -65,7 +66,8 @@ def srank(features, delta: float = 0.01) -> jax.Array:
     """Effective rank of Kumar et al. (2021): min{r : sum_{i<=r} sigma_i / sum sigma >= 1 - delta}.
 
     `features` is [n, d] (e.g. penultimate-layer features of n states) or an update matrix.
-    An all-zero matrix has srank 0 (no singular value mass), as update_rank.
+    Returns a 0-d int32 jax.Array; an all-zero matrix has srank 0 (no singular value mass), as
+    update_rank.
     """
     _fraction("delta", delta)
     s = singular_values(features)
@@ -77,14 +79,17 @@ def srank(features, delta: float = 0.01) -> jax.Array:
 def stable_rank(features) -> jax.Array:
     """||Phi||_F^2 / ||Phi||_2^2 (Rudelson & Vershynin 2007): the sum of the squared singular
     values over the largest, a real number in [1, rank]; 0 for an all-zero matrix. Not Kumar et
-    al.'s srank, which Plasticine logs under the name "stable rank" (see `srank`)."""
+    al.'s srank, which Plasticine logs under the name "stable rank" (see `srank`).
+
+    features: Phi [n, d] (or any 2-D matrix). Returns a 0-d float jax.Array.
+    """
     power = singular_values(features) ** 2
     return jnp.sum(power) / jnp.maximum(power[0], jnp.finfo(power.dtype).tiny)
 
 
 def feature_rank(features, eps: float = FEATURE_RANK_EPS) -> jax.Array:
     """InFeR's feature rank (Lyle et al. 2022, capacity loss): #{sigma(Phi / sqrt(n)) > eps}
-    for features Phi [n, d] of n inputs."""
+    for features Phi [n, d] of n inputs. Returns a 0-d int32 jax.Array."""
     if not eps > 0:
         raise ValueError(f"feature rank: eps must be positive, got {eps!r}")
     phi = _matrix(features)
@@ -98,6 +103,8 @@ def effective_dimension(A, kind: str = "entropy") -> jax.Array:
     kind="entropy": exp(H(p)) with p = sigma / sum(sigma), the effective rank of Roy and
     Vetterli (2007). kind="participation": (sum sigma^2)^2 / sum sigma^4, the participation ratio
     of the eigenvalues sigma^2 of A A^T. Both equal r for r equal non-zero singular values.
+    A: [r, c] (features [n, d] or an update matrix [k, m]). Returns a 0-d float jax.Array
+    (for an all-zero A: 1 with "entropy", 0 with "participation").
     """
     kinds = ("entropy", "participation")
     if kind not in kinds:
@@ -118,6 +125,7 @@ def identity_distance(A) -> jax.Array:
     learning rate: 0 for a tabular (uniform diagonal) update matrix, near sqrt(2 - 2/sqrt(k)) for
     a rank-one matrix of equal entries. As the paper notes (Section 5.1), momentum's constant
     term makes A far from the identity even when updates do not interfere; use center="drift".
+    A: [k, k]. Returns a 0-d float jax.Array.
     """
     A = _matrix(A)
     if A.shape[0] != A.shape[1]:
@@ -144,7 +152,8 @@ def gradient_gram(
     With loss_fn: G[i, j] = -<grad loss_i(params), grad v(params, x_j)>, so that one SGD step of
     size lr gives A = lr * G + O(lr^2). Without loss_fn: the empirical NTK of the reduced output,
     G[i, j] = <grad v(x_i), grad v(x_j)> over the states x (inputs, default batch["obs"]).
-    Shapes: [k, m] with a loss, [m, m] without. reduce="policy" is not a scalar and is refused.
+    batch: a pytree whose leaves are [k, ...]; inputs: [m, ...]. Returns G as a jax.Array of
+    shape [k, m] with a loss, [m, m] without. reduce="policy" is not a scalar and is refused.
     """
     if reduce == "policy":
         raise ValueError("gradient_gram needs a scalar reduction; 'policy' is a vector of probs")

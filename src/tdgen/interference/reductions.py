@@ -45,6 +45,7 @@ class Reduction:
     `values(outputs, actions)` maps outputs of m states to per-state values: shape [m] for every
     reduction but "policy", whose values are action-probability vectors [m, A]. `difference(new,
     old)` is the update-matrix entry: new - old for scalars, ||new - old||_2 for "policy".
+    Outputs are [m, A] ([m, A, atoms] for "expectation", [m] or [m, 1] for "none").
     """
 
     name: str
@@ -90,7 +91,11 @@ class Reduction:
 
     def values(self, outputs, actions=None):
         """Per-state values [m] (or probabilities [m, A]) of outputs [m, ...]: a jax.Array, or a
-        numpy array computed with numpy (the torch instrument)."""
+        numpy array computed with numpy (the torch instrument).
+
+        outputs: [m, A] ([m, A, atoms] for "expectation", [m] or [m, 1] for "none"); actions:
+        [m], read by "action" only. Returns [m], or [m, A] for "policy".
+        """
         name, (xp, nn) = self.name, _namespace(outputs)
         if name == "none":
             return outputs.reshape(outputs.shape[0])
@@ -109,7 +114,11 @@ class Reduction:
         return xp.take_along_axis(outputs, actions[:, None].astype(xp.int32), axis=1)[:, 0]
 
     def difference(self, new, old):
-        """The update-matrix entry: new - old, or ||new - old||_2 over actions for "policy"."""
+        """The update-matrix entry: new - old, or ||new - old||_2 over actions for "policy".
+
+        new, old: values of `values`, [..., m] (or [..., m, A] for "policy"), broadcast together
+        (e.g. new [c, m] against old [m]). Returns [..., m].
+        """
         if self.is_vector:
             return _namespace(new)[0].linalg.norm(new - old, axis=-1)
         return new - old

@@ -21,8 +21,9 @@ TAUS = (0.0, 0.025, 0.1)
 def unit_scores(activations: jax.Array) -> jax.Array:
     """ReDo score s_i = E|h_i| / (1/H sum_j E|h_j|) per unit (Sokar et al. 2023, Eq. 1).
 
-    The expectation runs over inputs and, for conv layers, spatial positions. A layer whose
-    activations are all zero has every score 0 (every unit dormant), not 0/0.
+    activations: [n, ..., units]. Returns the scores [units] (float32). The expectation runs over
+    inputs and, for conv layers, spatial positions. A layer whose activations are all zero has
+    every score 0 (every unit dormant), not 0/0.
     """
     a = jnp.abs(jnp.asarray(activations, jnp.float32))
     mean_abs = a.reshape(-1, a.shape[-1]).mean(axis=0)
@@ -35,8 +36,10 @@ def dormant_units(
 ) -> dict[str, jax.Array]:
     """Fractions of tau-dormant units (score <= tau, Sokar et al. 2023), per layer and overall.
 
-    Keys "dormant_{tau}/{layer}" and "dormant_{tau}" (all layers' dormant units over all their
-    units, as ReDo counts). tau = 0 counts units that are exactly zero on every input.
+    activations: {layer: [n, ..., units]} or one array [n, ..., units] (layer "features").
+    Returns {"dormant_{tau}/{layer}": ..., "dormant_{tau}": ...} of 0-d float arrays, tau written
+    with :g ("dormant_0.025"); the overall key counts all layers' dormant units over all their
+    units, as ReDo counts. tau = 0 counts units that are exactly zero on every input.
     """
     layers = _as_layers(activations)
     out, counts = {}, {tau: 0 for tau in taus}
@@ -58,7 +61,8 @@ def active_units(activations: Mapping[str, jax.Array] | jax.Array) -> dict[str, 
 
     The complement of the dead-unit fraction of Lyle et al. (2023, "Understanding plasticity in
     neural networks", a ReLU unit is dead when it is zero on every input), the "active units"
-    of Plasticine. For ReLU layers it equals 1 - dormant_0. Keys "active/{layer}", "active".
+    of Plasticine. For ReLU layers it equals 1 - dormant_0. activations: {layer: [n, ..., units]}
+    or one array [n, ..., units]. Returns {"active/{layer}": ..., "active": ...} of 0-d arrays.
     """
     out, alive, total = {}, 0, 0
     for name, acts in _as_layers(activations).items():
@@ -75,10 +79,11 @@ def feature_statistics(
 ) -> dict[str, jax.Array]:
     """Per layer: srank (Kumar et al. 2021, delta), effective rank (Roy & Vetterli 2007), norm.
 
-    Features are the activations flattened to [n, features]. feature_norm is the mean over
-    inputs of ||phi(x)||_2. Keys "feature_srank/{layer}", "feature_erank/{layer}",
-    "feature_norm/{layer}". All-zero features have srank 0 and effective rank 1 (the
-    conventions of rank.py: exp of the entropy of no mass), norm 0.
+    activations: {layer: [n, ..., units]} or one array [n, ..., units]; features are the
+    activations flattened to [n, features]. feature_norm is the mean over inputs of
+    ||phi(x)||_2. Returns {"feature_srank/{layer}": 0-d int32, "feature_erank/{layer}",
+    "feature_norm/{layer}": 0-d float32}. All-zero features have srank 0 and effective rank 1
+    (the conventions of rank.py: exp of the entropy of no mass), norm 0.
     """
     out = {}
     for name, acts in _as_layers(activations).items():
@@ -91,7 +96,11 @@ def feature_statistics(
 
 def feature_stable_ranks(activations: Mapping[str, jax.Array] | jax.Array) -> dict[str, jax.Array]:
     """Per layer: the stable rank ||Phi||_F^2 / ||Phi||_2^2 of the features [n, features]
-    ("feature_stable_rank/{layer}")."""
+    ("feature_stable_rank/{layer}").
+
+    activations: {layer: [n, ..., units]} or one array [n, ..., units], flattened to
+    [n, features]. Returns {"feature_stable_rank/{layer}": 0-d float32}.
+    """
     return {f"feature_stable_rank/{name}": stable_rank(_features(acts))
             for name, acts in _as_layers(activations).items()}  # fmt: skip
 
@@ -99,7 +108,11 @@ def feature_stable_ranks(activations: Mapping[str, jax.Array] | jax.Array) -> di
 def feature_ranks(
     activations: Mapping[str, jax.Array] | jax.Array, eps: float = FEATURE_RANK_EPS
 ) -> dict[str, jax.Array]:
-    """Per layer: InFeR's feature rank #{sigma(Phi / sqrt(n)) > eps} ("feature_rank/{layer}")."""
+    """Per layer: InFeR's feature rank #{sigma(Phi / sqrt(n)) > eps} ("feature_rank/{layer}").
+
+    activations: {layer: [n, ..., units]} or one array [n, ..., units], flattened to
+    [n, features]. Returns {"feature_rank/{layer}": 0-d int32}.
+    """
     return {f"feature_rank/{name}": feature_rank(_features(acts), eps)
             for name, acts in _as_layers(activations).items()}  # fmt: skip
 

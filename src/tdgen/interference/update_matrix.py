@@ -139,7 +139,9 @@ def make_update_matrix(
 ) -> Callable[..., jax.Array]:
     """A jitted `(params, opt_state, batch, inputs=None) -> A`; arguments as in update_matrix.
 
-    `.compile(params, opt_state, batch, inputs=None)` compiles ahead of time for those shapes.
+    Returns that function: batch leaves [k, ...] and inputs [m, ...] (default batch["obs"], m = k)
+    give A [k, m]. `.compile(params, opt_state, batch, inputs=None)` compiles ahead of time for
+    those shapes.
     """
     reduction = Reduction(
         reduce, action_index, None if support is None else tuple(np.asarray(support).tolist())

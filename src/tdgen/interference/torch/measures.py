@@ -85,7 +85,10 @@ def capture_activations(
 
 
 def unit_scores(activations: torch.Tensor) -> torch.Tensor:
-    """ReDo score E|h_i| / mean_j E|h_j| per unit (axis 1) (Sokar et al. 2023, Eq. 1)."""
+    """ReDo score E|h_i| / mean_j E|h_j| per unit (axis 1) (Sokar et al. 2023, Eq. 1).
+
+    activations: [n, units, ...] (NCHW). Returns the scores [units], a float32 tensor.
+    """
     a = activations.detach().abs().float().movedim(1, -1)
     mean_abs = a.reshape(-1, a.shape[-1]).mean(0)
     layer_mean = mean_abs.mean()
@@ -93,7 +96,11 @@ def unit_scores(activations: torch.Tensor) -> torch.Tensor:
 
 
 def dormant_units(activations, taus: Sequence[float] = TAUS) -> dict[str, torch.Tensor]:
-    """Fractions of tau-dormant units per layer and overall (JAX: units.dormant_units)."""
+    """Fractions of tau-dormant units per layer and overall (JAX: units.dormant_units).
+
+    activations: {layer: [n, units, ...]} or one tensor [n, units, ...] (layer "features").
+    Returns {"dormant_{tau}/{layer}": ..., "dormant_{tau}": ...} of 0-d tensors (float() them).
+    """
     out, counts, total = {}, dict.fromkeys(taus, 0), 0
     for name, acts in _as_layers(activations).items():
         scores = unit_scores(acts)
@@ -107,7 +114,11 @@ def dormant_units(activations, taus: Sequence[float] = TAUS) -> dict[str, torch.
 
 
 def active_units(activations) -> dict[str, torch.Tensor]:
-    """Fraction of units non-zero on at least one input (Lyle et al. 2023; JAX: active_units)."""
+    """Fraction of units non-zero on at least one input (Lyle et al. 2023; JAX: active_units).
+
+    activations: {layer: [n, units, ...]} or one tensor [n, units, ...].
+    Returns {"active/{layer}": ..., "active": ...} of 0-d tensors (float() them).
+    """
     out, alive, total = {}, 0, 0
     for name, acts in _as_layers(activations).items():
         a = acts.detach().movedim(1, -1)
@@ -119,7 +130,11 @@ def active_units(activations) -> dict[str, torch.Tensor]:
 
 
 def feature_statistics(activations, delta: float = 0.01) -> dict[str, torch.Tensor]:
-    """srank (Kumar et al. 2021), effective rank (Roy & Vetterli 2007), mean feature norm."""
+    """srank (Kumar et al. 2021), effective rank (Roy & Vetterli 2007), mean feature norm.
+
+    activations: {layer: [n, units, ...]} or one tensor, flattened to [n, features]. Returns
+    {"feature_srank/{layer}", "feature_erank/{layer}", "feature_norm/{layer}"} of 0-d tensors.
+    """
     if not 0.0 < delta < 1.0:
         raise ValueError(f"delta must lie in (0, 1), got {delta}")
     out = {}
@@ -193,12 +208,21 @@ def _norms(prefix: str, named: Mapping[str, torch.Tensor]) -> dict[str, torch.Te
 
 
 def parameter_norms(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """||theta||_2 total ("param_norm") and per layer (JAX: gradients.parameter_norms)."""
+    """||theta||_2 total ("param_norm") and per layer (JAX: gradients.parameter_norms).
+
+    Returns {"param_norm": ..., "param_norm/{layer}": ...} of 0-d tensors (shape []); a layer is
+    a parameter's path without its last part ("encoder.0" holds encoder.0.weight and .bias).
+    """
     return _norms("param_norm", dict(module.named_parameters()))
 
 
 def distance_from_init(module: torch.nn.Module, init: Mapping[str, torch.Tensor]) -> dict:
-    """||theta - theta_0|| and its ratio to ||theta_0||; `init` = a copy of named_parameters()."""
+    """||theta - theta_0|| and its ratio to ||theta_0||; `init` = a copy of named_parameters().
+
+    init: {name: tensor of that parameter's shape}. Returns {"init_distance",
+    "init_distance/{layer}", "init_distance_relative", "init_distance_relative/{layer}"} of 0-d
+    tensors (shape []; the relative distance of a layer initialised at zero is NaN).
+    """
     params = dict(module.named_parameters())
     if set(params) != set(init):
         raise ValueError("init must hold the same parameter names as module.named_parameters()")
@@ -239,7 +263,10 @@ def mean_loss(module: torch.nn.Module, loss_fn: LossFn, batch: Batch) -> torch.T
 
 
 def gradient_norm(module: torch.nn.Module, loss_fn: LossFn, batch: Batch) -> dict:
-    """||grad of the mean per-transition loss||, total and per layer (module .grad untouched)."""
+    """||grad of the mean per-transition loss||, total and per layer (module .grad untouched).
+
+    batch: {key: [k, ...]}. Returns {"grad_norm": ..., "grad_norm/{layer}": ...} of 0-d tensors.
+    """
     named = dict((n, p) for n, p in module.named_parameters() if p.requires_grad)
     loss = mean_loss(module, loss_fn, batch)
     return _norms("grad_norm", dict(zip(named, _grads(loss, list(named.values())), strict=True)))
@@ -287,6 +314,8 @@ def per_sample_gradients(
 ) -> torch.Tensor:
     """J [k, P]: each transition's flattened loss gradient.
 
+    batch: {key: [k, ...]}. Returns J [k, P], a tensor (P: the parameters requiring grad).
+
     vectorize=True: torch.func.vmap over torch.func.grad (one batched pass); False: a loop of k
     backward passes; None (default): vmap, falling back to the loop when loss_fn cannot be
     vmapped (e.g. `q[t["action"]]`, indexing by a tensor, is data-dependent under vmap; write
@@ -319,13 +348,20 @@ def per_sample_gradients(
 def loss_ntk(
     module: torch.nn.Module, loss_fn: LossFn, batch: Batch, vectorize: bool | None = None
 ) -> torch.Tensor:
-    """K = J J^T [k, k], the empirical NTK of the per-sample losses (J: per_sample_gradients)."""
+    """K = J J^T [k, k], the empirical NTK of the per-sample losses (J: per_sample_gradients).
+
+    batch: {key: [k, ...]}. Returns K [k, k], a tensor.
+    """
     J = per_sample_gradients(module, loss_fn, batch, vectorize)
     return J @ J.T
 
 
 def ntk_statistics(K: torch.Tensor, thresholds: Sequence[float] = NTK_THRESHOLDS) -> dict:
-    """Dopamine labs' NTK summaries (JAX: gradients.ntk_statistics)."""
+    """Dopamine labs' NTK summaries (JAX: gradients.ntk_statistics).
+
+    K: [k, k]. Returns {"diagonal_mean", "diagonal_std", "off_diagonal_mean", "positive_frac",
+    "negative_frac", "rank_{t}"} of 0-d tensors (float() them).
+    """
     K = torch.as_tensor(K).float()
     if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] == 0:
         raise ValueError(f"expected a non-empty square NTK [k, k], got shape {tuple(K.shape)}")
@@ -346,7 +382,11 @@ def ntk_statistics(K: torch.Tensor, thresholds: Sequence[float] = NTK_THRESHOLDS
 
 
 def gradient_noise(K: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Gradient-noise statistics from the per-sample gradient NTK (JAX: gradients.gradient_noise)."""
+    """Gradient-noise statistics from the per-sample gradient NTK (JAX: gradients.gradient_noise).
+
+    K: [k, k]. Returns {"grad_norm", "per_sample_grad_norm", "grad_variance",
+    "grad_noise_scale", "grad_coherence"} of 0-d tensors (float() them).
+    """
     K = torch.as_tensor(K).float()
     k = K.shape[0]
     mean_sq = K.sum().clamp(min=0) / k**2
@@ -367,12 +407,18 @@ def gradient_noise(K: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def greedy_churn(q_before: torch.Tensor, q_after: torch.Tensor) -> torch.Tensor:
-    """Fraction of states whose argmax action differs (Schaul et al. 2022)."""
+    """Fraction of states whose argmax action differs (Schaul et al. 2022).
+
+    q_before, q_after: [m, A]. Returns a 0-d float32 tensor (float() it).
+    """
     return (q_before.argmax(-1) != q_after.argmax(-1)).float().mean()
 
 
 def policy_churn_tv(logits_before: torch.Tensor, logits_after: torch.Tensor) -> torch.Tensor:
-    """Mean total-variation distance between softmax action distributions."""
+    """Mean total-variation distance between softmax action distributions.
+
+    logits_before, logits_after: [m, A]. Returns a 0-d tensor (float() it).
+    """
     diff = logits_after.softmax(-1) - logits_before.softmax(-1)
     return (0.5 * diff.abs().sum(-1)).mean()
 
@@ -385,7 +431,11 @@ def policy_churn(
     reference: torch.Tensor,
     head: str = "value",
 ) -> torch.Tensor:
-    """Churn on `reference` after one real optimiser step (on a scratch copy) on the mean loss."""
+    """Churn on `reference` after one real optimiser step (on a scratch copy) on the mean loss.
+
+    batch: {key: [k, ...]}; reference: [m, ...], on which module gives [m, A]. Returns a 0-d
+    tensor (float() it): greedy_churn (head="value") or policy_churn_tv (head="policy").
+    """
     if head not in HEADS:
         raise unknown_name("churn head", head, HEADS)
     with torch.no_grad():

@@ -99,7 +99,11 @@ class Probe:
     def __call__(self, batch, reference: torch.Tensor | None = None) -> dict[str, float]:
         """{name: float}; `batch`: a dict of tensors or numpy arrays [k, ...], or a named tuple
         of the buffer's fields (contract.py); `reference` observations default to its ``obs``
-        field."""
+        field.
+
+        reference: [m, ...]. Returns {name: float} (Python floats, ready to log), the keys of
+        the JAX Probe, e.g. "dynamics/dormant_0.1", "interference/update_rank".
+        """
         fields = type(batch) if hasattr(batch, "_asdict") else None
         batch = as_batch(batch, self.obs, module_device(self.module))
         loss_fn = self._transition_loss(batch, fields)
@@ -114,7 +118,11 @@ class Probe:
 
     def update_matrix(self, batch, center: str | None = None) -> np.ndarray:
         """The update matrix [k, k] (float32 numpy; tdgen.interference.torch.update_matrix) of a
-        batch of k transitions; centring: the Probe's unless given."""
+        batch of k transitions; centring: the Probe's unless given.
+
+        batch: as for __call__, [k, ...]. Returns A [k, k] as a float32 numpy array (the states
+        evaluated are the batch's own observations).
+        """
         fields = type(batch) if hasattr(batch, "_asdict") else None
         batch = as_batch(batch, self.obs, module_device(self.module))
         return self._matrix(self._transition_loss(batch, fields), batch, center)

@@ -183,7 +183,7 @@ class _Scratch:
 def update_rank(A, eps: float = 0.1) -> int:
     """|{sigma : sigma > eps * max sigma}| of A [k, m], the definition of
     `tdgen.interference.update_rank` (Appendix B.1), computed by torch so that no JAX is loaded;
-    an all-zero matrix has rank 0."""
+    an all-zero matrix has rank 0. Returns a Python int (not a tensor)."""
     if not 0.0 < float(eps) < 1.0:
         raise ValueError(f"eps must lie in (0, 1), got {eps}")
     s = torch.linalg.svdvals(torch.as_tensor(np.asarray(A, np.float32)))
