@@ -68,7 +68,9 @@ dist: $(STAMP)
 	cd dist && venv/bin/python -c 'import importlib.metadata as m, tdgen; v = m.version("tdgen"); \
 		assert v == tdgen.__version__, (v, tdgen.__version__); print("tdgen", v)'
 	cd dist && venv/bin/tdgen --version && venv/bin/tdgen list && venv/bin/tdgen reproduce fig9_kernel_td --out venv/results
-	@echo "dist: $$(echo dist/*.whl dist/*.tar.gz) built, checked and installed without extras"
+	mkdir -p dist/sdist && tar -xzf dist/*.tar.gz -C dist/sdist
+	$(MAKE) -C dist/sdist/$$(ls dist/sdist) test-fast PYTHON=$(PYTHON)
+	@echo "dist: $$(echo dist/*.whl dist/*.tar.gz) built, checked, installed without extras; the sdist's fast tests pass"
 
 # Regenerate every lock file after a change to pyproject.toml (needs uv).
 lock:

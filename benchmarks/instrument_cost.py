@@ -12,6 +12,8 @@ Three goals, each measured in this one process (compile excluded, best of ``--re
   schedule   a jitted lax.scan of DQN updates on the MinAtar CNN with `probe.on_schedule` that
              never fires, against the same scan without it, alternating: goal "nothing
              measurable" (the ratio, with the spread of the repeats beside it)
+And the import times, each in a fresh interpreter (best of 5): `import tdgen` (the front door,
+which loads neither JAX nor torch), torch alone, and the torch instrument (which loads no JAX).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -141,6 +145,28 @@ def schedule(repeats: int, steps: int = 200) -> dict:
             "ratio": probed / plain, "plain_spread": spread}  # fmt: skip
 
 
+IMPORTS = {
+    "tdgen": "import tdgen",
+    "torch": "import torch",
+    "torch_instrument": "from tdgen.interference.torch import Probe",
+    "jax_instrument": "from tdgen.interference import Probe",
+}
+
+
+def imports(repeats: int = 5) -> dict:
+    """Seconds of each statement in IMPORTS in a fresh interpreter (best of ``repeats``), and
+    whether the torch instrument loaded JAX."""
+    timer = "import sys, time; t = time.perf_counter(); {0}; print(time.perf_counter() - t, 'jax' in sys.modules)"
+    out = {}
+    for name, statement in IMPORTS.items():
+        runs = [subprocess.run([sys.executable, "-c", timer.format(statement)], check=True,
+                               capture_output=True, text=True).stdout.split()
+                for _ in range(repeats)]  # fmt: skip
+        out[f"{name}_s"] = min(float(seconds) for seconds, _ in runs)
+        out[f"{name}_loads_jax"] = runs[0][1] == "True"
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--k", type=int, default=128)
@@ -150,7 +176,8 @@ def main() -> None:
     result = {"machine": machine(), "goals": GOALS}
     for name, fn in (("agents", lambda: agents(args.k, args.repeats)),
                      ("torch", lambda: torch_against_jax(args.k, args.repeats)),
-                     ("schedule", lambda: schedule(args.repeats))):  # fmt: skip
+                     ("schedule", lambda: schedule(args.repeats)),
+                     ("imports", imports)):  # fmt: skip
         result[name] = fn()
         print(json.dumps({name: result[name]}), flush=True)
     result["machine"]["load_1min_after"] = os.getloadavg()[0]
