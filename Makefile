@@ -7,8 +7,8 @@ PY_MINOR := $(or $(filter 3.%,$(patsubst python%,%,$(notdir $(PYTHON)))),$(shell
 # Extras make installs; torch only on 3.11, where its CPU build lies on disk (PyPI's Linux torch
 # for 3.12/3.13 is the CUDA build, several GB), with stable-baselines3 (sb3): the torch tests skip
 # elsewhere.
-EXTRAS_3.11 := dev,atari,procgen,torch,sb3,sweep,dist
-EXTRAS_OTHER := dev,atari,procgen,sweep,dist
+EXTRAS_3.11 := dev,atari,procgen,torch,sb3,sweep,dist,docs
+EXTRAS_OTHER := dev,atari,procgen,sweep,dist,docs
 EXTRAS := $(or $(EXTRAS_$(PY_MINOR)),$(EXTRAS_OTHER))
 VENV := $(if $(filter 3.11,$(PY_MINOR)),.venv,.venv-$(PY_MINOR))
 LOCK := requirements/py$(PY_MINOR).txt
@@ -17,7 +17,7 @@ STAMP := $(VENV)/.installed
 OUT ?= results
 PYTEST_ARGS ?=
 
-.PHONY: reproduce test test-fast lint bench dist lock print-extras clean
+.PHONY: reproduce test test-fast lint docs bench dist lock print-extras clean
 
 requirements/py%.txt:
 	@echo "no lock file $@ for Python '$(PY_MINOR)': tested are 3.11, 3.12, 3.13" >&2; exit 2
@@ -59,6 +59,11 @@ bench: $(STAMP)
 # Wheel and sdist in dist/, checked by twine, and the wheel installed without extras (newest
 # releases in range, not the lock) into a fresh venv, dist/venv, where the installed version must
 # equal tdgen.__version__ and `tdgen list` and a theory experiment must run.
+# The documentation site (Sphinx, MyST pages in docs/), warnings as errors; it builds offline.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
 dist: $(STAMP)
 	rm -rf dist build
 	$(BIN)/python -m build --outdir dist .
@@ -80,4 +85,4 @@ print-extras:
 	@echo $(EXTRAS)
 
 clean:
-	rm -rf .venv .venv-3.* $(OUT) dist build
+	rm -rf .venv .venv-3.* $(OUT) dist build docs/_build
