@@ -57,9 +57,13 @@ def test_the_table_is_plain_data_and_derives_the_agents_choices_and_the_glossary
     # docs/glossary.md is the generated page: regenerate it with glossary_markdown()
     assert (ROOT / "docs" / "glossary.md").read_text() == glossary_markdown()
     assert "dormant_0.025/{layer}" in glossary_markdown() and "Plasticine" in glossary_markdown()
-    rows = [line for line in glossary_markdown().splitlines() if line.startswith("| `")]
-    assert len(rows) == len(MEASURES_TABLE)  # one row each, 7 cells (a "|" in a cell escaped)
-    assert all(len(re.split(r"(?<!\\)\|", row.strip())) - 2 == 7 for row in rows), rows
+    page = glossary_markdown().splitlines()
+    rows = [line for line in page if line.startswith("| `")]
+    assert len(rows) == len(MEASURES_TABLE)  # one row each, 4 cells (a "|" in a cell escaped)
+    assert all(len(re.split(r"(?<!\\)\|", row.strip())) - 2 == 4 for row in rows), rows
+    for m in MEASURES_TABLE:  # and a section each, with its definition, threshold and source
+        at = page.index(f"## `{m.name}`")
+        assert page[at + 2] == m.definition and f"- **Source:** {m.source}" in page[at : at + 9]
 
 
 def test_stable_rank_and_feature_rank_have_their_closed_forms():

@@ -212,7 +212,9 @@ SRANK_NAMES = (
 
 
 def glossary_markdown() -> str:
-    """The glossary page (docs/glossary.md), generated from the table."""
+    """The glossary page (docs/glossary.md), generated from the table: a summary table of names,
+    keys and where each is computed, then one section per measure with its definition,
+    threshold and source."""
     lines = [
         "# Glossary of measures",
         "",
@@ -220,23 +222,26 @@ def glossary_markdown() -> str:
         "this page. Each key has one definition in every entry point: both Probes, the agents, "
         "`tdgen rank`, the SB3 callback.",
         "",
-        "| measure | keys | definition | threshold | source | torch | agents log it |",
-        "|---|---|---|---|---|---|---|",
+        "| measure | keys | torch | agents log it |",
+        "|---|---|---|---|",
     ]
+    sections = []
     for m in MEASURES_TABLE:
         torch = "yes" if m.torch else f"JAX only: {m.torch_reason}"
         agents = "by default" if m.agents_default else ("when asked" if m.agents else "see below")
         keys = ", ".join(f"`{k.strip()}`" for k in m.keys.split(","))
-        cells = (m.definition, m.threshold, m.source, torch)
-        definition, threshold, source, torch = (c.replace("|", "\\|") for c in cells)  # in a cell
-        lines.append(f"| `{m.name}` | {keys} | {definition} | {threshold} | {source} | "
-                     f"{torch} | {agents} |")  # fmt: skip
+        lines.append(f"| `{m.name}` | {keys} | {torch.replace('|', chr(92) + '|')} | {agents} |")
+        sections += ["", f"## `{m.name}`", "", m.definition, "",
+                     f"- **Keys:** {keys}", f"- **Threshold:** {m.threshold}",
+                     f"- **Source:** {m.source}", f"- **Torch:** {torch}",
+                     f"- **Agents log it:** {agents}"]  # fmt: skip
     lines += [
         "",
         "Agents log the update rank at every probe, of the centring their `probe_center` names "
         "(`interference/[<network>_]update_rank[_drift][_random]`; `_random`: the same matrix of "
         "a freshly initialised network). `init_distance` needs the initial parameters, which runs "
         "do not keep.",
+        *sections,
         "",
         "## Names in other libraries",
         "",
