@@ -5,7 +5,7 @@
 MinAtar breakout (jitted on gymnax): the environment-only random-rollout rate (64 envs) as the
 baseline, PPO and DAAC with the `minatar` preset (MinAtar CNN, 64 envs x 128 steps), and PPO with an
 MLP at PureJaxRL's default PPO settings (4 envs x 128 steps, 4 epochs, 4 minibatches, 64 units)
-for comparison with PureJaxRL's ~58k steps/s measured on these cores before the issue was filed.
+for comparison with PureJaxRL's own PPO at the same settings (run it beside this script).
 With --procgen: envpool ProcGen bigfish (64 envs, random actions) as the baseline and PPO with the
 `procgen` preset (IMPALA CNN, learning on), for comparison with CleanRL's ppo_procgen.py at ~134
 steps/s on these cores. Rates exclude compilation (the first segment or iteration).

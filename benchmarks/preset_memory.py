@@ -6,7 +6,7 @@ from abstract shapes (`jax.eval_shape`, nothing allocated) and XLA's `memory_ana
 its argument, output, aliased (donated) and temporary bytes. Device peak ~= arguments + outputs
 - aliased + temporaries. XLA:GPU lays out and fuses differently, so read these as estimates
 within tens of percent; parameter, optimiser and buffer bytes are exact. The update-rank probe
-is not included (see the README's Speed section: k = 1024 on the Nature CNN fits in 4.3 GiB; the
+is not included (see docs/memory-and-gpu.md: k = 1024 on the Nature CNN fits in 4.3 GiB; the
 presets use k = 128, chunked, which is far less).
 
     python benchmarks/preset_memory.py

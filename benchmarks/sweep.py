@@ -9,7 +9,7 @@ into a fresh out dir; the cached modes start from an empty (cold) XLA compilatio
   pool2+cache,1thread the same, each process limited to 1 XLA CPU thread
 
 Prints wall seconds per mode and the ratio to `sequential` (> 1: faster than sequential).
-Vmapped seeds are not measured: the agents do not vmap over seeds (see README).
+Seed groups (seeds trained as one vmapped program) are measured by benchmarks/seeds.py, not here.
 
     python benchmarks/sweep.py [--frames 4000] [--rounds 1] [--modes sequential pool2+cache]
 """

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from tdgen.errors import InputError
+
 PACKAGES = {  # the distribution that provides each optional top-level module
     "envpool": "envpool",
     "torch": "torch",
@@ -20,9 +22,9 @@ PACKAGES = {  # the distribution that provides each optional top-level module
 }
 
 
-class MissingExtraError(ImportError, ValueError):
-    """An optional package is not installed. A ValueError too, so the CLI reports it as bad
-    input (one line, exit status 2) rather than a traceback."""
+class MissingExtraError(ImportError, InputError):
+    """An optional package is not installed. An InputError (a ValueError) too, so the CLI reports
+    it as bad input (one line, exit status 2) rather than a traceback."""
 
 
 def require(module: str, extra: str, feature: str) -> ModuleType:

@@ -1,13 +1,16 @@
 """The `tdgen` command: `tdgen --help` lists the commands, `tdgen COMMAND --help` their options.
 
-Bad input (a file or option) prints one line `tdgen: error: ...` naming it and exits 2; a failed
-write (disk full) exits 1; SIGTERM during training checkpoints and exits 143 (README, "Errors and
-interruptions"). TDGEN_DEBUG=1 shows the traceback instead.
+Bad input (an InputError: a file, an option, a config field) prints one line `tdgen: error: ...`
+naming it and exits 2; a fault of the environment (disk full, permission denied, out of memory)
+prints one line naming the fault and exits 1; SIGTERM during training checkpoints and exits 143
+(docs/errors.md). Anything else is a bug: its traceback, a line asking for a
+report, exit 1. TDGEN_DEBUG=1 re-raises every error for its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from pathlib import Path
@@ -18,7 +21,7 @@ import tyro
 from rich.console import Console
 
 from tdgen.arguments import ArgumentParser, parse, require, table
-from tdgen.errors import InputError, Interrupted
+from tdgen.errors import InputError, Interrupted, ReportedFailure, make_dir
 
 console = Console(stderr=True)
 
@@ -67,6 +70,7 @@ def reproduce(
     from tdgen.experiments.runner import run_experiment
 
     require(workers is None or workers >= 1, "--workers", "a pool size >= 1", workers)
+    require(seed >= 0, "--seed", "a seed >= 0", seed)
     names = names or tuple(experiment_names())
     for name in names:
         get_experiment(name)  # fail on a typo before any work is done
@@ -78,7 +82,7 @@ def reproduce(
         for name in names:
             try:
                 configs[name] = preset_with(name, scale, overrides)
-            except ValueError as error:
+            except InputError as error:
                 raise InputError(f"--set: {error}") from None
     load_results(out)  # and on a damaged result.json the report would read at the end
     if backend != "inline":
@@ -296,8 +300,7 @@ def rank(
         from tdgen.agents.probes import VALUE
 
         result = probe_checkpoint(source, checkpoint)
-        out = out or source / "rank"
-        out.mkdir(parents=True, exist_ok=True)
+        out = make_dir(out or source / "rank", "the folder of the heatmaps")
         for label, matrices in (
             ("trained", result.matrices[VALUE]),
             ("random", result.matrices_random[VALUE]),
@@ -400,9 +403,13 @@ def run(args: list[str]) -> None:
 def main(args: list[str] | None = None) -> None:
     """Entry point of the `tdgen` console script.
 
-    Exit status: 2 for bad input (InputError, config validation, a named file missing), one
-    line naming it; 1 for a failed write (disk full: what is left is said); 143 after SIGTERM
-    stopped training (checkpointed); 130 on Ctrl-C. TDGEN_DEBUG=1 re-raises for the traceback.
+    Exit status: 2 for bad input (an InputError: an option, a config field, a file tdgen reads, a
+    missing optional package), one line `tdgen: error: ...` naming it; 1 for a fault of the
+    environment (disk full, quota, permission denied, read-only file system, I/O error, out of
+    memory), one line naming the fault, with what is left to resume from after a failed
+    checkpoint; 1 for a sweep whose runs failed (one line; tracebacks in its logs); 143 after
+    SIGTERM stopped training (checkpointed); 130 on Ctrl-C. Anything else is a bug in tdgen: its
+    traceback, then a line asking for a report, exit 1. TDGEN_DEBUG=1 re-raises everything.
     """
     args = sys.argv[1:] if args is None else list(args)
     try:
@@ -414,16 +421,77 @@ def main(args: list[str] | None = None) -> None:
     except BrokenPipeError:  # `tdgen list | head`: the reader left
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
-    except (
-        FileNotFoundError,
-        IsADirectoryError,
-        NotADirectoryError,
-        ValueError,
-        MemoryError,
-    ) as error:
+    except InputError as error:  # MissingExtraError, CheckpointError, config validation, ...
         _fail(f"error: {error}", 2)
-    except OSError as error:
+    except ReportedFailure as error:  # a sweep's failed runs: their tracebacks are in its logs
         _fail(f"error: {error}", 1)
+    except Exception as error:  # noqa: BLE001  (sorted here: the environment's fault or a bug)
+        fault = environment_fault(error)
+        if fault is None:
+            _bug()
+        _fail(f"{fault}: {error}" if str(error) else fault, 1)
+
+
+# The errors of the environment (not of tdgen, not of the input): one line naming the fault.
+FAULTS = {
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "read-only file system",
+    errno.EIO: "input/output error",
+    errno.ENOMEM: "out of memory",
+    errno.EMFILE: "too many open files",
+    errno.ENFILE: "too many open files",
+}
+
+
+def environment_fault(error: BaseException | None) -> str | None:
+    """The fault of the environment ``error`` reports ("disk full", "out of memory", ...), looking
+    through the errors it was raised from; None when it is none of them (a bug in tdgen)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, MemoryError):
+            return "out of memory"
+        if isinstance(error, OSError) and error.errno in FAULTS:
+            return FAULTS[error.errno]
+        if type(error).__module__.startswith("jax") and "RESOURCE_EXHAUSTED" in str(error)[:200]:
+            return "out of accelerator memory"  # XLA's allocation failure on a GPU or TPU
+        error = error.__cause__
+    return None
+
+
+def issue_tracker() -> str:
+    """Where to report a bug: the Project-URL of the installed metadata labelled Issues, Bug or
+    Tracker (else Source, Repository or Homepage); "the tdgen issue tracker" when none is."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        urls = metadata("tdgen").get_all("Project-URL") or []
+    except PackageNotFoundError:
+        urls = []
+    labelled = [(label.strip().lower(), url.strip())
+                for label, _, url in (u.partition(",") for u in urls) if url.strip()]  # fmt: skip
+    for words in (("issue", "bug", "tracker"), ("source", "repository", "home")):
+        for label, url in labelled:
+            if any(word in label for word in words):
+                return url
+    return "the tdgen issue tracker"
+
+
+def _bug() -> None:
+    """A bug in tdgen: the traceback of the exception being handled, a line asking for a
+    report, exit 1 (TDGEN_DEBUG=1: re-raise it)."""
+    if os.environ.get("TDGEN_DEBUG"):
+        raise
+    import traceback
+
+    sys.stdout.flush()
+    traceback.print_exc(file=sys.stderr)
+    print(f"tdgen: internal error (a bug in tdgen): please report it with the traceback above "
+          f"at {issue_tracker()}", file=sys.stderr, flush=True)  # fmt: skip
+    sys.exit(1)
 
 
 def _fail(message: str, status: int) -> None:

@@ -1,8 +1,11 @@
 """The errors the `tdgen` command reports in one line, and the readers that raise them.
 
-`InputError`, raised by every reader of a user's file or option, is a ValueError (config validation, which names the field, is one too), so the `tdgen`
-command prints both as one line `tdgen: error: ...` and exits 2. Its message names the file or
-option and what was expected. `read_json` and `read_toml` read a file and turn every way it can be
+`InputError` (a ValueError) is a user's mistake: raised by every reader of a user's file, by every
+check of an option, a config field (validation names the field) or an argument of the public API,
+and by a missing optional package (`tdgen._extras.MissingExtraError`). The `tdgen` command prints it
+as one line `tdgen: error: ...` and exits 2; every other error is the environment's fault (disk
+full, out of memory: one line, exit 1) or a bug (a traceback). Its message names the file or option
+and what was expected. `read_json` and `read_toml` read a file and turn every way it can be
 missing, empty, truncated or garbage into an InputError naming it. `Interrupted` is training
 stopped by SIGTERM after its checkpoint (`tdgen.runs.loop`). This module imports nothing of tdgen,
 so every layer may raise them.
@@ -20,6 +23,16 @@ from typing import Any
 
 class InputError(ValueError):
     """A file or option given to tdgen is missing, unreadable, malformed or out of range."""
+
+
+class InsufficientMemoryError(InputError, MemoryError):
+    """A config whose memory the host does not have free, refused before anything is allocated
+    (an Atari replay's buffer_size): bad input naming the field, and a MemoryError."""
+
+
+class ReportedFailure(Exception):  # noqa: N818  (a base: a sweep's failed runs)
+    """Work failed whose details are already written elsewhere (a sweep's failed runs: their
+    tracebacks are in its logs folder); the `tdgen` command prints its one line and exits 1."""
 
 
 def unknown_name(kind: str, name: object, choices: tuple[str, ...]) -> InputError:
@@ -114,6 +127,19 @@ def read_msgpack(path: Path, what: str) -> Any:
         ) from None
 
 
+def make_dir(path: Path, what: str) -> Path:
+    """Create the folder ``path`` (and its parents) named by the user for ``what``; an InputError
+    when a file stands where it or one of its parents should be."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(
+            f"{path} cannot be a folder: a file is in the way (expected {what})"
+        ) from None
+    return path
+
+
 def describe(error: BaseException) -> str:
     """``Type: message`` of an exception from a parser (just ``Type`` when it says nothing)."""
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
@@ -137,11 +163,14 @@ def require_fields(data: Any, path: Path, what: str, **types: type | tuple[type,
 
 __all__ = [
     "InputError",
+    "InsufficientMemoryError",
     "Interrupted",
+    "make_dir",
     "read_json",
     "read_msgpack",
     "read_npz",
     "read_text",
     "read_toml",
+    "ReportedFailure",
     "require_fields",
 ]

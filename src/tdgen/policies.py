@@ -34,6 +34,7 @@ from tdgen.agents.value_based.frame_replay import HostReplay, gather_stacks, val
 from tdgen.distill.host_buffer import env_seed, host_transitions
 from tdgen.distill.teacher import load_teacher
 from tdgen.distill.trainer import DistillConfig, Distiller
+from tdgen.errors import make_dir
 from tdgen.evaluate import (
     InterpolationConsistency,
     Robustness,
@@ -299,7 +300,7 @@ def evaluate_run(run_dir: Path, out: Path | None = None, frames: int = 0, **kwar
     policy = load_policy(Path(run_dir), frames)
     result = evaluate_policy(policy, **kwargs)
     out = Path(out) if out is not None else Path(run_dir) / "evaluation"
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out, "the folder of the evaluation")
     write_json_atomic(out / "evaluation.json", {"run": str(run_dir), **result.as_dict()})
     with plots.style():
         plots.save(plot_robustness({policy.name: result.robustness}), out / "robustness.png")

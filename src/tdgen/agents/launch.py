@@ -55,14 +55,14 @@ def train_seeds(
     each run is also an ordinary run directory (`tdgen resume out/seed3` continues it alone).
     """
     if lanes not in LANES:
-        raise ValueError(f"--lanes must be one of {', '.join(LANES)}, got {lanes!r}")
+        raise InputError(f"--lanes must be one of {', '.join(LANES)}, got {lanes!r}")
     lanes = resolve_lanes(lanes)  # group.json records what ran, so a resume runs the same
     seeds = [int(s) for s in seeds]
     if len(set(seeds)) != len(seeds) or not seeds:
-        raise ValueError(f"--seeds must be distinct and non-empty, got {seeds}")
+        raise InputError(f"--seeds must be distinct and non-empty, got {seeds}")
     out = Path(out)
     if (out / GROUP_FILE).exists() or (out / "config.json").exists():
-        raise ValueError(f"{out} already holds a run or group: continue it with "
+        raise InputError(f"{out} already holds a run or group: continue it with "
                          f"`tdgen resume {out}` or choose another --out")  # fmt: skip
     spec = get_agent(agent)
     configs = [config.replace(seed=s) for s in seeds]
@@ -98,7 +98,7 @@ def agent_of(run: RunDir):
     """The registry entry of the agent that trained ``run``; an unknown kind names its config."""
     try:
         return get_agent(run.kind)
-    except ValueError as error:
+    except InputError as error:
         raise InputError(f"{run.path / 'config.json'}: {error}") from None
 
 
@@ -117,7 +117,7 @@ def resume(path: Path, progress: bool = True) -> Path | list[Path]:
     config = run.load_config(spec.config_cls)
     try:
         agent = spec.build(config)
-    except ValueError as error:  # an environment this install does not know, ...
+    except InputError as error:  # an environment this install does not know, ...
         raise InputError(f"{run.path / 'config.json'}: {error}") from None
     return spec.family.resume(agent, run, None, progress)
 
@@ -160,7 +160,7 @@ def ensure_runs(
     for config, run_dir in zip(configs, run_dirs, strict=True):
         diff = config_differences(run_dir, agent, config.to_dict())
         if diff:
-            raise ValueError(
+            raise InputError(
                 f"{run_dir} holds a different run (fields {diff} differ from a {agent} run's): "
                 "delete it or choose another output directory"
             )
@@ -185,7 +185,7 @@ def probe_checkpoint(run_dir: Path, frames: int | None = None) -> ProbeResult:
     run = RunDir.open(Path(run_dir))
     spec = agent_of(run)
     if spec.family.name != "value_based":
-        raise ValueError(
+        raise InputError(
             f"recomputing a probe from a checkpoint is implemented for value-based runs; this is "
             f"a {run.kind!r} run, whose probes are saved in {run.probes}"
         )

@@ -19,6 +19,7 @@ from tdgen.agents.value_based import c51, dqn, qrdqn
 from tdgen.agents.value_based import launch as vb_launch
 from tdgen.agents.value_based.agent import Agent
 from tdgen.agents.value_based.config import PRESETS
+from tdgen.errors import InputError
 
 VALUE_BASED: Family = FamilyRecord(
     name="value_based",
@@ -58,7 +59,7 @@ class AgentSpec:
     def build(self, config: Any) -> Any:
         """The built agent for ``config`` (which must be of ``config_cls``)."""
         if type(config) is not self.config_cls:
-            raise ValueError(f"agent {self.name!r} needs a {self.config_cls.__name__}, got "
+            raise InputError(f"agent {self.name!r} needs a {self.config_cls.__name__}, got "
                              f"{type(config).__name__}")  # fmt: skip
         return self.family.build(self.algorithm, config)
 
@@ -81,7 +82,7 @@ def get_agent(name: str) -> AgentSpec:
     if name not in AGENTS:
         close = difflib.get_close_matches(name, AGENTS, n=1)
         hint = f": did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown agent {name!r}{hint} (agents: {', '.join(AGENTS)})")
+        raise InputError(f"unknown agent {name!r}{hint} (agents: {', '.join(AGENTS)})")
     return AGENTS[name]
 
 

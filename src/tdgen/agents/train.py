@@ -23,6 +23,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from tdgen.errors import InputError
 from tdgen.runs import RunDir, complete_checkpoints, find_checkpoint, load_run_checkpoint
 
 LANES = ("auto", "vmap", "map")
@@ -34,7 +35,7 @@ def resolve_lanes(lanes: str) -> str:
     bit for bit the solo runs: benchmarks/seeds.py), "vmap" on an accelerator (where vectorised
     lanes run in parallel)."""
     if lanes not in LANES:
-        raise ValueError(f"lanes must be one of {', '.join(LANES)}, got {lanes!r}")
+        raise InputError(f"lanes must be one of {', '.join(LANES)}, got {lanes!r}")
     if lanes == "auto":
         return "map" if jax.default_backend() == "cpu" else "vmap"
     return lanes

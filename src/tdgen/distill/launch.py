@@ -31,6 +31,7 @@ from tdgen.distill.trainer import (
     make_distill_probe,
     reset_accumulators,
 )
+from tdgen.errors import InputError
 from tdgen.runs import MetricsLogger, RunDir
 from tdgen.runs.loop import Event, Group, log_line, probe_event, run_segments, stacked_member
 from tdgen.runs.metrics import group_loggers
@@ -48,7 +49,7 @@ def resume_distill(run_dir: Path, progress: bool = True) -> Path:
     """Continue a distillation run from its newest complete checkpoint."""
     run = RunDir.open(Path(run_dir))
     if run.kind != KIND:
-        raise ValueError(f"{run.path} is a {run.kind!r} run, not a distillation")
+        raise InputError(f"{run.path} is a {run.kind!r} run, not a distillation")
     return resume(Distiller.build(run.load_config(DistillConfig)), run, None, progress)
 
 

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from tdgen.agents.registry import AGENTS
+from tdgen.errors import InputError, InsufficientMemoryError
 from tdgen.evaluate import epsilon_greedy, sampled
 from tdgen.interference.keys import read_update_rank
 from tdgen.runs import RunDir, find_checkpoint
@@ -104,13 +105,13 @@ def load_teacher(run_dir: Path, frames: int = 0) -> Teacher:
     """
     run = RunDir.open(Path(run_dir))
     if run.kind not in AGENTS:
-        raise ValueError(f"{run.path} is a {run.kind!r} run, not an agent that can teach")
+        raise InputError(f"{run.path} is a {run.kind!r} run, not an agent that can teach")
     spec = AGENTS[run.kind]
     config = run.load_config(spec.config_cls)
     try:  # an Atari agent refuses a replay that cannot fit in memory before anything allocates
         agent = spec.build(config)
-    except MemoryError as error:
-        raise MemoryError(f"teacher {run.path}: {error}") from None
+    except InsufficientMemoryError as error:
+        raise InsufficientMemoryError(f"teacher {run.path}: {error}") from None
     host_stepped = spec.family.is_host_stepped(agent)
     path = find_checkpoint(run.checkpoints, frames)
     frames, state = spec.family.load_run_state(agent, run, path)

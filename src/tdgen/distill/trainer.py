@@ -39,6 +39,7 @@ from tdgen.agents.value_based.frame_replay import HostReplay, valid_flat_indices
 from tdgen.distill.host_buffer import env_seed, host_buffer
 from tdgen.distill.objectives import OBJECTIVES, Objective
 from tdgen.distill.teacher import Teacher, load_teacher, network_input
+from tdgen.errors import InputError
 from tdgen.evaluate import (
     episode_returns,
     epsilon_greedy,
@@ -128,11 +129,11 @@ class DistillConfig(RunConfig):
                               "eval_steps", "log_every")  # fmt: skip
         self.require_non_negative("eval_every", "teacher_frames")
         if self.encoder and self.encoder not in ENCODERS:
-            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
+            raise InputError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
         if self.lr <= 0 or self.ent_coef < 0 or not 0 <= self.gamma <= 1:
-            raise ValueError("lr must be > 0, ent_coef >= 0 and gamma in [0, 1]")
+            raise InputError("lr must be > 0, ent_coef >= 0 and gamma in [0, 1]")
         if self.buffer_size % self.num_envs:
-            raise ValueError(
+            raise InputError(
                 f"buffer_size ({self.buffer_size}) must be a multiple of num_envs ({self.num_envs})"
             )
 
@@ -180,23 +181,23 @@ class Distiller:
         teacher = teacher or load_teacher(Path(config.teacher), config.teacher_frames)
         objective = OBJECTIVES[config.objective]
         if objective.teacher == "q" and teacher.produces != "q":
-            raise ValueError(
+            raise InputError(
                 f"objective {objective.name!r} regresses onto action values; a {teacher.kind} "
                 "teacher has a policy: use kl or bc"
             )
         if objective.teacher == "logits" and teacher.produces != "logits":
-            raise ValueError(
+            raise InputError(
                 f"objective {objective.name!r} needs a policy teacher (ppo, daac); a "
                 f"{teacher.kind} teacher has action values: use q, qa, advantage or bc"
             )
         if config.collect and teacher.host_stepped and not isinstance(teacher.replay, HostReplay):
-            raise ValueError(f"collect=True needs a gymnax or Atari value teacher; {config.teacher} "
+            raise InputError(f"collect=True needs a gymnax or Atari value teacher; {config.teacher} "
                              f"steps {teacher.config.env} on the host: use --collect False (its "
                              "buffer of buffer_size transitions is collected before distillation)")  # fmt: skip
         if isinstance(teacher.replay, HostReplay):
             held = valid_flat_indices(teacher.replay).size
             if held < config.batch_size:
-                raise ValueError(f"the teacher's replay in {config.teacher} holds {held} sampleable "
+                raise InputError(f"the teacher's replay in {config.teacher} holds {held} sampleable "
                                  f"transitions, fewer than batch_size {config.batch_size}: train "
                                  "the teacher longer or lower batch_size")  # fmt: skip
         encoder = config.encoder or teacher.config.encoder

@@ -27,6 +27,7 @@ import numpy as np
 
 from tdgen._extras import require
 from tdgen.envs.wrappers import host_reward_mode
+from tdgen.errors import InputError
 
 STACK, SIZE, FRAME_SKIP = 4, 84, 4
 OBSERVATION_SHAPE = (SIZE, SIZE, STACK)
@@ -58,11 +59,11 @@ class AtariSpec:
 
     def __post_init__(self):
         if self.reward not in REWARD_MODES:
-            raise ValueError(
+            raise InputError(
                 f"unknown reward mode {self.reward!r}: choose one of {', '.join(REWARD_MODES)}"
             )
         if not 0.0 <= self.keep_prob <= 1.0:
-            raise ValueError(f"keep_prob must be in [0, 1], got {self.keep_prob}")
+            raise InputError(f"keep_prob must be in [0, 1], got {self.keep_prob}")
 
     @property
     def task(self) -> str:
@@ -102,7 +103,7 @@ class AtariVectorEnv:
         envpool = require("envpool", "atari", spec.name)
 
         if num_envs < 1:
-            raise ValueError(f"num_envs must be positive, got {num_envs}")
+            raise InputError(f"num_envs must be positive, got {num_envs}")
         self.spec = spec
         self.num_envs = num_envs
         self.seed = int(seed)

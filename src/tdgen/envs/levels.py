@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from tdgen.envs.spec import EnvSpec, with_step
+from tdgen.errors import InputError
 
 ROOT_SEED = 0x1E7E15
 """Seed of the ROOT key every level's key is folded from (a key is built inside the functions, so
@@ -43,11 +44,11 @@ def held_out_levels(num_levels: int, start_level: int, test_num_levels: int) -> 
         ("test_num_levels", test_num_levels),
     ):
         if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value}")
+            raise InputError(f"{name} must be >= 0, got {value}")
     if test_num_levels == 0:
         return 0, 0
     if num_levels == 0:
-        raise ValueError(
+        raise InputError(
             "test_num_levels > 0 needs num_levels > 0: training on the full distribution leaves "
             "no disjoint test levels (use test_num_levels=0)"
         )
@@ -93,7 +94,7 @@ def with_levels(spec: EnvSpec, num_levels: int, start_level: int = 0) -> EnvSpec
     """
     for name, value in (("num_levels", num_levels), ("start_level", start_level)):
         if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value}")
+            raise InputError(f"{name} must be >= 0, got {value}")
     _check_range(start_level, num_levels, "levels")
 
     def reset(key):
@@ -115,7 +116,7 @@ def with_levels(spec: EnvSpec, num_levels: int, start_level: int = 0) -> EnvSpec
 
 def _check_range(start: int, count: int, what: str) -> None:
     if start + count > FULL_DISTRIBUTION:
-        raise ValueError(
+        raise InputError(
             f"{what} [{start}, {start + count}) exceed the int32 level seeds: keep start + count "
             f"<= {FULL_DISTRIBUTION}"
         )

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from tdgen.envs.spec import EnvSpec
+from tdgen.errors import InputError
 
 MINATAR_GAMES: dict[str, str] = {
     "asterix": "Asterix-MinAtar",
@@ -30,7 +31,7 @@ def make_minatar(game: str, max_steps_in_episode: int | None = None) -> EnvSpec:
     env, params = gymnax.make(MINATAR_GAMES[game])
     if max_steps_in_episode is not None:
         if max_steps_in_episode < 1:
-            raise ValueError(f"max_steps_in_episode must be positive, got {max_steps_in_episode}")
+            raise InputError(f"max_steps_in_episode must be positive, got {max_steps_in_episode}")
         params = params.replace(max_steps_in_episode=max_steps_in_episode)
     obs_struct = jax.eval_shape(lambda key: env.reset(key, params)[0], jax.random.key(0))
 

@@ -35,6 +35,7 @@ from tdgen._extras import MissingExtraError, require
 from tdgen.envs.atari import REWARD_MODES
 from tdgen.envs.levels import FULL_DISTRIBUTION, level_suffix
 from tdgen.envs.wrappers import host_reward_mode
+from tdgen.errors import InputError
 
 NUM_ACTIONS = 15
 OBSERVATION_SHAPE = (64, 64, 3)
@@ -95,23 +96,23 @@ class ProcgenSpec:
 
     def __post_init__(self):
         if self.distribution_mode not in DISTRIBUTION_MODES:
-            raise ValueError(
+            raise InputError(
                 f"unknown distribution_mode {self.distribution_mode!r}: choose one of "
                 f"{', '.join(DISTRIBUTION_MODES)}"
             )
         for field in ("num_levels", "start_level"):
             if getattr(self, field) < 0:
-                raise ValueError(f"{field} must be >= 0, got {getattr(self, field)}")
+                raise InputError(f"{field} must be >= 0, got {getattr(self, field)}")
         if self.start_level + self.num_levels > FULL_DISTRIBUTION:
-            raise ValueError(f"start_level + num_levels must be <= {FULL_DISTRIBUTION}")
+            raise InputError(f"start_level + num_levels must be <= {FULL_DISTRIBUTION}")
         if self.reward not in REWARD_MODES:
-            raise ValueError(
+            raise InputError(
                 f"unknown reward mode {self.reward!r}: choose one of {', '.join(REWARD_MODES)}"
             )
         if not 0.0 <= self.keep_prob <= 1.0:
-            raise ValueError(f"keep_prob must be in [0, 1], got {self.keep_prob}")
+            raise InputError(f"keep_prob must be in [0, 1], got {self.keep_prob}")
         if self.max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be positive, got {self.max_episode_steps}")
+            raise InputError(f"max_episode_steps must be positive, got {self.max_episode_steps}")
 
     @property
     def task(self) -> str:
@@ -142,7 +143,7 @@ def make_procgen(
         start_level=start_level, reward=reward, keep_prob=keep_prob,
     )  # fmt: skip
     if spec.task not in envpool.list_all_envs():
-        raise ValueError(f"procgen/{game} has no {distribution_mode!r} distribution mode")
+        raise InputError(f"procgen/{game} has no {distribution_mode!r} distribution mode")
     name = spec.name + ("+hard" if distribution_mode == "hard" else "")
     if num_levels > 0:
         name += level_suffix(num_levels, start_level)
@@ -152,7 +153,7 @@ def make_procgen(
         name += f"+sparse{keep_prob:g}"
     timeout = _timeout(spec)
     if max_episode_steps is not None and not 1 <= max_episode_steps <= timeout:
-        raise ValueError(
+        raise InputError(
             f"max_episode_steps must be in [1, {timeout}] ({game}'s own timeout), "
             f"got {max_episode_steps}"
         )
@@ -187,10 +188,10 @@ class ProcgenVectorEnv:
         import envpool
 
         if num_envs < 1:
-            raise ValueError(f"num_envs must be positive, got {num_envs}")
+            raise InputError(f"num_envs must be positive, got {num_envs}")
         timeout = _timeout(spec)
         if spec.max_episode_steps > timeout:
-            raise ValueError(
+            raise InputError(
                 f"max_episode_steps {spec.max_episode_steps} exceeds {spec.game}'s own timeout "
                 f"of {timeout} steps"
             )

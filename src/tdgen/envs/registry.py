@@ -17,6 +17,7 @@ from tdgen.envs.minatar import MINATAR_GAMES, make_minatar
 from tdgen.envs.procgen import DISTRIBUTION_MODES, make_procgen
 from tdgen.envs.spec import EnvSpec
 from tdgen.envs.wrappers import record_episode_statistics, sparsify_rewards, zero_rewards
+from tdgen.errors import InputError
 
 # The Atari games the paper uses (Sections 5.1 and 6, Appendix B.3); any envpool Atari game parses.
 ATARI_GAMES = ("Pong", "Boxing", "Seaquest", "Breakout", "MontezumaRevenge")
@@ -50,11 +51,11 @@ def _suggest(name: str, candidates: tuple[str, ...]) -> str | None:
     return keys[match[0]] if match else None
 
 
-def _unknown(name: str, candidates: tuple[str, ...] = KNOWN_NAMES) -> ValueError:
+def _unknown(name: str, candidates: tuple[str, ...] = KNOWN_NAMES) -> InputError:
     suggestion = _suggest(name, candidates)
     if suggestion is not None:
-        return ValueError(f"unknown environment {name!r}: did you mean {suggestion!r}?")
-    return ValueError(
+        return InputError(f"unknown environment {name!r}: did you mean {suggestion!r}?")
+    return InputError(
         f"unknown environment {name!r}: choose minatar/<game> ({', '.join(MINATAR_GAMES)}), "
         f"atari/<Game> (e.g. atari/Pong) or procgen/<game> ({', '.join(PROCGEN_GAMES)})"
     )
@@ -65,7 +66,7 @@ def parse_env_name(name: str) -> tuple[str, str]:
     suite, sep, game = name.partition("/")
     example = {"minatar": "breakout", "atari": "Pong", "procgen": "bigfish"}
     if suite in example and not game:
-        raise ValueError(
+        raise InputError(
             f"unknown environment {name!r}: name a game too, e.g. '{suite}/{example[suite]}'"
         )
     if not sep:
@@ -106,20 +107,20 @@ def make_env(
     distribution_mode: ProcGen's "easy" or "hard" (ignored elsewhere).
     """
     if reward not in REWARD_MODES:
-        raise ValueError(f"unknown reward mode {reward!r}: choose one of {', '.join(REWARD_MODES)}")
+        raise InputError(f"unknown reward mode {reward!r}: choose one of {', '.join(REWARD_MODES)}")
     if distribution_mode not in DISTRIBUTION_MODES:
-        raise ValueError(
+        raise InputError(
             f"unknown distribution_mode {distribution_mode!r}: choose one of "
             f"{', '.join(DISTRIBUTION_MODES)}"
         )
     for field, value in (("num_levels", num_levels), ("start_level", start_level)):
         if value is not None and value < 0:
-            raise ValueError(f"{field} must be >= 0, got {value}")
+            raise InputError(f"{field} must be >= 0, got {value}")
     suite, game = parse_env_name(name)
     if suite == "atari" and (num_levels is not None or start_level != 0):
-        raise ValueError(f"{name!r} has no levels: num_levels is for minatar/ and procgen/ games")
+        raise InputError(f"{name!r} has no levels: num_levels is for minatar/ and procgen/ games")
     if num_levels is None and start_level != 0:
-        raise ValueError(f"start_level={start_level} needs num_levels (the levels to draw from)")
+        raise InputError(f"start_level={start_level} needs num_levels (the levels to draw from)")
     if suite == "minatar":
         spec = make_minatar(game, max_steps_in_episode=max_steps_in_episode)
     else:

@@ -15,6 +15,7 @@ import numpy as np
 
 from tdgen import streams
 from tdgen.envs.spec import EnvSpec, with_step
+from tdgen.errors import InputError
 
 
 def zero_rewards(spec: EnvSpec) -> EnvSpec:
@@ -34,7 +35,7 @@ def sparsify_rewards(spec: EnvSpec, keep_prob: float) -> EnvSpec:
     itself, so the dynamics are exactly those of the unwrapped environment.
     """
     if not 0.0 <= keep_prob <= 1.0:
-        raise ValueError(f"keep_prob must be in [0, 1], got {keep_prob}")
+        raise InputError(f"keep_prob must be in [0, 1], got {keep_prob}")
 
     def step(key, state, action):
         obs, state, reward, done, info = spec.step(key, state, action)

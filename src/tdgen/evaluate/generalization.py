@@ -12,6 +12,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from tdgen.errors import InputError
 from tdgen.evaluate.robustness import plain_dict
 
 
@@ -49,7 +50,7 @@ def generalization_gap(train_returns, test_returns, *, paired: bool = False) -> 
     """
     train, test = _returns(train_returns, "train_returns"), _returns(test_returns, "test_returns")
     if paired and train.shape != test.shape:
-        raise ValueError(
+        raise InputError(
             f"paired returns need equal lengths, got {train.shape[0]} train and {test.shape[0]} test"
         )
     train_stderr, test_stderr = stderr(train), stderr(test)
@@ -77,7 +78,7 @@ def stderr(x: jax.Array) -> jax.Array:
 def _returns(returns, name: str) -> jax.Array:
     returns = jnp.asarray(returns)
     if returns.ndim != 1 or returns.shape[0] == 0:
-        raise ValueError(
+        raise InputError(
             f"{name} must be a non-empty 1-D array of returns, got shape {returns.shape}"
         )
     if not jnp.issubdtype(returns.dtype, jnp.floating):

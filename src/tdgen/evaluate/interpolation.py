@@ -13,6 +13,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from tdgen.errors import InputError
 from tdgen.evaluate.robustness import (
     DEFAULT_CHUNK,
     LogitsFn,
@@ -61,7 +62,7 @@ def interpolation_consistency(
     obs_a, obs_b, weights = jnp.asarray(obs_a), jnp.asarray(obs_b), jnp.asarray(weights)
     m = check_batch(obs_a, "obs_a")
     if obs_a.shape != obs_b.shape or obs_a.dtype != obs_b.dtype:
-        raise ValueError(
+        raise InputError(
             f"obs_a and obs_b must be pairs of one shape and dtype, got "
             f"{obs_a.shape} {obs_a.dtype} and {obs_b.shape} {obs_b.dtype}"
         )
@@ -107,12 +108,12 @@ def draw_pairs(obs, key: jax.Array, num_pairs: int | None = None) -> tuple[jax.A
     obs = jnp.asarray(obs)
     n = obs.shape[0] if obs.ndim else 0
     if n < 2:
-        raise ValueError(
+        raise InputError(
             f"draw_pairs needs a batch of at least 2 observations, got shape {obs.shape}"
         )
     num_pairs = n // 2 if num_pairs is None else num_pairs
     if int(num_pairs) != num_pairs or not 1 <= num_pairs <= n // 2:
-        raise ValueError(
+        raise InputError(
             f"num_pairs must be an integer in [1, {n // 2}] for n={n}, got {num_pairs}"
         )
     order = jax.random.permutation(key, n)

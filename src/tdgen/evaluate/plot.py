@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from tdgen import plots
+from tdgen.errors import InputError
 from tdgen.evaluate.interpolation import InterpolationConsistency
 from tdgen.evaluate.robustness import Robustness
 
@@ -43,7 +44,7 @@ def plot_robustness(
     metrics = _metrics(metrics, ROBUSTNESS_LABELS)
     temperatures = {r.temperature for runs in seeds.values() for r in runs}
     if "policy_l1" in metrics and len(temperatures) > 1:
-        raise ValueError(f"policy_l1 was measured at different temperatures {sorted(temperatures)}")
+        raise InputError(f"policy_l1 was measured at different temperatures {sorted(temperatures)}")
     fig = _panels(seeds, "scales", metrics, ROBUSTNESS_LABELS, xlabel)
     for ax, metric in zip(fig.axes, metrics, strict=True):
         if metric == "action_agreement":
@@ -75,17 +76,17 @@ def plot_interpolation(
 def _by_agent(results_by_agent, kind, x_field) -> dict[str, list]:
     """Each agent's results as a list (one per seed), checked to be `kind` sharing x values."""
     if not results_by_agent:
-        raise ValueError("results_by_agent is empty: give at least one agent's results")
+        raise InputError("results_by_agent is empty: give at least one agent's results")
     seeds = {}
     for agent, results in results_by_agent.items():
         runs = list(results) if isinstance(results, list | tuple) else [results]
         if not runs or not all(isinstance(r, kind) for r in runs):
-            raise ValueError(
+            raise InputError(
                 f"agent {agent!r}: expected a {kind.__name__} or a non-empty list of them"
             )
         x = np.asarray(getattr(runs[0], x_field))
         if any(not np.array_equal(np.asarray(getattr(r, x_field)), x) for r in runs[1:]):
-            raise ValueError(f"agent {agent!r}: seeds were measured at different {x_field}")
+            raise InputError(f"agent {agent!r}: seeds were measured at different {x_field}")
         seeds[agent] = runs
     return seeds
 
@@ -94,7 +95,7 @@ def _metrics(metrics, labels) -> tuple[str, ...]:
     metrics = tuple(metrics)
     unknown = [m for m in metrics if m not in labels]
     if unknown or not metrics:
-        raise ValueError(f"unknown metrics {unknown} (expected some of {', '.join(labels)})")
+        raise InputError(f"unknown metrics {unknown} (expected some of {', '.join(labels)})")
     return metrics
 
 

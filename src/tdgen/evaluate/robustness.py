@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tdgen.errors import InputError
 from tdgen.nets.layers import scale_observation
 
 LogitsFn = Callable[[jax.Array], jax.Array]
@@ -86,11 +87,11 @@ def robustness(
     n = check_batch(obs, "obs")
     check_range("scales", scales, low=0.0, high=None)
     if not float(temperature) > 0.0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+        raise InputError(f"temperature must be positive, got {temperature}")
     if clip is not None:
         clip = (float(clip[0]), float(clip[1]))
         if not clip[0] < clip[1]:
-            raise ValueError(f"clip must be (low, high) with low < high, got {clip}")
+            raise InputError(f"clip must be (low, high) with low < high, got {clip}")
     chunk = check_chunk_size(chunk_size)
     fn = as_partial(logits_fn)
     return _robustness(fn, obs, scales, key, float(temperature), clip, min(chunk, n))
@@ -142,7 +143,7 @@ def as_partial(logits_fn: LogitsFn) -> jax.tree_util.Partial:
     if isinstance(logits_fn, jax.tree_util.Partial):
         return logits_fn
     if not callable(logits_fn):
-        raise ValueError(f"logits_fn must be callable, got {type(logits_fn).__name__}")
+        raise InputError(f"logits_fn must be callable, got {type(logits_fn).__name__}")
     return jax.tree_util.Partial(logits_fn)
 
 
@@ -159,7 +160,7 @@ def policy_logits(logits_fn: LogitsFn, x: jax.Array) -> jax.Array:
     """logits_fn(x) as float32 [n, num_actions]; raises if it returns another shape."""
     logits = jnp.asarray(logits_fn(x))
     if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"logits_fn must map obs [n, ...] to logits [n, num_actions]; "
             f"for n={x.shape[0]} it returned shape {logits.shape}"
         )
@@ -185,21 +186,21 @@ def map_in_chunks(fn, n: int, chunk: int):
 def check_chunk_size(chunk_size) -> int:
     """chunk_size as a positive int; raises otherwise."""
     if int(chunk_size) != chunk_size or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
+        raise InputError(f"chunk_size must be a positive integer, got {chunk_size}")
     return int(chunk_size)
 
 
 def check_batch(obs: jax.Array, name: str) -> int:
     """The batch size n of obs [n, ...]; raises if obs has no leading axis or is empty."""
     if obs.ndim < 1 or obs.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty batch [n, ...], got shape {obs.shape}")
+        raise InputError(f"{name} must be a non-empty batch [n, ...], got shape {obs.shape}")
     return obs.shape[0]
 
 
 def check_range(name: str, values: jax.Array, low: float, high: float | None) -> None:
     """values must be 1-D, non-empty and in [low, high]; checked when concrete (not under jit)."""
     if values.ndim != 1 or values.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {values.shape}")
+        raise InputError(f"{name} must be a non-empty 1-D array, got shape {values.shape}")
     try:
         concrete = np.asarray(values, dtype=np.float64)
     except jax.errors.TracerArrayConversionError:
@@ -209,7 +210,7 @@ def check_range(name: str, values: jax.Array, low: float, high: float | None) ->
         bad |= concrete > high
     if bad.any():
         bound = f"in [{low:g}, {high:g}]" if high is not None else f"finite and >= {low:g}"
-        raise ValueError(f"{name} must be {bound}, got {concrete[bad][0]:g}")
+        raise InputError(f"{name} must be {bound}, got {concrete[bad][0]:g}")
 
 
 def plain_dict(result) -> dict:

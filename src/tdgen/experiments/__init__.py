@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import sys
 
+from tdgen.errors import InputError
 from tdgen.experiments.base import (
     KINDS,
     Claim,
@@ -53,7 +54,7 @@ def _module(name: str) -> str:
     if name not in REGISTRY:
         close = difflib.get_close_matches(name, REGISTRY, n=1)
         hint = f": did you mean {close[0]!r}?" if close else f"; known: {', '.join(REGISTRY)}"
-        raise ValueError(f"unknown experiment {name!r}{hint}")
+        raise InputError(f"unknown experiment {name!r}{hint}")
     return REGISTRY[name]
 
 
@@ -95,7 +96,7 @@ def experiment_kind(name: str) -> str:
 def experiments_of(kind: str) -> list[str]:
     """The experiments of `kind` ("theory" or "deep_rl"), in registry order."""
     if kind not in KINDS:
-        raise ValueError(f"unknown experiment kind {kind!r}: choose one of {', '.join(KINDS)}")
+        raise InputError(f"unknown experiment kind {kind!r}: choose one of {', '.join(KINDS)}")
     return [name for name in REGISTRY if experiment_kind(name) == kind]
 
 

@@ -20,6 +20,8 @@ from typing import Any, Self
 
 import numpy as np
 
+from tdgen.errors import InputError
+
 SCALES = ("smoke", "quick", "paper")
 # theory: numpy/JAX on small closed-form systems, seconds; deep_rl: trains agents, minutes or more.
 KINDS = ("theory", "deep_rl")
@@ -129,7 +131,7 @@ class Experiment:
 
     def config(self, scale: str) -> Any:
         if scale not in SCALES:
-            raise ValueError(f"unknown scale {scale!r}: choose one of {', '.join(SCALES)}")
+            raise InputError(f"unknown scale {scale!r}: choose one of {', '.join(SCALES)}")
         return getattr(self.config_type, scale)()
 
 

@@ -70,9 +70,9 @@ class Config:
 
     def __post_init__(self) -> None:
         if not 0 < self.interval < 1:
-            raise ValueError(f"interval must lie in (0, 1), got {self.interval}")
+            raise InputError(f"interval must lie in (0, 1), got {self.interval}")
         if self.reps < 1 or not -1 <= self.min_correlation < 1:
-            raise ValueError("reps must be positive and min_correlation in [-1, 1)")
+            raise InputError("reps must be positive and min_correlation in [-1, 1)")
 
     @classmethod
     def quick(cls) -> Config:
@@ -108,7 +108,7 @@ def probe_series(run_dir: Path, network: str = "") -> dict[str, Any]:
         layers = [k[len(prefix) + len("feature_srank/") :] for k in arrays
                   if k.startswith(prefix + "feature_srank/")]  # fmt: skip
         if not layers:
-            raise ValueError(
+            raise InputError(
                 f"{path} holds no learning-dynamics measures (a run trained before "
                 "probe_measures existed, or with probe_measures=none): delete its runs folder "
                 "or choose another --out, so the runs are trained with the suite"

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from tdgen import plots
+from tdgen.errors import InputError
 from tdgen.experiments.base import Claim, Experiment, Outcome, TheoryConfig
 from tdgen.theory import kernels
 from tdgen.theory.mdp import random_graph_mdp
@@ -48,11 +49,11 @@ class Config(TheoryConfig):
 
     def __post_init__(self) -> None:
         if not 0 < self.num_smooth < self.num_states:
-            raise ValueError(f"num_smooth must lie in (0, num_states), got {self.num_smooth}")
+            raise InputError(f"num_smooth must lie in (0, num_states), got {self.num_smooth}")
         if not all(0 < f < 1 for f in self.fractions) or len(self.fractions) < 2:
-            raise ValueError(f"fractions must be >= 2 values in (0, 1), got {self.fractions}")
+            raise InputError(f"fractions must be >= 2 values in (0, 1), got {self.fractions}")
         if self.ridge < 0:
-            raise ValueError(f"ridge must be >= 0, got {self.ridge}")
+            raise InputError(f"ridge must be >= 0, got {self.ridge}")
 
     @classmethod
     def quick(cls) -> Config:

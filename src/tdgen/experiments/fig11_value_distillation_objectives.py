@@ -42,7 +42,7 @@ from tdgen.agents.value_based import frame_replay
 from tdgen.agents.value_based import replay as replay_lib
 from tdgen.distill import DistillConfig, host_replay
 from tdgen.distill.trainer import Distiller
-from tdgen.errors import read_npz
+from tdgen.errors import InputError, read_npz
 from tdgen.experiments import fig5_distillation_robustness as fig5
 from tdgen.experiments.base import Claim, Experiment, Outcome
 from tdgen.experiments.distillation import (
@@ -77,7 +77,7 @@ class Config:
 
     def __post_init__(self) -> None:
         if self.steps // self.probe_every < self.late_probes:
-            raise ValueError(
+            raise InputError(
                 f"steps {self.steps} hold {self.steps // self.probe_every} probes, fewer than "
                 f"late_probes ({self.late_probes})"
             )

@@ -36,7 +36,7 @@ import numpy as np
 
 from tdgen import plots
 from tdgen.agents import agents_of, ensure_runs
-from tdgen.errors import read_npz
+from tdgen.errors import InputError, read_npz
 from tdgen.experiments.base import Claim, Experiment, Outcome
 from tdgen.experiments.fig3_value_update_rank import (
     SMOKE_SCHEDULE,
@@ -86,19 +86,19 @@ class Config:
 
     def __post_init__(self) -> None:
         if self.num_seeds < 1:
-            raise ValueError(f"num_seeds must be at least 1, got {self.num_seeds}")
+            raise InputError(f"num_seeds must be at least 1, got {self.num_seeds}")
         if not any(f > self.learning_starts for f in self.show_frames):
-            raise ValueError(
+            raise InputError(
                 f"show_frames {self.show_frames} need one after learning_starts "
                 f"({self.learning_starts}): the claim reads the trained network there"
             )
         value_based = agents_of("value_based")
         unknown = sorted(set(self.agents) - set(value_based))
         if unknown:
-            raise ValueError(f"agents {unknown} unknown: choose from {', '.join(value_based)}")
+            raise InputError(f"agents {unknown} unknown: choose from {', '.join(value_based)}")
         bad = [f for f in self.show_frames if f % self.probe_every or not 0 < f <= self.frames]
         if bad or not self.show_frames:
-            raise ValueError(
+            raise InputError(
                 f"show_frames {bad or '()'} must be non-empty multiples of probe_every "
                 f"({self.probe_every}) within frames ({self.frames})"
             )

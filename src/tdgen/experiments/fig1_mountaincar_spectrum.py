@@ -44,6 +44,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tdgen import plots
+from tdgen.errors import InputError
 from tdgen.experiments.base import Claim, Experiment, Outcome, TheoryConfig
 from tdgen.theory import dynamics, spectral
 from tdgen.theory.mdp import MOUNTAIN_CAR_POSITION, MOUNTAIN_CAR_VELOCITY, mountain_car_mdp
@@ -64,13 +65,13 @@ class Config(TheoryConfig):
 
     def __post_init__(self) -> None:
         if self.bins < 4:
-            raise ValueError(f"bins must be >= 4, got {self.bins}")
+            raise InputError(f"bins must be >= 4, got {self.bins}")
         if not 0 < self.alpha <= 1:
-            raise ValueError(f"alpha must lie in (0, 1], got {self.alpha}")
+            raise InputError(f"alpha must lie in (0, 1], got {self.alpha}")
         if not 0 <= self.gamma < 1:
-            raise ValueError(f"gamma must lie in [0, 1), got {self.gamma}")
+            raise InputError(f"gamma must lie in [0, 1), got {self.gamma}")
         if self.num_per_set < 1 or self.num_steps < 1:
-            raise ValueError("num_per_set and num_steps must be >= 1")
+            raise InputError("num_per_set and num_steps must be >= 1")
 
     @classmethod
     def paper(cls) -> Config:
@@ -91,7 +92,7 @@ def select_sets(eig: spectral.Eigendecomposition, config: Config) -> tuple[np.nd
     negative = eligible[eig.values[eligible].real < 0]
     k = config.num_per_set
     if len(negative) < k or len(eligible) < 2 * k:
-        raise ValueError(
+        raise InputError(
             f"only {len(eligible)} eligible eigenvalues ({len(negative)} negative) for sets of {k}: "
             "lower bins or raise samples_per_cell / min_conditioning (see the module docstring)"
         )

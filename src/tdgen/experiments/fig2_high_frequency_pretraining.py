@@ -27,6 +27,7 @@ import optax
 import scipy.stats
 
 from tdgen import plots
+from tdgen.errors import InputError
 from tdgen.experiments.base import Claim, Experiment, Outcome, TheoryConfig
 from tdgen.experiments.verdicts import mean_test
 from tdgen.nets import make_network
@@ -54,13 +55,13 @@ class Config(TheoryConfig):
 
     def __post_init__(self) -> None:
         if not 0 <= self.reward_state < self.num_states:
-            raise ValueError(f"reward_state must lie in [0, num_states={self.num_states})")
+            raise InputError(f"reward_state must lie in [0, num_states={self.num_states})")
         if not 2 <= self.train_every < self.num_states:
-            raise ValueError("train_every must be >= 2 (some states must be held out)")
+            raise InputError("train_every must be >= 2 (some states must be held out)")
         if self.finetune_steps % self.log_every:
-            raise ValueError("finetune_steps must be a multiple of log_every")
+            raise InputError("finetune_steps must be a multiple of log_every")
         if len(self.frequencies) < 2:
-            raise ValueError("frequencies needs at least two values to rank")
+            raise InputError("frequencies needs at least two values to rank")
 
     @classmethod
     def quick(cls) -> Config:

@@ -36,6 +36,7 @@ import numpy as np
 
 from tdgen import plots
 from tdgen.agents import agents_of, config_class, ensure_runs
+from tdgen.errors import InputError
 from tdgen.experiments.base import Claim, Experiment, Outcome, PlannedRun
 from tdgen.experiments.verdicts import mean_test
 from tdgen.runs.metrics import read_metrics
@@ -74,24 +75,24 @@ class Config:
         value_based = agents_of("value_based")
         unknown = sorted(set(self.agents) - set(value_based))
         if unknown:
-            raise ValueError(f"agents {unknown} unknown: choose from {', '.join(value_based)}")
+            raise InputError(f"agents {unknown} unknown: choose from {', '.join(value_based)}")
         if set(self.rewards) != {"dense", "zero"}:
-            raise ValueError(f"rewards must be ('dense', 'zero'), got {self.rewards}")
+            raise InputError(f"rewards must be ('dense', 'zero'), got {self.rewards}")
         if self.num_seeds < 1 or self.late_probes < 1:
-            raise ValueError("num_seeds and late_probes must be at least 1")
+            raise InputError("num_seeds and late_probes must be at least 1")
         if (
             self.probe_every < 1
             or self.learning_starts % self.probe_every
             or (self.learning_starts < self.probe_every)
         ):
-            raise ValueError(
+            raise InputError(
                 f"learning_starts ({self.learning_starts}) must be a multiple of probe_every "
                 f"({self.probe_every}), and at least one, so that a probe at learning_starts sees "
                 "the network at initialisation"
             )
         probes_after = (self.frames - self.learning_starts) // self.probe_every
         if probes_after < self.late_probes:
-            raise ValueError(
+            raise InputError(
                 f"frames {self.frames} leave {probes_after} probes after learning_starts, fewer "
                 f"than late_probes ({self.late_probes}): raise frames or lower probe_every"
             )

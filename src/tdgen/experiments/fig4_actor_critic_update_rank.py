@@ -35,6 +35,7 @@ import numpy as np
 
 from tdgen import plots
 from tdgen.agents import config_class, ensure_runs
+from tdgen.errors import InputError
 from tdgen.experiments.base import Claim, Experiment, Outcome, PlannedRun
 from tdgen.experiments.verdicts import Check, mean_test
 from tdgen.interference.keys import read_update_rank
@@ -68,14 +69,14 @@ class Config:
 
     def __post_init__(self) -> None:
         if self.num_seeds < 1 or self.early_probes < 1:
-            raise ValueError("num_seeds and early_probes must be at least 1")
+            raise InputError("num_seeds and early_probes must be at least 1")
         if self.frames // self.probe_every < self.early_probes:
-            raise ValueError(
+            raise InputError(
                 f"frames {self.frames} hold {self.frames // self.probe_every} probes, fewer than "
                 f"early_probes ({self.early_probes})"
             )
         if self.probe_center not in ("none", "drift"):
-            raise ValueError(f"probe_center must be none or drift, got {self.probe_center!r}")
+            raise InputError(f"probe_center must be none or drift, got {self.probe_center!r}")
 
     @classmethod
     def quick(cls) -> Config:

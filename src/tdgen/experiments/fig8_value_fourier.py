@@ -46,6 +46,7 @@ import numpy as np
 from tdgen import plots
 from tdgen.agents import ensure_runs, get_agent
 from tdgen.agents.value_based.frame_replay import HostReplay, candidate_rows, gather_stacks
+from tdgen.errors import InputError
 from tdgen.experiments.base import HELD, Claim, Experiment, Outcome
 from tdgen.experiments.fig3_value_update_rank import SMOKE_SCHEDULE, agent_config, run_name
 from tdgen.experiments.fig3_value_update_rank import Config as Figure3
@@ -92,15 +93,15 @@ class Config:
 
     def __post_init__(self) -> None:
         if self.agent != "dqn":
-            raise ValueError(f"agent must be 'dqn' (Q-values per action), got {self.agent!r}")
+            raise InputError(f"agent must be 'dqn' (Q-values per action), got {self.agent!r}")
         if self.k < 8 or self.k % 2:
-            raise ValueError(f"k must be even and at least 8, got {self.k}")
+            raise InputError(f"k must be even and at least 8, got {self.k}")
         if not 0 < self.low_fraction < 1:
-            raise ValueError(f"low_fraction must lie in (0, 1), got {self.low_fraction}")
+            raise InputError(f"low_fraction must lie in (0, 1), got {self.low_fraction}")
         if self.num_windows < 1:
-            raise ValueError(f"num_windows must be positive, got {self.num_windows}")
+            raise InputError(f"num_windows must be positive, got {self.num_windows}")
         if self.num_seeds < 1:
-            raise ValueError(f"num_seeds must be at least 1, got {self.num_seeds}")
+            raise InputError(f"num_seeds must be at least 1, got {self.num_seeds}")
 
     @classmethod
     def quick(cls) -> Config:

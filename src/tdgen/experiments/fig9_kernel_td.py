@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from tdgen import plots
+from tdgen.errors import InputError
 from tdgen.experiments.base import Claim, Experiment, Outcome, TheoryConfig
 from tdgen.theory import kernels
 from tdgen.theory.mdp import circle_mdp
@@ -61,11 +62,11 @@ class Config(TheoryConfig):
 
     def __post_init__(self) -> None:
         if not 0 < self.num_train < self.num_states:
-            raise ValueError(f"num_train must lie in (0, num_states), got {self.num_train}")
+            raise InputError(f"num_train must lie in (0, num_states), got {self.num_train}")
         if not 1 <= self.reward_state <= self.num_states:
-            raise ValueError(f"reward_state is 1-based in [1, {self.num_states}]")
+            raise InputError(f"reward_state is 1-based in [1, {self.num_states}]")
         if self.step_fraction <= 0:
-            raise ValueError(f"step_fraction must be positive, got {self.step_fraction}")
+            raise InputError(f"step_fraction must be positive, got {self.step_fraction}")
 
     @classmethod
     def quick(cls) -> Config:

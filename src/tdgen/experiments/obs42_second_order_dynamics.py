@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from tdgen import plots
+from tdgen.errors import InputError
 from tdgen.experiments.base import Claim, Experiment, Outcome, TheoryConfig
 from tdgen.theory.mdp import circle_mdp
 from tdgen.theory.second_order import TDSystem, integrate_flow
@@ -62,13 +63,13 @@ class Config(TheoryConfig):
 
     def __post_init__(self) -> None:
         if not 0 <= self.reward_state < self.num_states:
-            raise ValueError(f"reward_state must lie in [0, num_states={self.num_states})")
+            raise InputError(f"reward_state must lie in [0, num_states={self.num_states})")
         if sum(a <= self.fit_max_alpha for a in self.alphas) < 2:
-            raise ValueError("alphas needs at least two values <= fit_max_alpha to fit a slope")
+            raise InputError("alphas needs at least two values <= fit_max_alpha to fit a slope")
         for alpha in self.alphas:
             steps = self.horizon / (self.num_checkpoints * alpha)
             if alpha <= 0 or abs(steps - round(steps)) > 1e-9:
-                raise ValueError(
+                raise InputError(
                     f"alphas: horizon / num_checkpoints = {self.horizon / self.num_checkpoints:g} "
                     f"must be a whole number of steps of alpha = {alpha:g}"
                 )

@@ -1,4 +1,4 @@
-"""Run experiments by name and write `result.json` per experiment (the contract in ARCHITECTURE.md)."""
+"""Run experiments by name and write `result.json` per experiment (docs/experiments.md)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tdgen.errors import InputError, make_dir
 from tdgen.experiments import get_experiment
 from tdgen.experiments.base import to_jsonable
 from tdgen.runs.compiled import release_if_crowded
@@ -29,7 +30,7 @@ def preset_with(name: str, scale: str, assignments: Sequence[str]) -> tuple[Any,
     for assignment in assignments:
         field, sep, text = assignment.partition("=")
         if not sep or not field.strip():
-            raise ValueError(f"{assignment!r} is not FIELD=VALUE")
+            raise InputError(f"{assignment!r} is not FIELD=VALUE")
         try:
             value = json.loads(text)
         except json.JSONDecodeError:
@@ -38,7 +39,7 @@ def preset_with(name: str, scale: str, assignments: Sequence[str]) -> tuple[Any,
     try:
         config = _replace(config, overrides, name)
     except TypeError as error:
-        raise ValueError(f"{name} with {_text(overrides)}: {error}") from None
+        raise InputError(f"{name} with {_text(overrides)}: {error}") from None
     return config, {k: _plain(v) for k, v in _flat(config, overrides).items()}
 
 
@@ -59,10 +60,10 @@ def _replace(config: Any, overrides: dict[str, Any], where: str) -> Any:
                 if close
                 else f" (fields: {', '.join(sorted(fields))})"
             )
-            raise ValueError(f"{where} has no config field {head!r}{hint}")
+            raise InputError(f"{where} has no config field {head!r}{hint}")
         if rest:
             if not dataclasses.is_dataclass(getattr(config, head)):
-                raise ValueError(f"{where}.{head} is not a config: {path!r} names no field")
+                raise InputError(f"{where}.{head} is not a config: {path!r} names no field")
             nested.setdefault(head, {})[rest] = value
         else:
             changes[head] = _typed(value, hints[head], f"{where}.{head}")
@@ -70,8 +71,8 @@ def _replace(config: Any, overrides: dict[str, Any], where: str) -> Any:
         changes[head] = _replace(changes.get(head, getattr(config, head)), inner, f"{where}.{head}")
     try:
         return dataclasses.replace(config, **changes)
-    except ValueError as error:
-        raise ValueError(f"{where} with {_text(overrides)}: {error}") from None
+    except InputError as error:
+        raise InputError(f"{where} with {_text(overrides)}: {error}") from None
 
 
 def _flat(config: Any, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +108,7 @@ def _typed(value: Any, hint: Any, where: str) -> Any:
             return value
         if origin is typing.Literal and value in typing.get_args(option):
             return value
-    raise ValueError(f"{where} takes {getattr(hint, '__name__', hint)}, got {value!r}")
+    raise InputError(f"{where} takes {getattr(hint, '__name__', hint)}, got {value!r}")
 
 
 def _text(overrides: dict[str, Any]) -> str:
@@ -129,8 +130,7 @@ def run_experiment(
     changed (`preset_with`), which the report shows beside the scale."""
     experiment = get_experiment(name)
     config = experiment.config(scale) if config is None else config
-    out_dir = Path(out) / name
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_dir(Path(out) / name, f"the folder of experiment {name}")
     start = time.perf_counter()
     outcome = experiment.run(config, seed, out_dir)
     result = {

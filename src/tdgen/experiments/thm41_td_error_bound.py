@@ -24,6 +24,7 @@ import numpy as np
 import scipy.integrate
 
 from tdgen import plots
+from tdgen.errors import InputError
 from tdgen.experiments.base import Claim, Experiment, Outcome, TheoryConfig
 from tdgen.theory import dynamics, spectral
 
@@ -43,9 +44,9 @@ class Config(TheoryConfig):
 
     def __post_init__(self) -> None:
         if self.num_states < 2 or self.num_mdps < 1 or self.num_times < 2:
-            raise ValueError("num_states >= 2, num_mdps >= 1 and num_times >= 2 are required")
+            raise InputError("num_states >= 2, num_mdps >= 1 and num_times >= 2 are required")
         if not 0 <= self.gamma < 1:
-            raise ValueError(f"gamma must lie in [0, 1), got {self.gamma}")
+            raise InputError(f"gamma must lie in [0, 1), got {self.gamma}")
 
     @classmethod
     def paper(cls) -> Config:

@@ -20,7 +20,7 @@ import flax.linen as nn
 import jax
 from jax.extend import core
 
-from tdgen.errors import unknown_name
+from tdgen.errors import InputError, unknown_name
 
 # jax.nn activations appear as named custom_jvp / jit calls; tanh and sigmoid as primitives.
 ACTIVATION_NAMES = frozenset(
@@ -86,7 +86,7 @@ def evaluate_layers(closed, args, outputs: dict, post: dict, layers, what: str) 
                 raise unknown_name("layer", name, tuple(outputs))
             chosen[name] = post.get(name, outputs[name])
     if not chosen:
-        raise ValueError(
+        raise InputError(
             f"the model has no {what} followed by an activation; name the layers to read with "
             f"layers=[...] (found: {', '.join(outputs) or 'none'})"
         )

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from tdgen.errors import InputError
 from tdgen.interference.reductions import Reduction
 
 
@@ -21,19 +22,19 @@ def transitions(leaves: Iterable[tuple[str, tuple[int, ...]]]) -> int:
     sizes = {}
     for name, shape in leaves:
         if not shape:
-            raise ValueError(
+            raise InputError(
                 f"batch leaf {name} is a scalar; every leaf needs a leading axis of length k "
                 "(one entry per transition)"
             )
         sizes[name] = shape[0]
     if not sizes:
-        raise ValueError("batch is empty: it has no array leaves (expected e.g. {'obs': [k, ...]})")
+        raise InputError("batch is empty: it has no array leaves (expected e.g. {'obs': [k, ...]})")
     if len(set(sizes.values())) > 1:
         found = ", ".join(f"{name} has {n}" for name, n in sizes.items())
-        raise ValueError(f"batch leaves have different leading axes (transitions): {found}")
+        raise InputError(f"batch leaves have different leading axes (transitions): {found}")
     k = next(iter(sizes.values()))
     if k == 0:
-        raise ValueError("batch is empty: it holds 0 transitions; the update matrix needs k >= 1")
+        raise InputError("batch is empty: it holds 0 transitions; the update matrix needs k >= 1")
     return k
 
 
@@ -52,9 +53,9 @@ def checked_actions(batch: Any, reduction: Reduction, m: int, k: int) -> np.ndar
     if reduction.name != "action":
         return np.zeros((m,), np.int32)
     if not isinstance(batch, Mapping) or "action" not in batch:
-        raise ValueError("reduce='action' reads batch['action'], which is missing")
+        raise InputError("reduce='action' reads batch['action'], which is missing")
     if m != k:
-        raise ValueError(
+        raise InputError(
             f"reduce='action' pairs state j with the action of transition j, but there are "
             f"{m} inputs and {k} transitions"
         )
@@ -63,5 +64,5 @@ def checked_actions(batch: Any, reduction: Reduction, m: int, k: int) -> np.ndar
         action = action.detach().cpu()
     actions = np.asarray(action).astype(np.int32)
     if actions.shape != (k,):
-        raise ValueError(f"batch['action'] must have shape ({k},), got {actions.shape}")
+        raise InputError(f"batch['action'] must have shape ({k},), got {actions.shape}")
     return actions

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from tdgen.errors import unknown_name
+from tdgen.errors import InputError, unknown_name
 from tdgen.interference.update_matrix import check_batch
 
 HEADS = ("value", "policy")
@@ -66,7 +66,7 @@ def policy_churn(
     check_batch(batch)
     before = apply_fn(params, reference)
     if before.ndim != 2:
-        raise ValueError(
+        raise InputError(
             f"apply_fn returned shape {before.shape} on the reference batch; churn needs [m, A]"
         )
     after = apply_fn(stepped_params(loss_fn, optimizer, params, opt_state, batch), reference)

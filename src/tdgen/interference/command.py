@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from tdgen.errors import InputError, read_msgpack, read_npz, unknown_name
+from tdgen.errors import InputError, make_dir, read_msgpack, read_npz, unknown_name
 from tdgen.interference.keys import update_rank_name
 from tdgen.interference.plot import plot_singular_values, plot_update_matrix
 from tdgen.interference.rank import effective_dimension, identity_distance, srank, update_rank
@@ -116,8 +116,7 @@ def rank_main(
         method=method,
         chunk_size=chunk_size,
     )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(out_dir, "the folder of the heatmaps")
     rank_name = update_rank_name(center)
     metrics = {
         "k": int(A.shape[0]),
@@ -180,7 +179,7 @@ def td_loss(apply_fn, gamma, batch):
     )
     missing = sorted(needed - set(batch))
     if missing:
-        raise ValueError(
+        raise InputError(
             f"batch file lacks {', '.join(missing)}: it needs obs, action and "
             "either target or reward, next_obs, done"
         )

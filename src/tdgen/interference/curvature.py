@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from tdgen.errors import InputError
 from tdgen.interference.table import HESSIAN_ITERATIONS
 from tdgen.interference.update_matrix import check_batch
 
@@ -35,7 +36,7 @@ def hessian_max_eigenvalue(loss_fn, params, batch, iterations: int = ITERATIONS)
     0-d jax.Array of the parameters' float dtype (signed: it may be negative).
     """
     if not (isinstance(iterations, int) and iterations >= 1):
-        raise ValueError(f"hessian iterations must be a positive integer, got {iterations!r}")
+        raise InputError(f"hessian iterations must be a positive integer, got {iterations!r}")
     check_batch(batch)
     flat, unravel = ravel_pytree(params)
 

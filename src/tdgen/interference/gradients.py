@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from tdgen.errors import unknown_name
+from tdgen.errors import InputError, unknown_name
 from tdgen.interference.im2col import conv_as_matmul
 from tdgen.interference.rank import singular_values
 from tdgen.interference.update_matrix import CONVS, check_batch, check_chunk_size
@@ -39,7 +39,7 @@ def _layer_sq_norms(tree) -> dict[str, jax.Array]:
         name = layer_name(path)
         out[name] = out.get(name, 0.0) + jnp.sum(jnp.square(jnp.asarray(leaf, jnp.float32)))
     if not out:
-        raise ValueError("params have no array leaves")
+        raise InputError("params have no array leaves")
     return out
 
 
@@ -69,7 +69,7 @@ def distance_from_init(params, init_params) -> dict[str, jax.Array]:
     (no scale to divide by).
     """
     if jax.tree.structure(params) != jax.tree.structure(init_params):
-        raise ValueError("params and init_params have different tree structures")
+        raise InputError("params and init_params have different tree structures")
     diff = jax.tree.map(jnp.subtract, params, init_params)
     dist, base = _norms("init_distance", diff), _norms("", init_params)
     out = dict(dist)
@@ -130,7 +130,7 @@ def ntk_statistics(K, thresholds: Sequence[float] = NTK_THRESHOLDS) -> dict[str,
     """
     K = jnp.asarray(K, jnp.float32)
     if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] == 0:
-        raise ValueError(f"expected a non-empty square NTK [k, k], got shape {K.shape}")
+        raise InputError(f"expected a non-empty square NTK [k, k], got shape {K.shape}")
     k = K.shape[0]
     diag = jnp.diag(K)
     s = singular_values(K)

@@ -10,6 +10,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from scipy.cluster.hierarchy import leaves_list, linkage
 
+from tdgen.errors import InputError
+
 ORDERS = ("cluster", "none")
 
 
@@ -36,10 +38,10 @@ def plot_update_matrix(A, order: str = "cluster", *, title: str | None = None, a
     scale is symmetric about zero: red raises the state's value, blue lowers it.
     """
     if order not in ORDERS:
-        raise ValueError(f"unknown order {order!r} (expected one of {', '.join(ORDERS)})")
+        raise InputError(f"unknown order {order!r} (expected one of {', '.join(ORDERS)})")
     A = np.asarray(A, dtype=np.float64)
     if A.ndim != 2 or 0 in A.shape:
-        raise ValueError(f"expected a non-empty 2-D update matrix, got shape {A.shape}")
+        raise InputError(f"expected a non-empty 2-D update matrix, got shape {A.shape}")
     if order == "cluster":
         rows = cluster_order(A)
         cols = rows if A.shape[0] == A.shape[1] else np.arange(A.shape[1])
@@ -63,7 +65,7 @@ def plot_singular_values(A, eps: float = 0.1, *, title: str | None = None, ax=No
     """
     A = np.asarray(A, dtype=np.float64)
     if A.ndim != 2 or 0 in A.shape:
-        raise ValueError(f"expected a non-empty 2-D update matrix, got shape {A.shape}")
+        raise InputError(f"expected a non-empty 2-D update matrix, got shape {A.shape}")
     s = np.linalg.svd(A, compute_uv=False)
     s = s / (s[0] if s[0] > 0 else 1.0)
     rank = int(np.sum(s > eps))

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import optax
 from jax.experimental import io_callback
 
-from tdgen.errors import unknown_name
+from tdgen.errors import InputError, unknown_name
 from tdgen.interference.churn import HEADS
 from tdgen.interference.curvature import ITERATIONS
 from tdgen.interference.im2col import conv_as_matmul
@@ -90,7 +90,7 @@ class Probe:
         jax.Array}, e.g. "dynamics/dormant_0.1", "interference/update_rank".
         """
         if "init_distance" in self.measures and init_params is None:
-            raise ValueError("measure 'init_distance' needs init_params=<the initial parameters>")
+            raise InputError("measure 'init_distance' needs init_params=<the initial parameters>")
         reference = batch["obs"] if reference is None else reference
         context = Context(self, params, opt_state, batch, reference, init_params)
         out = {}

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from tdgen.errors import unknown_name
+from tdgen.errors import InputError, unknown_name
 from tdgen.interference.reductions import Reduction
 from tdgen.interference.table import FEATURE_RANK_EPS
 from tdgen.interference.update_matrix import (
@@ -26,13 +26,13 @@ from tdgen.interference.update_matrix import (
 def _matrix(A) -> jax.Array:
     A = jnp.asarray(A)
     if A.ndim != 2 or 0 in A.shape:
-        raise ValueError(f"expected a non-empty 2-D matrix, got shape {A.shape}")
+        raise InputError(f"expected a non-empty 2-D matrix, got shape {A.shape}")
     return A
 
 
 def _fraction(name: str, value: float) -> None:
     if not 0.0 < float(value) < 1.0:
-        raise ValueError(f"{name} must lie in (0, 1), got {value}")
+        raise InputError(f"{name} must lie in (0, 1), got {value}")
 
 
 def singular_values(A) -> jax.Array:
@@ -91,7 +91,7 @@ def feature_rank(features, eps: float = FEATURE_RANK_EPS) -> jax.Array:
     """InFeR's feature rank (Lyle et al. 2022, capacity loss): #{sigma(Phi / sqrt(n)) > eps}
     for features Phi [n, d] of n inputs. Returns a 0-d int32 jax.Array."""
     if not eps > 0:
-        raise ValueError(f"feature rank: eps must be positive, got {eps!r}")
+        raise InputError(f"feature rank: eps must be positive, got {eps!r}")
     phi = _matrix(features)
     s = singular_values(phi / jnp.sqrt(jnp.asarray(phi.shape[0], phi.dtype)))
     return jnp.sum(s > eps).astype(jnp.int32)
@@ -129,7 +129,7 @@ def identity_distance(A) -> jax.Array:
     """
     A = _matrix(A)
     if A.shape[0] != A.shape[1]:
-        raise ValueError(f"identity_distance needs a square matrix, got shape {A.shape}")
+        raise InputError(f"identity_distance needs a square matrix, got shape {A.shape}")
     eye = jnp.eye(A.shape[0], dtype=A.dtype) / jnp.sqrt(A.shape[0])
     scaled = A / jnp.maximum(jnp.linalg.norm(A), jnp.finfo(A.dtype).tiny)
     return jnp.linalg.norm(scaled - eye)
@@ -156,7 +156,7 @@ def gradient_gram(
     shape [k, m] with a loss, [m, m] without. reduce="policy" is not a scalar and is refused.
     """
     if reduce == "policy":
-        raise ValueError("gradient_gram needs a scalar reduction; 'policy' is a vector of probs")
+        raise InputError("gradient_gram needs a scalar reduction; 'policy' is a vector of probs")
     reduction = Reduction(
         reduce, action_index, None if support is None else tuple(np.asarray(support).tolist())
     )

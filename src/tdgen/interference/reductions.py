@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tdgen.errors import unknown_name
+from tdgen.errors import InputError, unknown_name
 
 REDUCTIONS = ("max", "mean", "action", "index", "expectation", "policy", "none")
 
@@ -56,9 +56,9 @@ class Reduction:
         if self.name not in REDUCTIONS:
             raise unknown_name("reduction", self.name, REDUCTIONS)
         if self.name == "index" and not isinstance(self.action_index, int | np.integer):
-            raise ValueError("reduce='index' needs action_index=<int>, the fixed action to read")
+            raise InputError("reduce='index' needs action_index=<int>, the fixed action to read")
         if self.name == "expectation" and not self.support:
-            raise ValueError(
+            raise InputError(
                 "reduce='expectation' needs support=<atom values>, e.g. "
                 "np.linspace(-10, 10, 51) for C51"
             )
@@ -78,14 +78,14 @@ class Reduction:
             "expectation": len(shape) == 3,
         }.get(self.name, len(shape) == 2)
         if not ok:
-            raise ValueError(
+            raise InputError(
                 f"apply_fn returned outputs of shape {shape} for {m} observations; "
                 f"reduce={self.name!r} needs {want}"
             )
         if self.name == "index" and not 0 <= self.action_index < shape[1]:
-            raise ValueError(f"action_index={self.action_index} is outside [0, {shape[1]})")
+            raise InputError(f"action_index={self.action_index} is outside [0, {shape[1]})")
         if self.name == "expectation" and len(self.support) != shape[2]:
-            raise ValueError(
+            raise InputError(
                 f"support has {len(self.support)} atoms but the outputs have {shape[2]}"
             )
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import jax
 import jax.numpy as jnp
 
+from tdgen.errors import InputError
 from tdgen.interference.rank import effective_dimension, feature_rank, srank, stable_rank
 from tdgen.interference.table import FEATURE_RANK_EPS
 
@@ -124,14 +125,14 @@ def _features(acts) -> jax.Array:
 def _as_layers(activations) -> dict[str, jax.Array]:
     if isinstance(activations, Mapping):
         if not activations:
-            raise ValueError("no layers: pass {layer: activations [n, ..., units]}")
+            raise InputError("no layers: pass {layer: activations [n, ..., units]}")
         layers = dict(activations)
     else:
         layers = {"features": activations}
     for name, acts in layers.items():
         shape = jnp.shape(acts)
         if len(shape) < 2 or 0 in shape:
-            raise ValueError(
+            raise InputError(
                 f"activations of layer {name!r} have shape {shape}; expected [n, ..., units] "
                 "with n >= 1 inputs"
             )

@@ -34,7 +34,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from tdgen.errors import unknown_name
+from tdgen.errors import InputError, unknown_name
 from tdgen.interference.batch import checked_actions, shape_of, transitions
 from tdgen.interference.im2col import conv_as_matmul
 from tdgen.interference.keys import CENTERS
@@ -259,7 +259,7 @@ def _map_chunks(fn, xs, chunk):
 
 def check_chunk_size(chunk_size) -> None:
     if chunk_size is not None and (not isinstance(chunk_size, int | np.integer) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+        raise InputError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
 
 
 DEFAULT_CHUNK = {"exact": 1, "linearized": 64}
@@ -283,17 +283,17 @@ def state_inputs(apply_fn, params, batch, inputs, reduction: Reduction):
     """The observations x_j [m, ...] and the actions the "action" reduction reads ([m] ints)."""
     if inputs is None:
         if not isinstance(batch, Mapping) or "obs" not in batch:
-            raise ValueError("inputs not given and batch has no 'obs' entry to default to")
+            raise InputError("inputs not given and batch has no 'obs' entry to default to")
         inputs = batch["obs"]
     inputs = jnp.asarray(inputs)
     m = inputs.shape[0] if inputs.ndim else 0
     if m == 0:
-        raise ValueError("inputs are empty: the update matrix needs at least one state")
+        raise InputError("inputs are empty: the update matrix needs at least one state")
     actions = action_indices(batch, reduction, m)
     try:
         out = jax.eval_shape(apply_fn, params, inputs)
     except Exception as err:  # the user's network rejected the observations: say which
-        raise ValueError(
+        raise InputError(
             f"apply_fn(params, inputs) failed on inputs of shape {inputs.shape}: {err}"
         ) from err
     reduction.check_outputs(tuple(out.shape), m)
@@ -313,9 +313,9 @@ def check_loss(loss_fn, params, batch) -> None:
     try:
         out = jax.eval_shape(loss_fn, params, transition)
     except Exception as err:
-        raise ValueError(f"loss_fn(params, transition) failed on one transition: {err}") from err
+        raise InputError(f"loss_fn(params, transition) failed on one transition: {err}") from err
     if out.shape != ():
-        raise ValueError(
+        raise InputError(
             f"loss_fn must return a scalar for one transition, got shape {out.shape}; it receives "
             "one slice of the batch (leading axis removed)"
         )

@@ -6,6 +6,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from tdgen.errors import InputError
+
 
 def categorical_projection(
     support: jax.Array, target_support: jax.Array, probs: jax.Array
@@ -19,7 +21,7 @@ def categorical_projection(
     evenly spaced and increasing. Returns probabilities [N].
     """
     if support.ndim != 1 or target_support.shape != probs.shape or probs.ndim != 1:
-        raise ValueError(
+        raise InputError(
             f"expected support [N], target_support and probs [N'], got {support.shape}, "
             f"{target_support.shape}, {probs.shape}"
         )
@@ -49,7 +51,7 @@ def categorical_q_learning_loss(
     to r + discount * z and projected onto the atoms; no gradient flows through it.
     """
     if logits_tm1.ndim != 2 or logits_t.shape != logits_tm1.shape:
-        raise ValueError(f"logits must be [A, N], got {logits_tm1.shape} and {logits_t.shape}")
+        raise InputError(f"logits must be [A, N], got {logits_tm1.shape} and {logits_t.shape}")
     greedy = jnp.argmax(expected_values(logits_t, support))
     target_probs = jax.nn.softmax(logits_t[greedy])
     target = categorical_projection(support, r_t + discount_t * support, target_probs)
@@ -69,7 +71,7 @@ def quantile_huber_loss(pred: jax.Array, target: jax.Array, kappa: float = 1.0) 
     u_ij = target_j - pred_i (kappa = 0 is the plain quantile loss). No gradient through target.
     """
     if pred.ndim != 1 or target.ndim != 1:
-        raise ValueError(f"pred and target must be [N], got {pred.shape} and {target.shape}")
+        raise InputError(f"pred and target must be [N], got {pred.shape} and {target.shape}")
     tau = quantile_midpoints(pred.shape[0], pred.dtype)
     u = jax.lax.stop_gradient(target)[None, :] - pred[:, None]  # [N pred, N' target]
     if kappa > 0:
@@ -93,7 +95,7 @@ def quantile_q_learning_loss(
     """QR-DQN on one transition: quantiles theta_tm1 [A, N] at x regress onto the target
     r + discount * theta_t[a*] [N], a* the target network's greedy action by mean quantile."""
     if theta_tm1.ndim != 2 or theta_t.shape != theta_tm1.shape:
-        raise ValueError(f"quantiles must be [A, N], got {theta_tm1.shape} and {theta_t.shape}")
+        raise InputError(f"quantiles must be [A, N], got {theta_tm1.shape} and {theta_t.shape}")
     greedy = jnp.argmax(jnp.mean(theta_t, axis=-1))
     target = r_t + discount_t * theta_t[greedy]
     return quantile_huber_loss(theta_tm1[a_tm1], target, kappa)

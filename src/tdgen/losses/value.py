@@ -9,6 +9,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from tdgen.errors import InputError
+
 LOSSES = ("huber", "mse")
 
 
@@ -26,7 +28,7 @@ def mse(x: jax.Array) -> jax.Array:
 
 def _check_values(q_tm1: jax.Array, q_t: jax.Array) -> None:
     if q_tm1.ndim != 1 or q_t.shape != q_tm1.shape:
-        raise ValueError(f"q_tm1 and q_t must be [A], got {q_tm1.shape} and {q_t.shape}")
+        raise InputError(f"q_tm1 and q_t must be [A], got {q_tm1.shape} and {q_t.shape}")
 
 
 def q_learning_loss(

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from tdgen.errors import InputError
 from tdgen.nets.layers import Conv, max_pool_slices, scale_observation
 
 POOL_IMPLS = ("slices", "reduce_window")
@@ -98,7 +99,7 @@ class ImpalaCNN(nn.Module):
     @nn.compact
     def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
         if self.pool_impl not in POOL_IMPLS:
-            raise ValueError(f"unknown pool impl {self.pool_impl!r}: choose one of {POOL_IMPLS}")
+            raise InputError(f"unknown pool impl {self.pool_impl!r}: choose one of {POOL_IMPLS}")
         x = scale_observation(obs)
         batch_shape = x.shape[:-3]
         x = x.reshape((-1,) + x.shape[-3:])

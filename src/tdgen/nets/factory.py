@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from tdgen.errors import InputError
 from tdgen.nets.encoders import MLP, ImpalaCNN, MinAtarCNN, NatureCNN
 from tdgen.nets.heads import AdvantageHead, C51Head, PolicyHead, QHead, QuantileHead, ValueHead
 
@@ -65,15 +66,15 @@ def make_network(encoder: str, head: str, num_actions: int, **kwargs) -> Network
     ``hidden_sizes``, ``obs_ndim``, ``num_atoms``, ...); an argument no module takes is an error.
     """
     if encoder not in ENCODERS:
-        raise ValueError(f"unknown encoder {encoder!r}: choose one of {', '.join(ENCODERS)}")
+        raise InputError(f"unknown encoder {encoder!r}: choose one of {', '.join(ENCODERS)}")
     head_names = head.split("+")
     for name in head_names:
         if name not in HEADS:
-            raise ValueError(f"unknown head {name!r}: choose one of {', '.join(HEADS)}")
+            raise InputError(f"unknown head {name!r}: choose one of {', '.join(HEADS)}")
     if len(set(head_names)) != len(head_names):
-        raise ValueError(f"head {head!r} names a head twice")
+        raise InputError(f"head {head!r} names a head twice")
     if num_actions < 1:
-        raise ValueError(f"num_actions must be positive, got {num_actions}")
+        raise InputError(f"num_actions must be positive, got {num_actions}")
 
     encoder_cls = ENCODERS[encoder]
     encoder_kwargs = {k: v for k, v in kwargs.items() if k in _field_names(encoder_cls)}

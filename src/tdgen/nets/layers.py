@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from tdgen.errors import InputError
 from tdgen.nets.conv import conv_nhwc
 
 CONV_IMPLS = ("xla", "im2col")
@@ -48,7 +49,7 @@ def im2col(
     if padding == "SAME":
         x = jnp.pad(x, ((0, 0), _same_padding(h, kh, sh), _same_padding(w, kw, sw), (0, 0)))
     elif padding != "VALID":
-        raise ValueError(f"unknown padding {padding!r}: choose 'SAME' or 'VALID'")
+        raise InputError(f"unknown padding {padding!r}: choose 'SAME' or 'VALID'")
     h_pad, w_pad = x.shape[1], x.shape[2]
     h_out = (h_pad - kh) // sh + 1
     w_out = (w_pad - kw) // sw + 1
@@ -143,7 +144,7 @@ class Conv(nn.Module):
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         if self.impl not in CONV_IMPLS:
-            raise ValueError(f"unknown conv impl {self.impl!r}: choose one of {CONV_IMPLS}")
+            raise InputError(f"unknown conv impl {self.impl!r}: choose one of {CONV_IMPLS}")
         batch_shape, (h, w, c) = x.shape[:-3], x.shape[-3:]
         x = x.reshape((-1, h, w, c))
         kh, kw = self.kernel_size

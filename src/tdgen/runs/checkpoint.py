@@ -97,7 +97,9 @@ def save_checkpoint(directory: Path, step: int, state: Any, *, kind: str, keep: 
         kept = (f"the newest complete checkpoint, step {previous[-1]}, is intact: `tdgen "
                 f"resume {directory.parent}` continues from it" if previous else
                 "there is no earlier complete checkpoint")  # fmt: skip
-        raise CheckpointWriteError(f"writing checkpoint {path} failed ({error}); {kept}") from error
+        failure = CheckpointWriteError(f"writing checkpoint {path} failed ({error}); {kept}")
+        failure.errno = error.errno  # the fault (ENOSPC, EDQUOT, EIO, ...) for the command's line
+        raise failure from error
     for old in complete_checkpoints(directory)[:-keep]:
         for p in _paths(directory, old):
             p.unlink(missing_ok=True)

@@ -12,6 +12,7 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal, Self
 
+from tdgen.errors import InputError
 from tdgen.interference.table import AGENT_DEFAULT_MEASURES, AGENT_MEASURES
 
 # What a training run's probe can add to its update rank, and what it adds unless told: the rows
@@ -64,30 +65,30 @@ class RunConfig:
         """A ValueError naming the first of ``names`` that is not >= 1."""
         for name in names:
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
 
     def require_non_negative(self, *names: str) -> None:
         for name in names:
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
 
     def require_unit_interval(self, *names: str) -> None:
         for name in names:
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+                raise InputError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
 
     def require_multiple(self, of: int, what: str, names: Iterable[str]) -> None:
         """Each of ``names`` a multiple of ``of`` (``what`` names it in the message)."""
         for name in names:
             if getattr(self, name) % of:
-                raise ValueError(f"{name} ({getattr(self, name)}) must be a multiple of {what} "
+                raise InputError(f"{name} ({getattr(self, name)}) must be a multiple of {what} "
                                  f"({of})")  # fmt: skip
 
     def require_choice(self, **choices: Iterable[str]) -> None:
         for name, allowed in choices.items():
             allowed = tuple(allowed)
             if getattr(self, name) not in allowed:
-                raise ValueError(
+                raise InputError(
                     f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
                 )
 
@@ -111,11 +112,11 @@ class RunConfig:
         values = {**cls.absent_fields, **values}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise ValueError(f"config has fields {cls.__name__} does not know: {unknown}")
+            raise InputError(f"config has fields {cls.__name__} does not know: {unknown}")
         for field in dataclasses.fields(cls):
             default, value = field.default, values.get(field.name, field.default)
             if type(default) in (bool, int, float, str) and not _fits(value, type(default)):
-                raise ValueError(f"field {field.name} is a {type(value).__name__}, expected "
+                raise InputError(f"field {field.name} is a {type(value).__name__}, expected "
                                  f"{type(default).__name__}")  # fmt: skip
         return cls(**values)
 
@@ -130,7 +131,7 @@ def probe_measures(text: str) -> tuple[str, ...]:
         if name not in PROBE_MEASURES:
             near = difflib.get_close_matches(name, PROBE_MEASURES, n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise ValueError(
+            raise InputError(
                 f"probe_measures: unknown measure {name!r}{hint}; expected a comma-separated "
                 f"subset of {', '.join(PROBE_MEASURES)}, or none"
             )

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tdgen.errors import InputError
 from tdgen.runs.checkpoint import complete_checkpoints
 from tdgen.runs.config import RunConfig
 from tdgen.runs.metrics import read_metrics
@@ -58,7 +59,7 @@ def ensure_run_dir(
     if diff is None:
         return create()
     if diff:
-        raise ValueError(
+        raise InputError(
             f"{run_dir} holds a different run (fields {diff} differ from a {kind} run's): "
             "delete it or choose another output directory"
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from tdgen.errors import InputError, read_json, require_fields
+from tdgen.errors import InputError, make_dir, read_json, require_fields
 
 CONFIG_FILE = 'a run config: {"kind": AGENT, "config": {...}}'
 
@@ -72,11 +72,11 @@ class RunDir:
         """A new run of `kind` (e.g. "dqn") with `config`; refuses to reuse an existing run."""
         path = Path(path)
         if (path / "config.json").exists():
-            raise ValueError(
+            raise InputError(
                 f"run directory {path} already holds a run: continue it with `tdgen resume {path}` "
                 "or choose another --out"
             )
-        path.mkdir(parents=True, exist_ok=True)
+        make_dir(path, "a run directory")
         for sub in ("checkpoints", "probes"):
             (path / sub).mkdir(exist_ok=True)
         write_json_atomic(path / "config.json", {"kind": kind, "config": config})

@@ -1,6 +1,6 @@
 """Sweeps over agents, environments, presets, seeds and overrides, and reports across them.
 
-This package sits above `agents` and `experiments` in the layering (ARCHITECTURE.md): a sweep
+This package sits above `agents` and `experiments` in the layering (tests/test_layering.py): a sweep
 launches agent runs or whole experiments, so it imports both, and only `cli` imports it.
 
 - `grid`: TOML specs and flags expanded into run points with stable names.

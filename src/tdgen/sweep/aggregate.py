@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from tdgen.errors import InputError
 from tdgen.stats import (
     STATISTICS,
     iqm,
@@ -33,7 +34,7 @@ def normalise(
     """(score - low) / (high - low) per task; tasks without bounds are an error (name them)."""
     missing = sorted({t for per in scores.values() for t in per} - set(bounds))
     if missing:
-        raise ValueError(f"no normalisation bounds for tasks {missing}")
+        raise InputError(f"no normalisation bounds for tasks {missing}")
     out: dict[str, dict[str, np.ndarray]] = {}
     for algorithm, per_task in scores.items():
         out[algorithm] = {}

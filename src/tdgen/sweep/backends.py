@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tdgen._extras import require
+from tdgen.errors import InputError
 from tdgen.sweep.tasks import Task, TaskResult, run_group, seed_groups
 
 OnResult = Callable[[TaskResult], None]
@@ -26,7 +27,7 @@ OnResult = Callable[[TaskResult], None]
 @dataclasses.dataclass(frozen=True)
 class LocalBackend:
     """Tasks on this machine. ``workers`` = 1 runs them one after another in this process (the
-    measured default on 2 cores: see README, sweep benchmark); more runs a pool of that many
+    measured default on 2 cores: see docs/benchmarks.md, sweep benchmark); more runs a pool of that many
     spawned processes, each with ``threads`` XLA CPU threads when given."""
 
     workers: int = 1
@@ -195,14 +196,14 @@ def make_backend(name: str, out: Path, **options: Any):
     """The backend ``name`` with its options (unknown options for that backend are an error)."""
     classes = {"local": LocalBackend, "ray": RayBackend, "slurm": SlurmBackend}
     if name not in classes:
-        raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
+        raise InputError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
     cls = classes[name]
     if name == "slurm":
         options.setdefault("folder", Path(out) / "submitit")
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(k for k, v in options.items() if k not in fields and v is not None)
     if unknown:
-        raise ValueError(f"options {unknown} do not apply to the {name} backend")
+        raise InputError(f"options {unknown} do not apply to the {name} backend")
     return cls(**{k: v for k, v in options.items() if k in fields and v is not None})
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tdgen.errors import InputError
 from tdgen.runs import RunDir
 from tdgen.runs.metrics import read_metrics
 
@@ -56,7 +57,9 @@ def find_run_dirs(paths: Iterable[Path]) -> list[Path]:
     for path in paths:
         path = Path(path)
         if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist")
+            raise InputError(
+                f"{path} does not exist (expected a run directory or a folder of runs)"
+            )
         for config in [path / "config.json", *path.rglob("*/config.json")]:
             if config.is_file() and (config.parent / "metrics.jsonl").is_file():
                 found.add(config.parent)
@@ -134,7 +137,7 @@ def score_table(
     """Group ``runs`` by algorithm and task and score each; incomplete runs (still training, or
     stopped before their final checkpoint) and runs without the metric are listed as excluded."""
     if last < 1:
-        raise ValueError(f"last must be at least 1, got {last}")
+        raise InputError(f"last must be at least 1, got {last}")
     metric = metric or choose_metric(runs)
     scored, excluded = [], []
     for run in runs:

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import tyro
 from rich.console import Console
 
+from tdgen.errors import InputError
 from tdgen.sweep.backends import make_backend
 from tdgen.sweep.grid import Grid, grids_from_dict, load_spec, parse_assignment
 from tdgen.sweep.launch import Plan, check_results, default_cache_dir, run_sweep
@@ -20,8 +21,8 @@ console = Console(stderr=True)
 
 def default_workers() -> int:
     """Local pool size when --workers is not given: one process. On 2 cores a pool of 2 was no
-    faster than one process running the runs in turn with a warm compilation cache (README,
-    benchmarks/sweep.py): XLA already uses every core for one run."""
+    faster than one process running the runs in turn with a warm compilation cache
+    (docs/benchmarks.md, benchmarks/sweep.py): XLA already uses every core for one run."""
     return 1
 
 
@@ -45,14 +46,14 @@ def grids_from_flags(
     varied = {k: tuple(v) for k, v in assigned.items() if isinstance(v, list)}
     if spec is None:
         if not agent and not experiment:
-            raise ValueError("give a SPEC.toml, or --agent (with --env) or --experiment")
+            raise InputError("give a SPEC.toml, or --agent (with --env) or --experiment")
         data = {"agents": agent, "experiments": experiment, "envs": env, "presets": preset,
                 "seeds": seeds or (0,), "scale": scale or "quick", "set": fixed,
                 "vary": varied}  # fmt: skip
         return grids_from_dict({k: v for k, v in data.items() if v not in ((), {})})
     grids = load_spec(spec)
     if assigned and any(g.experiments for g in grids) and not agent:
-        raise ValueError("--override and --frames apply to agent runs, not to experiments")
+        raise InputError("--override and --frames apply to agent runs, not to experiments")
     changes = {"agents": agent, "experiments": experiment, "envs": env, "presets": preset,
                "seeds": seeds}  # fmt: skip
     out = []
@@ -123,11 +124,11 @@ def sweep_main(
         scale: Experiment scale, quick or paper (default quick).
         backend: local (this machine), ray (Ray tasks) or slurm (submitit job array).
         out: The sweep folder.
-        workers: local: parallel processes (default 1: see README, measured on 2 cores).
+        workers: local: parallel processes (default 1: see docs/benchmarks.md, measured on 2 cores).
         ray_address: ray: a running cluster ("auto", "ray://host:10001"); default starts one here.
         cpus_per_run: ray, slurm: CPU cores requested per run.
         gpus_per_run: ray, slurm: GPUs requested per run (JAX picks the device).
-        mem_gb: ray, slurm: memory requested per run in GiB (README lists each preset's need).
+        mem_gb: ray, slurm: memory requested per run in GiB (docs/memory-and-gpu.md lists each preset's need).
         slurm_partition: slurm: the partition.
         slurm_time_min: slurm: time limit per job in minutes; a job that hits it is requeued.
         slurm_cluster: slurm: submitit cluster override, "local" or "debug" to test without Slurm.
@@ -154,7 +155,7 @@ def sweep_main(
     stray = [k for k, v in given.items() if v is not None and k.split("_")[0] != backend
              and not (k == "workers" and backend == "local")]  # fmt: skip
     if stray:
-        raise ValueError(f"--{stray[0].replace('_', '-')} does not apply to --backend {backend}")
+        raise InputError(f"--{stray[0].replace('_', '-')} does not apply to --backend {backend}")
     chosen = make_backend(backend, out, **options)
     cache = None if no_jax_cache else (jax_cache or default_cache_dir())
     hook = None
@@ -191,7 +192,7 @@ def sweep_main(
         try:
             path = write_sweep_report([out], out / "report")
             console.print(f"report: {path} (and {path.with_suffix('.html')})")
-        except ValueError as error:  # nothing scorable yet, e.g. every run failed
+        except InputError as error:  # nothing scorable yet, e.g. every run failed
             console.print(f"no report: {error}")
     check_results(results, out)
     return results
@@ -231,8 +232,11 @@ def report_main(
         include_incomplete: Score runs that did not reach their final frame too.
         curves: Metrics drawn over frames besides the scored one, when logged.
     """
+    from tdgen.arguments import require
     from tdgen.sweep.report import write_sweep_report
 
+    require(reps >= 1, "--reps", "a number of bootstrap resamples >= 1", reps)
+    require(seed >= 0, "--seed", "a seed >= 0", seed)
     path = write_sweep_report(
         list(run_dirs), out, metric=metric, last=last, normalize=normalize, reps=reps, seed=seed,
         include_incomplete=include_incomplete, curve_metrics=curves,

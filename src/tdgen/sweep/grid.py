@@ -52,26 +52,26 @@ class Grid:
 
     def __post_init__(self) -> None:
         if bool(self.agents) == bool(self.experiments):
-            raise ValueError("a grid names either agents or experiments (exactly one of them)")
+            raise InputError("a grid names either agents or experiments (exactly one of them)")
         if self.agents and not self.envs:
-            raise ValueError(f"agents {list(self.agents)} need at least one env")
+            raise InputError(f"agents {list(self.agents)} need at least one env")
         if self.experiments and (self.envs or self.presets or self.set or self.vary):
-            raise ValueError(
+            raise InputError(
                 "an experiments grid takes only experiments, seeds and scale (the experiment "
                 "chooses its environments and settings)"
             )
         if not self.seeds:
-            raise ValueError("seeds is empty: give at least one seed")
+            raise InputError("seeds is empty: give at least one seed")
         if self.scale not in ("quick", "paper"):
-            raise ValueError(f"scale must be quick or paper, got {self.scale!r}")
+            raise InputError(f"scale must be quick or paper, got {self.scale!r}")
         for name, values in self.vary.items():
             if not isinstance(values, list | tuple) or not values:
-                raise ValueError(f"vary.{name} must be a non-empty list, got {values!r}")
+                raise InputError(f"vary.{name} must be a non-empty list, got {values!r}")
         both = sorted(set(self.set) & set(self.vary))
         if both:
-            raise ValueError(f"fields {both} are both set and varied: keep one")
+            raise InputError(f"fields {both} are both set and varied: keep one")
         if "seed" in self.set or "seed" in self.vary or "env" in self.set or "env" in self.vary:
-            raise ValueError("give seeds and envs as `seeds` and `envs`, not in set/vary")
+            raise InputError("give seeds and envs as `seeds` and `envs`, not in set/vary")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Grid:
@@ -80,14 +80,14 @@ class Grid:
             hints = [difflib.get_close_matches(k, GRID_KEYS, n=1) for k in unknown]
             hint = ", ".join(f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "")
                              for k, h in zip(unknown, hints, strict=True))  # fmt: skip
-            raise ValueError(f"unknown sweep keys {hint}; known: {', '.join(GRID_KEYS)}")
+            raise InputError(f"unknown sweep keys {hint}; known: {', '.join(GRID_KEYS)}")
         lists = [k for k in ("agents", "experiments", "envs", "presets", "seeds") if k in values]
         for key in lists:
             if not isinstance(values[key], list | tuple):
-                raise ValueError(f"{key} must be a list, got {values[key]!r}")
+                raise InputError(f"{key} must be a list, got {values[key]!r}")
         for key in ("set", "vary"):
             if not isinstance(values.get(key, {}), Mapping):
-                raise ValueError(f"{key} must be a table of FIELD = VALUE, got {values[key]!r}")
+                raise InputError(f"{key} must be a table of FIELD = VALUE, got {values[key]!r}")
         tuples = {k: tuple(values[k]) for k in lists}
         vary = {k: tuple(v) if isinstance(v, list | tuple) else v
                 for k, v in dict(values.get("vary", {})).items()}  # fmt: skip
@@ -161,14 +161,14 @@ def agent_config(agent: str, preset: str, env: str, seed: int, overrides: Mappin
     spec = get_agent(agent)
     cls, presets = spec.config_cls, spec.presets
     if preset not in presets:
-        raise ValueError(f"preset {preset!r} is not one of {agent}'s: {', '.join(presets)}")
+        raise InputError(f"preset {preset!r} is not one of {agent}'s: {', '.join(presets)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
         close = [difflib.get_close_matches(k, fields, n=1) for k in unknown]
         hint = "; ".join(f"{k!r}" + (f": did you mean {c[0]!r}?" if c else "")
                          for k, c in zip(unknown, close, strict=True))  # fmt: skip
-        raise ValueError(f"{cls.__name__} has no field {hint}")
+        raise InputError(f"{cls.__name__} has no field {hint}")
     return cls.preset(preset, env, **{**_coerce(cls, overrides), "seed": seed})
 
 
@@ -185,7 +185,7 @@ def expand(grids: Iterable[Grid]) -> list[Point]:
     for grid in grids:
         for point in _expand_one(grid):
             if point.name in points and points[point.name] != point:
-                raise ValueError(f"two grid points share the run name {point.name!r}")
+                raise InputError(f"two grid points share the run name {point.name!r}")
             points.setdefault(point.name, point)
     return list(points.values())
 
@@ -242,7 +242,7 @@ def grids_from_dict(data: Mapping[str, Any]) -> list[Grid]:
 def parse_assignment(text: str) -> tuple[str, Any]:
     """`field=value` with a TOML value (`lr=1e-4`, `encoder=mlp`, `lr=[1e-4, 3e-4]` for a list)."""
     if "=" not in text:
-        raise ValueError(f"expected FIELD=VALUE, got {text!r}")
+        raise InputError(f"expected FIELD=VALUE, got {text!r}")
     name, raw = (part.strip() for part in text.split("=", 1))
     try:
         value = tomllib.loads(f"v = {raw}")["v"]

@@ -16,14 +16,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tdgen.errors import read_json, require_fields
+from tdgen.errors import ReportedFailure, make_dir, read_json, require_fields
 from tdgen.sweep.grid import Grid, Point, expand
 from tdgen.sweep.tasks import Task, TaskResult, status
 from tdgen.sweep.wandb_hook import WandbHook
 
 
-class SweepError(ValueError):
-    """Some runs of a sweep failed; the others finished. Relaunching retries (and resumes) them."""
+class SweepError(ReportedFailure, ValueError):
+    """Some runs of a sweep failed; the others finished. Relaunching retries (and resumes) them.
+    Their tracebacks are in the sweep's logs folder: the command says so in one line (exit 1)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +91,7 @@ def record_sweep(out: Path, grids: Sequence[Grid], points: Sequence[Point]) -> P
         "grids": [g.to_dict() for g in grids],
         "points": [p.name for p in points],
     })  # fmt: skip
-    Path(out).mkdir(parents=True, exist_ok=True)
+    make_dir(out, "the folder of the sweep")
     write_json_atomic(path, record)
     return path
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tdgen.errors import InputError, read_json, read_toml
+from tdgen.errors import InputError, make_dir, read_json, read_toml
 from tdgen.sweep import aggregate as agg
 from tdgen.sweep.collect import ScoreTable, load_runs, score_table
 from tdgen.sweep.figures import write_figures
@@ -35,7 +35,7 @@ def read_bounds(normalize: str, table: ScoreTable) -> dict[str, tuple[float, flo
         return agg.observed_bounds(table.scores)
     path = Path(normalize)
     if not path.is_file():
-        raise ValueError(
+        raise InputError(
             f"--normalize takes none, observed or a TOML/JSON file of env = [low, high]; "
             f"{normalize!r} is none of them"
         )
@@ -252,18 +252,17 @@ def write_sweep_report(
     """Aggregate the runs at or below ``run_dirs`` into ``out``; returns the path of report.md."""
     runs = load_runs(run_dirs)
     if not runs:
-        raise ValueError(
+        raise InputError(
             f"no run directories (config.json + metrics.jsonl) under {list(map(str, run_dirs))}"
         )
     table = score_table(runs, metric, last, include_incomplete)
     if not table.scores:
         reasons = "; ".join(f"{p}: {why}" for p, why in table.excluded[:3])
-        raise ValueError(
+        raise InputError(
             f"no run could be scored ({reasons}); try --include-incomplete or --metric"
         )
     summary = summarise(table, read_bounds(normalize, table), reps=reps, seed=seed)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(out, "the folder of the report")
     wanted = [table.metric, *[m for m in curve_metrics if m != table.metric]]
     figures = write_figures(table, summary, out, wanted)
     summary["figures"] = figures

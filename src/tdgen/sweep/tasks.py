@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tdgen.errors import InputError
+
 STATUSES = ("new", "incomplete", "finished")
 
 
@@ -76,7 +78,7 @@ def status(task: Task) -> str:
             return "new"
         found = {"scale": result.get("scale"), "seed": result.get("seed")}
         if found != dict(task.config):
-            raise ValueError(
+            raise InputError(
                 f"{Path(task.run_dir) / task.target} holds {task.target} at {found}, not "
                 f"{dict(task.config)}: delete it or choose another --out"
             )
@@ -87,7 +89,7 @@ def status(task: Task) -> str:
     if diff is None:
         return "new"
     if diff:
-        raise ValueError(
+        raise InputError(
             f"{task.run_dir} holds a different run (fields {diff} differ from {task.name}'s "
             "config): delete it or choose another --out"
         )

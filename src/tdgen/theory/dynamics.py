@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from tdgen.errors import InputError
 from tdgen.theory import spectral
 
 _ROW_SUM_TOL = 1e-8
@@ -23,20 +24,20 @@ _ROW_SUM_TOL = 1e-8
 
 def _check_gamma(gamma: float) -> float:
     if not 0.0 <= float(gamma) < 1.0:
-        raise ValueError(f"gamma must lie in [0, 1), got {gamma}")
+        raise InputError(f"gamma must lie in [0, 1), got {gamma}")
     return float(gamma)
 
 
 def _check_transition(P: np.ndarray) -> np.ndarray:
     P = np.asarray(P, dtype=float)
     if P.ndim != 2 or P.shape[0] != P.shape[1]:
-        raise ValueError(f"P_pi must be a square [S, S] matrix, got shape {P.shape}")
+        raise InputError(f"P_pi must be a square [S, S] matrix, got shape {P.shape}")
     if not np.all(np.isfinite(P)) or np.any(P < 0):
-        raise ValueError("P_pi must have finite, non-negative entries")
+        raise InputError("P_pi must have finite, non-negative entries")
     row_sums = P.sum(axis=1)
     worst = int(np.argmax(np.abs(row_sums - 1.0)))
     if abs(row_sums[worst] - 1.0) > _ROW_SUM_TOL:
-        raise ValueError(
+        raise InputError(
             f"rows of P_pi must sum to 1 (row-stochastic): row {worst} sums to {row_sums[worst]:.6g}"
         )
     return P
@@ -44,14 +45,14 @@ def _check_transition(P: np.ndarray) -> np.ndarray:
 
 def _check_alpha(alpha: float) -> float:
     if not 0.0 < float(alpha) <= 1.0:
-        raise ValueError(f"step size alpha must lie in (0, 1], got {alpha}")
+        raise InputError(f"step size alpha must lie in (0, 1], got {alpha}")
     return float(alpha)
 
 
 def _times(t: float | np.ndarray) -> tuple[np.ndarray, bool]:
     times = np.asarray(t, dtype=float)
     if np.any(times < 0) or not np.all(np.isfinite(times)):
-        raise ValueError("times t must be finite and non-negative")
+        raise InputError("times t must be finite and non-negative")
     return np.atleast_1d(times), times.ndim == 0
 
 
@@ -144,7 +145,7 @@ def sampled_td(
     S = len(P)
     alphas = np.broadcast_to(np.asarray(alpha, dtype=float), (num_steps,))
     if np.any(alphas <= 0) or np.any(alphas > 1):
-        raise ValueError("step sizes alpha must lie in (0, 1]")
+        raise InputError("step sizes alpha must lie in (0, 1]")
     rng = np.random.default_rng(seed)
     states = rng.integers(S, size=num_steps)
     cdf = np.cumsum(P, axis=1)
@@ -235,7 +236,7 @@ def td_error_bound(eig: spectral.Eigendecomposition, gamma: float, error: np.nda
     gamma = _check_gamma(gamma)
     error = np.asarray(error)
     if np.any(np.isnan(error)):
-        raise ValueError(
+        raise InputError(
             "Eq. 13 needs a coefficient for every eigenvector, but some eigenvalues are not simple "
             "(NaN coefficients); use a diagonalisable P_pi with distinct eigenvalues"
         )

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from tdgen.errors import InputError
+
 TEST_FORMS = ("kernel", "inverse")
 
 
@@ -34,13 +36,13 @@ def rbf_kernel(x: np.ndarray, y: np.ndarray, lengthscale: float) -> np.ndarray:
     coordinates (not a circular one: on a ring that makes the Gaussian kernel indefinite).
     """
     if not np.isfinite(lengthscale) or lengthscale <= 0:
-        raise ValueError(f"lengthscale must be a positive number, got {lengthscale}")
+        raise InputError(f"lengthscale must be a positive number, got {lengthscale}")
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     x = x[:, None] if x.ndim == 1 else x
     y = y[:, None] if y.ndim == 1 else y
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(
+        raise InputError(
             f"x and y must be [n, d] and [m, d] with equal d, got {x.shape}, {y.shape}"
         )
     squared = np.sum((x[:, None, :] - y[None, :, :]) ** 2, axis=-1)
@@ -72,15 +74,15 @@ def reversible_eigenbasis(P: np.ndarray, tol: float = 1e-9) -> ReversibleEigenba
     """
     P = np.asarray(P, dtype=float)
     if P.ndim != 2 or P.shape[0] != P.shape[1]:
-        raise ValueError(f"P must be square, got shape {P.shape}")
+        raise InputError(f"P must be square, got shape {P.shape}")
     values, vectors = scipy.linalg.eig(P.T)
     d = np.real(vectors[:, np.argmin(np.abs(values - 1.0))])
     d = d / d.sum()
     if np.any(d <= 0):
-        raise ValueError("P must be irreducible (a stationary distribution with full support)")
+        raise InputError("P must be irreducible (a stationary distribution with full support)")
     flow = d[:, None] * P
     if np.max(np.abs(flow - flow.T)) > tol:
-        raise ValueError(
+        raise InputError(
             "P is not reversible (detailed balance fails); use spectral.eigendecomposition"
         )
     root = np.sqrt(d)
@@ -100,7 +102,7 @@ def eigenvector_kernel(vectors: np.ndarray, indices: np.ndarray | None = None) -
     """
     vectors = np.asarray(vectors, dtype=float)
     if vectors.ndim != 2:
-        raise ValueError(f"vectors must be [states, k], got shape {vectors.shape}")
+        raise InputError(f"vectors must be [states, k], got shape {vectors.shape}")
     chosen = vectors if indices is None else vectors[:, np.asarray(indices, dtype=int)]
     return chosen @ chosen.T
 
@@ -109,22 +111,22 @@ def _check_train(train: np.ndarray, num_states: int) -> np.ndarray:
     train = np.asarray(train)
     if train.dtype == bool:
         if train.shape != (num_states,):
-            raise ValueError(
+            raise InputError(
                 f"boolean train mask must have shape ({num_states},), got {train.shape}"
             )
         train = np.flatnonzero(train)
     train = train.astype(int)
     if train.ndim != 1 or len(train) == 0:
-        raise ValueError("train must be a non-empty 1-d array of state indices")
+        raise InputError("train must be a non-empty 1-d array of state indices")
     if train.min() < 0 or train.max() >= num_states or len(np.unique(train)) != len(train):
-        raise ValueError(f"train must hold distinct state indices in [0, {num_states})")
+        raise InputError(f"train must hold distinct state indices in [0, {num_states})")
     return train
 
 
 def _check_kernel(K: np.ndarray, num_states: int) -> np.ndarray:
     K = np.asarray(K, dtype=float)
     if K.shape != (num_states, num_states):
-        raise ValueError(f"K must be [states, states] = {(num_states, num_states)}, got {K.shape}")
+        raise InputError(f"K must be [states, states] = {(num_states, num_states)}, got {K.shape}")
     return K
 
 
@@ -132,9 +134,9 @@ def _check_chain(P: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     P = np.asarray(P, dtype=float)
     R = np.asarray(R, dtype=float)
     if P.ndim != 2 or P.shape[0] != P.shape[1]:
-        raise ValueError(f"P must be [states, states], got {P.shape}")
+        raise InputError(f"P must be [states, states], got {P.shape}")
     if R.shape != (P.shape[0],):
-        raise ValueError(f"R must be [states] = ({P.shape[0]},), got {R.shape}")
+        raise InputError(f"R must be [states] = ({P.shape[0]},), got {R.shape}")
     return P, R
 
 
@@ -178,7 +180,7 @@ def _test_map(K: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
     try:
         return np.linalg.solve(K_train, K[np.ix_(test, train)].T).T
     except np.linalg.LinAlgError as err:
-        raise ValueError(
+        raise InputError(
             "K(X_train, X_train) is singular: use test_form='kernel' (Eq. 16)"
         ) from err
 
@@ -193,9 +195,9 @@ def _kernel_descent(
     test_form: str,
 ) -> np.ndarray:
     if test_form not in TEST_FORMS:
-        raise ValueError(f"test_form must be one of {TEST_FORMS}, got {test_form!r}")
+        raise InputError(f"test_form must be one of {TEST_FORMS}, got {test_form!r}")
     if num_steps < 0 or step_size <= 0:
-        raise ValueError(f"need num_steps >= 0 and step_size > 0, got {num_steps}, {step_size}")
+        raise InputError(f"need num_steps >= 0 and step_size > 0, got {num_steps}, {step_size}")
     S = len(V0)
     test = np.setdiff1d(np.arange(S), train)
     K_col = K[:, train]
@@ -237,7 +239,7 @@ def kernel_td(
     K = _check_kernel(K, len(R))
     V0 = np.asarray(V0, dtype=float)
     if V0.shape != R.shape:
-        raise ValueError(f"V0 must be [states] = {R.shape}, got {V0.shape}")
+        raise InputError(f"V0 must be [states] = {R.shape}, got {V0.shape}")
     train = _check_train(train, len(R))
     return _kernel_descent(
         V0, K, train, lambda V: (R + gamma * (P @ V) - V)[train], step_size, num_steps, test_form
@@ -261,7 +263,7 @@ def kernel_mc(
     target = np.asarray(target, dtype=float)
     V0 = np.asarray(V0, dtype=float)
     if V0.shape != target.shape or target.ndim != 1:
-        raise ValueError(f"V0 and target must both be [states], got {V0.shape}, {target.shape}")
+        raise InputError(f"V0 and target must both be [states], got {V0.shape}, {target.shape}")
     K = _check_kernel(K, len(target))
     train = _check_train(train, len(target))
     return _kernel_descent(
@@ -319,15 +321,15 @@ def kernel_regression(
     or `[n_train, m]` (m targets at once). Returns predictions on `test`, `[n_test]` or `[n_test, m]`.
     """
     if ridge < 0:
-        raise ValueError(f"ridge must be >= 0, got {ridge}")
+        raise InputError(f"ridge must be >= 0, got {ridge}")
     K = np.asarray(K, dtype=float)
     if K.ndim != 2 or K.shape[0] != K.shape[1]:
-        raise ValueError(f"K must be square, got {K.shape}")
+        raise InputError(f"K must be square, got {K.shape}")
     train = _check_train(train, K.shape[0])
     test = np.asarray(test, dtype=int)
     y_train = np.asarray(y_train, dtype=float)
     if y_train.ndim not in (1, 2) or y_train.shape[0] != len(train):
-        raise ValueError(
+        raise InputError(
             f"y_train must be [n_train] or [n_train, m], n_train={len(train)}, got {y_train.shape}"
         )
     K_train = K[np.ix_(train, train)] + ridge * np.eye(len(train))
@@ -350,10 +352,10 @@ def n_step_target(
     """
     P, R = _check_chain(P, R)
     if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+        raise InputError(f"n must be >= 0, got {n}")
     value = np.zeros_like(R) if V_bootstrap is None else np.asarray(V_bootstrap, dtype=float)
     if value.shape != R.shape:
-        raise ValueError(f"V_bootstrap must be [states] = {R.shape}, got {value.shape}")
+        raise InputError(f"V_bootstrap must be [states] = {R.shape}, got {value.shape}")
     for _ in range(n):
         value = R + gamma * (P @ value)
     return value

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tdgen.errors import InputError
+
 _ROW_SUM_TOL = 1e-8
 
 
@@ -29,24 +31,24 @@ class FiniteMDP:
         P = np.asarray(self.P, dtype=float)
         R = np.asarray(self.R, dtype=float)
         if P.ndim != 3 or P.shape[1] != P.shape[2]:
-            raise ValueError(f"P must have shape [actions, states, states], got {P.shape}")
+            raise InputError(f"P must have shape [actions, states, states], got {P.shape}")
         num_actions, num_states = P.shape[0], P.shape[1]
         if R.shape != (num_states, num_actions):
-            raise ValueError(
+            raise InputError(
                 f"R must have shape [states, actions] = {(num_states, num_actions)}, got {R.shape}"
             )
         if not (np.all(np.isfinite(P)) and np.all(np.isfinite(R))):
-            raise ValueError("P and R must be finite")
+            raise InputError("P and R must be finite")
         if np.any(P < 0):
-            raise ValueError("P has negative transition probabilities")
+            raise InputError("P has negative transition probabilities")
         row_sums = P.sum(axis=2)
         worst = np.unravel_index(np.argmax(np.abs(row_sums - 1.0)), row_sums.shape)
         if abs(row_sums[worst] - 1.0) > _ROW_SUM_TOL:
-            raise ValueError(
+            raise InputError(
                 f"rows of P must sum to 1: P[{worst[0]}, {worst[1]}, :] sums to {row_sums[worst]:.6g}"
             )
         if not 0.0 <= float(self.gamma) < 1.0:
-            raise ValueError(f"gamma must lie in [0, 1), got {self.gamma}")
+            raise InputError(f"gamma must lie in [0, 1), got {self.gamma}")
         object.__setattr__(self, "P", P)
         object.__setattr__(self, "R", R)
         object.__setattr__(self, "gamma", float(self.gamma))
@@ -65,15 +67,15 @@ class FiniteMDP:
         S, A = self.num_states, self.num_actions
         if policy.shape == (S,) and np.issubdtype(policy.dtype, np.integer):
             if policy.min() < 0 or policy.max() >= A:
-                raise ValueError(
+                raise InputError(
                     f"policy actions must lie in [0, {A}), got {policy.min()}..{policy.max()}"
                 )
             return np.eye(A)[policy]
         if policy.shape == (S, A):
             if np.any(policy < 0) or not np.allclose(policy.sum(axis=1), 1.0, atol=_ROW_SUM_TOL):
-                raise ValueError("policy probabilities must be non-negative with rows summing to 1")
+                raise InputError("policy probabilities must be non-negative with rows summing to 1")
             return policy.astype(float)
-        raise ValueError(
+        raise InputError(
             f"policy must be int [{S}] or probabilities [{S}, {A}], got {policy.shape}"
         )
 
@@ -126,9 +128,9 @@ def circle_mdp(n: int = 50, reward_state: int = 25, gamma: float = 0.9) -> Finit
     Reward 1 is received on leaving `reward_state` (0-based), 0 elsewhere.
     """
     if n < 2:
-        raise ValueError(f"circle_mdp needs n >= 2, got {n}")
+        raise InputError(f"circle_mdp needs n >= 2, got {n}")
     if not 0 <= reward_state < n:
-        raise ValueError(f"reward_state must lie in [0, {n}), got {reward_state}")
+        raise InputError(f"reward_state must lie in [0, {n}), got {reward_state}")
     P = np.zeros((1, n, n))
     P[0, np.arange(n), (np.arange(n) + 1) % n] = 1.0
     R = np.zeros((n, 1))
@@ -143,7 +145,7 @@ def random_graph_mdp(n: int, p: float, seed: int, gamma: float = 0.9) -> FiniteM
     are i.i.d. standard normal per state, drawn from the same seed.
     """
     if n < 2 or not 0.0 <= p <= 1.0:
-        raise ValueError(f"random_graph_mdp needs n >= 2 and p in [0, 1], got n={n}, p={p}")
+        raise InputError(f"random_graph_mdp needs n >= 2 and p in [0, 1], got n={n}, p={p}")
     rng = np.random.default_rng(seed)
     upper = np.triu(rng.random((n, n)) < p, k=1)
     adjacency = upper | upper.T
@@ -181,12 +183,12 @@ def grid_world(
     cell) pays 1; the goal is absorbing with reward 0.
     """
     if height < 1 or width < 1 or height * width < 2:
-        raise ValueError(f"grid_world needs at least two cells, got {height}x{width}")
+        raise InputError(f"grid_world needs at least two cells, got {height}x{width}")
     if not 0.0 <= slip <= 1.0:
-        raise ValueError(f"slip must lie in [0, 1], got {slip}")
+        raise InputError(f"slip must lie in [0, 1], got {slip}")
     goal = (height - 1, width - 1) if goal is None else goal
     if not (0 <= goal[0] < height and 0 <= goal[1] < width):
-        raise ValueError(f"goal {goal} lies outside the {height}x{width} grid")
+        raise InputError(f"goal {goal} lies outside the {height}x{width} grid")
     S, A = height * width, len(GRID_ACTIONS)
     goal_state = goal[0] * width + goal[1]
     moves = np.zeros((A, S, S))
@@ -252,7 +254,7 @@ def mountain_car_mdp(
     """
     position_bins, velocity_bins = (bins, bins) if isinstance(bins, int) else bins
     if position_bins < 2 or velocity_bins < 2 or samples_per_cell < 1 or action_repeat < 1:
-        raise ValueError(
+        raise InputError(
             "mountain_car_mdp needs >= 2 bins per axis, samples_per_cell >= 1, action_repeat >= 1"
         )
     rng = np.random.default_rng(seed)

@@ -35,6 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.integrate
 
+from tdgen.errors import InputError
+
 
 def num_params(sizes: Sequence[int]) -> int:
     """Number of weights and biases of an MLP with layer widths `sizes` (input first, output 1)."""
@@ -190,15 +192,15 @@ class TDSystem:
         R = np.asarray(self.R, dtype=np.float64)
         S = X.shape[0]
         if P.shape != (S, S):
-            raise ValueError(f"P must be [S, S] = {(S, S)} to match features, got {P.shape}")
+            raise InputError(f"P must be [S, S] = {(S, S)} to match features, got {P.shape}")
         if R.shape != (S,):
-            raise ValueError(f"R must be [S] = ({S},), got {R.shape}")
+            raise InputError(f"R must be [S] = ({S},), got {R.shape}")
         if not np.allclose(P.sum(axis=1), 1.0, atol=1e-8) or np.any(P < 0):
-            raise ValueError("P must be row-stochastic (non-negative rows summing to 1)")
+            raise InputError("P must be row-stochastic (non-negative rows summing to 1)")
         if not 0.0 <= float(self.gamma) < 1.0:
-            raise ValueError(f"gamma must lie in [0, 1), got {self.gamma}")
+            raise InputError(f"gamma must lie in [0, 1), got {self.gamma}")
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
-            raise ValueError(f"hidden_sizes must be positive widths, got {self.hidden_sizes}")
+            raise InputError(f"hidden_sizes must be positive widths, got {self.hidden_sizes}")
         object.__setattr__(self, "features", X)
         object.__setattr__(self, "P", P)
         object.__setattr__(self, "R", R)
@@ -318,9 +320,9 @@ def integrate_flow(
     """
     times = np.asarray(times, dtype=np.float64)
     if times.ndim != 1 or np.any(times < 0) or np.any(np.diff(times) < 0):
-        raise ValueError("times must be a non-decreasing 1-D array of non-negative times")
+        raise InputError("times must be a non-decreasing 1-D array of non-negative times")
     if alpha < 0:
-        raise ValueError(f"alpha must be >= 0, got {alpha}")
+        raise InputError(f"alpha must be >= 0, got {alpha}")
     rhs = partial(_flow_rhs, system, float(alpha))
     solution = scipy.integrate.solve_ivp(
         rhs,

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from tdgen.errors import InputError
+
 # An eigenvalue counts as simple when |w^H v| (unit-norm vectors) and its distance to every other
 # eigenvalue both exceed these: then its rank-one spectral projector exists and is bounded.
 MIN_CONDITIONING = 1e-8
@@ -69,7 +71,7 @@ def eigendecomposition(P: np.ndarray) -> Eigendecomposition:
     """
     P = np.asarray(P, dtype=float)
     if P.ndim != 2 or P.shape[0] != P.shape[1]:
-        raise ValueError(f"P must be square, got shape {P.shape}")
+        raise InputError(f"P must be square, got shape {P.shape}")
     values, left, right = scipy.linalg.eig(P, left=True, right=True)
     order = np.lexsort((-values.imag, np.abs(values.imag), -np.round(values.real, 12)))
     values, left, right = values[order], left[:, order], right[:, order]
@@ -129,7 +131,7 @@ def project(V: np.ndarray, eig: Eigendecomposition, indices: np.ndarray) -> np.n
     chosen = conjugate_closure(indices, eig)
     coefficients = eigen_coefficients(V, eig)[chosen]
     if np.any(np.isnan(coefficients)):
-        raise ValueError("cannot project onto eigenvectors of non-simple eigenvalues")
+        raise InputError("cannot project onto eigenvectors of non-simple eigenvalues")
     return (eig.right[:, chosen] @ coefficients).real
 
 

@@ -29,6 +29,7 @@ from tdgen.agents.actor_critic.daac import DAAC
 from tdgen.agents.actor_critic.ppo import PPO
 from tdgen.agents.train import Train
 from tdgen.envs import EnvSpec, held_out_levels, make_env
+from tdgen.errors import InputError
 from tdgen.evaluate import episode_returns, sampled
 from tdgen.losses.policy import gae, log_prob
 
@@ -262,7 +263,7 @@ def make_level_envs(config: PPOConfig) -> tuple[Any, Any]:
         test = make_env(config.env, num_levels=count, start_level=start, **common)
         return train, test
     if not config.env.startswith("minatar/"):
-        raise ValueError(
+        raise InputError(
             f"actor-critic agents run on minatar/<game> or procgen/<game>, not {config.env!r}"
         )
     if config.num_levels == 0:  # the plain game: its own random stream is the full distribution

@@ -17,6 +17,7 @@ import dataclasses
 import math
 from typing import Any, ClassVar, Literal
 
+from tdgen.errors import InputError
 from tdgen.nets import ENCODERS
 from tdgen.runs.config import RunConfig
 
@@ -107,18 +108,18 @@ class PPOConfig(RunConfig):
             ("frames", "eval_every", "probe_every", "checkpoint_every", "log_every"),
         )
         if batch % self.num_minibatches:
-            raise ValueError(
+            raise InputError(
                 f"num_minibatches ({self.num_minibatches}) must divide num_envs * num_steps "
                 f"({batch})"
             )
         if self.probe_every and self.probe_k > batch:
-            raise ValueError(f"probe_k {self.probe_k} exceeds the rollout size {batch}")
+            raise InputError(f"probe_k {self.probe_k} exceeds the rollout size {batch}")
         self.require_unit_interval("gamma", "gae_lambda")
         for name in ("clip_coef", "ent_coef", "vf_coef", "max_grad_norm", "eps"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            raise InputError(f"lr must be > 0, got {self.lr}")
         self.require_choice(reward=("dense", "zero", "sparse"), distribution_mode=("easy", "hard"),
                             encoder=tuple(ENCODERS), conv_impl=("xla", "im2col"))  # fmt: skip
 
@@ -150,7 +151,7 @@ class PPOConfig(RunConfig):
     def preset(cls, name: str, env: str | None = None, **overrides):
         """The preset ``name`` (one of AC_PRESETS) for ``env``, with field overrides."""
         if name not in AC_PRESETS:
-            raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(AC_PRESETS)}")
+            raise InputError(f"unknown preset {name!r}: choose one of {', '.join(AC_PRESETS)}")
         return getattr(cls, name)(**({} if env is None else {"env": env}), **overrides)
 
     @classmethod
@@ -167,7 +168,7 @@ class PPOConfig(RunConfig):
         (the paper: 10); DAAC: 1 policy epoch, 9 value epochs, value_freq 1, adv_loss_coef 0.25.
         XLA's convolution (``conv_impl="xla"``, `tdgen.nets.conv`: the same numbers as im2col,
         half the GPU memory, 2-3x faster batch-64 distillation students on XLA:CPU; PPO's update
-        inside its scan: README, ProcGen CPU)."""
+        inside its scan: docs/benchmarks.md, ProcGen CPU)."""
         return cls._build("procgen", env, overrides)
 
     @classmethod
@@ -202,9 +203,9 @@ class DAACConfig(PPOConfig):
         super().__post_init__()
         for name in ("value_epochs", "value_freq"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
         if self.adv_loss_coef < 0:
-            raise ValueError(f"adv_loss_coef must be >= 0, got {self.adv_loss_coef}")
+            raise InputError(f"adv_loss_coef must be >= 0, got {self.adv_loss_coef}")
 
 
 _PRESETS: dict[str, dict[str, Any]] = {

@@ -16,6 +16,7 @@ import numpy as np
 
 from tdgen.agents.value_based.agent import Algorithm
 from tdgen.agents.value_based.config import ValueBasedConfig
+from tdgen.errors import InputError
 from tdgen.losses.distributional import categorical_q_learning_loss, expected_values
 
 
@@ -38,9 +39,9 @@ class C51Config(ValueBasedConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.num_atoms < 2:
-            raise ValueError(f"num_atoms must be at least 2, got {self.num_atoms}")
+            raise InputError(f"num_atoms must be at least 2, got {self.num_atoms}")
         if self.vmax <= 0:
-            raise ValueError(f"vmax must be positive, got {self.vmax}")
+            raise InputError(f"vmax must be positive, got {self.vmax}")
 
     @property
     def support(self) -> np.ndarray:

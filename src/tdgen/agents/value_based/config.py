@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from tdgen.errors import InputError
 from tdgen.nets import ENCODERS
 from tdgen.runs.config import RunConfig
 
@@ -81,18 +82,18 @@ class ValueBasedConfig(RunConfig):
         ))  # fmt: skip
         n = self.num_envs
         if self.train_every % n and n % self.train_every:
-            raise ValueError(
+            raise InputError(
                 f"train_every ({self.train_every}) must divide or be a multiple of num_envs ({n})"
             )
         if self.buffer_size < self.batch_size:
-            raise ValueError(f"buffer_size {self.buffer_size} < batch_size {self.batch_size}")
+            raise InputError(f"buffer_size {self.buffer_size} < batch_size {self.batch_size}")
         if self.probe_every and self.probe_k > self.buffer_size:
-            raise ValueError(f"probe_k {self.probe_k} exceeds buffer_size {self.buffer_size}")
+            raise InputError(f"probe_k {self.probe_k} exceeds buffer_size {self.buffer_size}")
         self.require_unit_interval("gamma", "epsilon_start", "epsilon_end")
         if self.lr <= 0 or self.eps < 0:
-            raise ValueError(f"lr must be > 0 and eps >= 0, got lr={self.lr}, eps={self.eps}")
+            raise InputError(f"lr must be > 0 and eps >= 0, got lr={self.lr}, eps={self.eps}")
         if not 0.0 <= self.decay < 1.0:
-            raise ValueError(f"decay must lie in [0, 1), got {self.decay}")
+            raise InputError(f"decay must lie in [0, 1), got {self.decay}")
         self.require_choice(reward=("dense", "zero", "sparse"), optimizer=("adam", "rmsprop"),
                             encoder=tuple(ENCODERS), conv_impl=("xla", "im2col"))  # fmt: skip
 
@@ -105,7 +106,7 @@ class ValueBasedConfig(RunConfig):
     def preset(cls, name: str, env: str | None = None, **overrides):
         """The preset ``name`` (one of PRESETS) for ``env``, with field overrides."""
         if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+            raise InputError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
         return getattr(cls, name)(**({} if env is None else {"env": env}), **overrides)
 
     @classmethod

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from tdgen.agents.value_based.agent import Algorithm
 from tdgen.agents.value_based.config import ValueBasedConfig
+from tdgen.errors import InputError
 from tdgen.losses.value import LOSSES, q_learning_loss
 
 
@@ -26,7 +27,7 @@ class DQNConfig(ValueBasedConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+            raise InputError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
 
     preset_extras: ClassVar[dict[str, dict[str, Any]]] = {
         "minatar": {"loss": "mse"},

@@ -32,6 +32,8 @@ from __future__ import annotations
 import numpy as np
 from flax import struct
 
+from tdgen.errors import InsufficientMemoryError
+
 GIB = 2**30
 
 
@@ -97,7 +99,7 @@ def require_memory(size: int, num_envs: int, obs_shape: tuple[int, ...]) -> None
     need = replay_bytes(size, num_envs, obs_shape)
     free = available_memory()
     if need > free:
-        raise MemoryError(
+        raise InsufficientMemoryError(
             f"buffer_size {size} needs {need / GIB:.1f} GiB of host memory for the Atari replay "
             f"but {free / GIB:.1f} GiB is available: lower buffer_size or free memory"
         )

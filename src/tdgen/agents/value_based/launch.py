@@ -19,6 +19,7 @@ from tdgen.agents.train import DEFAULT_LANES, group_start, load_run_state, start
 from tdgen.agents.value_based.agent import Agent, TrainState, reset_accumulators
 from tdgen.agents.value_based.config import ValueBasedConfig, epsilon_at
 from tdgen.agents.value_based.probe import make_value_probe
+from tdgen.errors import InputError
 from tdgen.runs import (
     MetricsLogger,
     RunDir,
@@ -68,11 +69,11 @@ def probe_checkpoint(agent: Agent, run: RunDir, frames: int = 0) -> ProbeResult:
     newest). It draws the transitions the run's own probe drew there (its key derives from the
     saved state)."""
     if is_host_stepped(agent.config):
-        raise ValueError("probing a checkpoint is implemented for minatar/ runs only")
+        raise InputError("probing a checkpoint is implemented for minatar/ runs only")
     _, state = load_run_state(agent, run, find_checkpoint(run.checkpoints, frames))
     result = make_value_probe(agent)(state)
     if result is None:
-        raise ValueError(
+        raise InputError(
             f"the replay at frame {int(state.frames)} holds fewer than k={agent.config.probe_k} "
             "transitions"
         )

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 
 from tdgen.agents.value_based.agent import Algorithm
 from tdgen.agents.value_based.config import ValueBasedConfig
+from tdgen.errors import InputError
 from tdgen.losses.distributional import quantile_q_learning_loss
 
 
@@ -43,9 +44,9 @@ class QRDQNConfig(ValueBasedConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.num_quantiles < 1:
-            raise ValueError(f"num_quantiles must be positive, got {self.num_quantiles}")
+            raise InputError(f"num_quantiles must be positive, got {self.num_quantiles}")
         if self.kappa < 0:
-            raise ValueError(f"kappa must be >= 0, got {self.kappa}")
+            raise InputError(f"kappa must be >= 0, got {self.kappa}")
 
 
 def mean_quantiles(theta: jax.Array) -> jax.Array:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tdgen._extras import require
+from tdgen.errors import InputError
 
 torch = require("torch", "torch", "tdgen.interference.torch")
 
@@ -41,18 +42,18 @@ def as_batch(batch: Any, obs: str = "obs", device: Any = None) -> dict[str, Any]
     if hasattr(batch, "_asdict"):  # a named tuple of the buffer's fields
         batch = batch._asdict()
     if isinstance(batch, tuple | list):
-        raise ValueError(
+        raise InputError(
             f"batch is a plain {type(batch).__name__}; pass a dict of tensors or numpy arrays "
             "[k, ...], or a named tuple of the buffer's fields (e.g. ReplayBufferSamples) with "
             "obs= naming the observation field"
         )
     if not isinstance(batch, Mapping):
-        raise ValueError(f"batch is a {type(batch).__name__}; pass a dict of tensors [k, ...]")
+        raise InputError(f"batch is a {type(batch).__name__}; pass a dict of tensors [k, ...]")
     out = {key: torch.as_tensor(value, device=device) for key, value in batch.items()}
     if obs not in out:
         fields = ", ".join(map(str, out)) or "none"
         hint = " (pass obs='observations')" if "observations" in out else ""
-        raise ValueError(f"batch has no observation field {obs!r} (its fields: {fields}); name "
+        raise InputError(f"batch has no observation field {obs!r} (its fields: {fields}); name "
                          f"it with obs=...{hint}")  # fmt: skip
     return out
 
@@ -65,11 +66,11 @@ def check_loss(module: Any, loss_fn: Callable, batch: Mapping[str, Any]) -> None
         with torch.no_grad():
             value = loss_fn(module, transition)
     except Exception as error:  # noqa: BLE001 (any failure here is a broken contract)
-        raise ValueError(f"loss_fn failed on one transition ({type(error).__name__}: {error}); "
+        raise InputError(f"loss_fn failed on one transition ({type(error).__name__}: {error}); "
                          f"{CONTRACT}") from error  # fmt: skip
     if not (torch.is_tensor(value) and value.ndim == 0):
         shape = list(value.shape) if torch.is_tensor(value) else type(value).__name__
-        raise ValueError(f"loss_fn returned {shape} for one transition, not a 0-d tensor "
+        raise InputError(f"loss_fn returned {shape} for one transition, not a 0-d tensor "
                          f"(e.g. .squeeze() or [0] it); {CONTRACT}")  # fmt: skip
 
 
@@ -96,11 +97,11 @@ def check_per_sample_loss(module: Any, loss_fn: Callable, batch: Mapping[str, An
         with torch.no_grad():
             value = loss_fn(module, fields(**part) if fields is not None else part)
     except Exception as error:  # noqa: BLE001 (any failure here is a broken contract)
-        raise ValueError(f"loss_fn failed on a batch of {n} ({type(error).__name__}: {error}); "
+        raise InputError(f"loss_fn failed on a batch of {n} ({type(error).__name__}: {error}); "
                          f"{PER_SAMPLE}") from error  # fmt: skip
     if not (torch.is_tensor(value) and tuple(value.shape) == (n,)):
         shape = list(value.shape) if torch.is_tensor(value) else type(value).__name__
-        raise ValueError(f"loss_fn returned {shape} for a batch of {n}, not [{n}]; {PER_SAMPLE}")
+        raise InputError(f"loss_fn returned {shape} for a batch of {n}, not [{n}]; {PER_SAMPLE}")
 
 
 def warn_slow(error: Exception) -> None:

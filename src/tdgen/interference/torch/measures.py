@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from tdgen._extras import require
-from tdgen.errors import unknown_name
+from tdgen.errors import InputError, unknown_name
 from tdgen.interference.batch import mapping_transitions
 from tdgen.interference.table import FEATURE_RANK_EPS, HESSIAN_ITERATIONS
 from tdgen.interference.torch.contract import warn_slow
@@ -50,7 +50,7 @@ def capture_activations(
     if layers is None:
         chosen = [name for name, m in modules.items() if isinstance(m, ACTIVATIONS)]
         if not chosen:
-            raise ValueError(
+            raise InputError(
                 "the module has no activation modules (nn.ReLU, ...); name the layers to read "
                 "with layers=[...]"
             )
@@ -136,7 +136,7 @@ def feature_statistics(activations, delta: float = 0.01) -> dict[str, torch.Tens
     {"feature_srank/{layer}", "feature_erank/{layer}", "feature_norm/{layer}"} of 0-d tensors.
     """
     if not 0.0 < delta < 1.0:
-        raise ValueError(f"delta must lie in (0, 1), got {delta}")
+        raise InputError(f"delta must lie in (0, 1), got {delta}")
     out = {}
     for name, acts in _as_layers(activations).items():
         phi = acts.detach().float().reshape(acts.shape[0], -1)
@@ -166,7 +166,7 @@ def feature_stable_ranks(activations) -> dict[str, torch.Tensor]:
 def feature_ranks(activations, eps: float = FEATURE_RANK_EPS) -> dict[str, torch.Tensor]:
     """Per layer: InFeR's #{sigma(Phi / sqrt(n)) > eps} (rank.feature_rank)."""
     if not eps > 0:
-        raise ValueError(f"feature rank: eps must be positive, got {eps!r}")
+        raise InputError(f"feature rank: eps must be positive, got {eps!r}")
     out = {}
     for name, acts in _as_layers(activations).items():
         phi = acts.detach().float().reshape(acts.shape[0], -1)
@@ -177,10 +177,10 @@ def feature_ranks(activations, eps: float = FEATURE_RANK_EPS) -> dict[str, torch
 def _as_layers(activations) -> dict[str, torch.Tensor]:
     layers = dict(activations) if isinstance(activations, Mapping) else {"features": activations}
     if not layers:
-        raise ValueError("no layers: pass {layer: activations [n, units, ...]}")
+        raise InputError("no layers: pass {layer: activations [n, units, ...]}")
     for name, acts in layers.items():
         if acts.ndim < 2 or 0 in acts.shape:
-            raise ValueError(
+            raise InputError(
                 f"activations of layer {name!r} have shape {tuple(acts.shape)}; expected "
                 "[n, units, ...] with n >= 1 inputs"
             )
@@ -201,7 +201,7 @@ def _norms(prefix: str, named: Mapping[str, torch.Tensor]) -> dict[str, torch.Te
         layer = _layer(name)
         sq[layer] = sq.get(layer, 0.0) + value.detach().float().square().sum()
     if not sq:
-        raise ValueError("the module has no parameters")
+        raise InputError("the module has no parameters")
     out = {prefix: torch.sqrt(sum(sq.values()))}
     out.update({f"{prefix}/{name}": torch.sqrt(v) for name, v in sq.items()})
     return out
@@ -225,7 +225,7 @@ def distance_from_init(module: torch.nn.Module, init: Mapping[str, torch.Tensor]
     """
     params = dict(module.named_parameters())
     if set(params) != set(init):
-        raise ValueError("init must hold the same parameter names as module.named_parameters()")
+        raise InputError("init must hold the same parameter names as module.named_parameters()")
     dist = _norms("init_distance", {n: p - init[n] for n, p in params.items()})
     base = _norms("", dict(init))
     out = dict(dist)
@@ -278,7 +278,7 @@ def hessian_max_eigenvalue(
     """The largest-magnitude eigenvalue of the Hessian of the mean per-transition loss, by
     power iteration on Hessian-vector products from the all-ones vector (curvature.py)."""
     if not (isinstance(iterations, int) and iterations >= 1):
-        raise ValueError(f"hessian iterations must be a positive integer, got {iterations!r}")
+        raise InputError(f"hessian iterations must be a positive integer, got {iterations!r}")
     params = [p for p in module.parameters() if p.requires_grad]
     grads = torch.autograd.grad(mean_loss(module, loss_fn, batch), params, create_graph=True,
                                 allow_unused=True)  # fmt: skip
@@ -364,7 +364,7 @@ def ntk_statistics(K: torch.Tensor, thresholds: Sequence[float] = NTK_THRESHOLDS
     """
     K = torch.as_tensor(K).float()
     if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] == 0:
-        raise ValueError(f"expected a non-empty square NTK [k, k], got shape {tuple(K.shape)}")
+        raise InputError(f"expected a non-empty square NTK [k, k], got shape {tuple(K.shape)}")
     k = K.shape[0]
     diag = torch.diagonal(K)
     s = torch.linalg.svdvals(K)
@@ -441,7 +441,7 @@ def policy_churn(
     with torch.no_grad():
         before = module(reference)
     if before.ndim != 2:
-        raise ValueError(
+        raise InputError(
             f"module returned shape {tuple(before.shape)} on the reference batch; churn needs [m, A]"
         )
     scratch = _Scratch(module, optimizer)

@@ -19,7 +19,7 @@ from functools import cached_property
 import numpy as np
 
 from tdgen._extras import require
-from tdgen.errors import unknown_name
+from tdgen.errors import InputError, unknown_name
 from tdgen.interference.keys import resolve_center, update_rank_key
 from tdgen.interference.table import (
     BY_NAME,
@@ -81,7 +81,7 @@ class Probe:
             if name not in MEASURES:
                 raise unknown_name("measure", name, MEASURES)
             if name not in TWINS:
-                raise ValueError(f"measure {name!r} has no torch version yet "
+                raise InputError(f"measure {name!r} has no torch version yet "
                                  f"({BY_NAME[name].torch_reason}); drop it")  # fmt: skip
         if head not in m.HEADS:
             raise unknown_name("head", head, m.HEADS)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 
 from tdgen._extras import require
+from tdgen.errors import InputError
 
 torch = require("torch", "torch", "tdgen.interference.torch")
 callbacks = require("stable_baselines3.common.callbacks", "sb3", "the SB3 callback")
@@ -83,7 +84,7 @@ class DynamicsCallback(callbacks.BaseCallback):
     def __init__(self, every: int, k: int, measures: Sequence[str], seed: int, verbose: int = 0):
         super().__init__(verbose)
         if every < 1 or k < 2:
-            raise ValueError(f"dynamics_callback needs every >= 1 and k >= 2, got {every}, {k}")
+            raise InputError(f"dynamics_callback needs every >= 1 and k >= 2, got {every}, {k}")
         self.every, self.k, self.measures, self.seed = every, k, tuple(measures), seed
         self.probe, self.next_at, self.history = None, 0, []
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from tdgen._extras import require
-from tdgen.errors import unknown_name
+from tdgen.errors import InputError, unknown_name
 from tdgen.interference.batch import checked_actions, mapping_transitions
 from tdgen.interference.keys import CENTERS
 from tdgen.interference.reductions import Reduction
@@ -75,14 +75,14 @@ def update_matrix(
     k = mapping_transitions(batch)
     inputs = batch.get("obs") if inputs is None else torch.as_tensor(inputs, device=device)
     if inputs is None:
-        raise ValueError("inputs not given and batch has no 'obs' entry to default to")
+        raise InputError("inputs not given and batch has no 'obs' entry to default to")
     actions = checked_actions(batch, reduction, len(inputs), k)
     if per_sample_loss:
         check_per_sample_loss(module, loss_fn, batch)
         loss_fn = per_sample(loss_fn)
 
     if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        raise InputError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     scratch = _Scratch(module, optimizer)
     with torch.no_grad():
         base_out = module(inputs)
@@ -114,7 +114,7 @@ class _Scratch:
         twin = dict(zip(module.parameters(), self.module.parameters(), strict=True))
         missing = [p for g in optimizer.param_groups for p in g["params"] if p not in twin]
         if missing:
-            raise ValueError(
+            raise InputError(
                 f"the optimiser holds {len(missing)} tensors that are not parameters of the module"
             )
         groups = [
@@ -152,7 +152,7 @@ class _Scratch:
         self.reset()
         loss = loss_fn(self.module, transition)
         if loss.ndim != 0:
-            raise ValueError(f"loss_fn must return a scalar tensor, got shape {tuple(loss.shape)}")
+            raise InputError(f"loss_fn must return a scalar tensor, got shape {tuple(loss.shape)}")
         loss.backward()
         stepped = [p.grad is not None for p in self.params]
         self.optimizer.step()
@@ -185,7 +185,7 @@ def update_rank(A, eps: float = 0.1) -> int:
     `tdgen.interference.update_rank` (Appendix B.1), computed by torch so that no JAX is loaded;
     an all-zero matrix has rank 0. Returns a Python int (not a tensor)."""
     if not 0.0 < float(eps) < 1.0:
-        raise ValueError(f"eps must lie in (0, 1), got {eps}")
+        raise InputError(f"eps must lie in (0, 1), got {eps}")
     s = torch.linalg.svdvals(torch.as_tensor(np.asarray(A, np.float32)))
     return int((s > eps * s[0]).sum())
 
