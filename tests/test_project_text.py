@@ -48,8 +48,10 @@ INLINE_CODE = re.compile(r"`[^`\n]*`")
 
 
 def files(patterns: list[str]) -> list[Path]:
+    """The project's files matching the patterns, without build outputs (the built docs site
+    copies its sources, and links there resolve against the site, not the repository)."""
     found = {p for pattern in patterns for p in ROOT.glob(pattern) if p.is_file()}
-    return sorted(p for p in found if ".egg-info" not in p.parts)
+    return sorted(p for p in found if ".egg-info" not in p.parts and "_build" not in p.parts)
 
 
 def offences(path: Path, *, commits: bool) -> list[str]:
