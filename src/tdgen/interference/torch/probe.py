@@ -104,9 +104,7 @@ class Probe:
         reference: [m, ...]. Returns {name: float} (Python floats, ready to log), the keys of
         the JAX Probe, e.g. "dynamics/dormant_0.1", "interference/update_rank".
         """
-        fields = type(batch) if hasattr(batch, "_asdict") else None
-        batch = as_batch(batch, self.obs, module_device(self.module))
-        loss_fn = self._transition_loss(batch, fields)
+        batch, loss_fn = self._prepare(batch)
         if reference is None:
             reference = batch[self.obs]
         reference = torch.as_tensor(reference, device=module_device(self.module))
@@ -123,9 +121,8 @@ class Probe:
         batch: as for __call__, [k, ...]. Returns A [k, k] as a float32 numpy array (the states
         evaluated are the batch's own observations).
         """
-        fields = type(batch) if hasattr(batch, "_asdict") else None
-        batch = as_batch(batch, self.obs, module_device(self.module))
-        return self._matrix(self._transition_loss(batch, fields), batch, center)
+        batch, loss_fn = self._prepare(batch)
+        return self._matrix(loss_fn, batch, center)
 
     def _matrix(self, loss_fn, batch, center: str | None) -> np.ndarray:
         return update_matrix(
@@ -133,14 +130,21 @@ class Probe:
             reduce=self.reduce, center=center or self.center,
         )  # fmt: skip
 
-    def _transition_loss(self, batch, fields) -> Callable:
-        """The loss of one transition; the contract is checked on the first call (a broken one is
-        one tdgen message)."""
-        if not self._loss_checked:
-            check = check_per_sample_loss if self.per_sample_loss else check_loss
-            check(self.module, self.loss_fn, batch, *((fields,) if self.per_sample_loss else ()))
+    def _prepare(self, batch) -> tuple[dict, Callable]:
+        """The batch as a dict of tensors on the module's device, and the loss of one transition
+        (a per-sample loss gets its batches in the type given: a named tuple stays one). The loss
+        contract is checked on the first call, so a broken one is one tdgen message."""
+        fields = type(batch) if hasattr(batch, "_asdict") else None
+        batch = as_batch(batch, self.obs, module_device(self.module))
+        if not self.per_sample_loss:
+            if not self._loss_checked:
+                check_loss(self.module, self.loss_fn, batch)
             self._loss_checked = True
-        return per_sample(self.loss_fn, fields) if self.per_sample_loss else self.loss_fn
+            return batch, self.loss_fn
+        if not self._loss_checked:
+            check_per_sample_loss(self.module, self.loss_fn, batch, fields)
+        self._loss_checked = True
+        return batch, per_sample(self.loss_fn, fields)
 
 
 class _Context:
