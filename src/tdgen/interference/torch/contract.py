@@ -49,13 +49,24 @@ def as_batch(batch: Any, obs: str = "obs", device: Any = None) -> dict[str, Any]
         )
     if not isinstance(batch, Mapping):
         raise InputError(f"batch is a {type(batch).__name__}; pass a dict of tensors [k, ...]")
-    out = {key: torch.as_tensor(value, device=device) for key, value in batch.items()}
+    out = on_device(batch, device)
     if obs not in out:
         fields = ", ".join(map(str, out)) or "none"
         hint = " (pass obs='observations')" if "observations" in out else ""
         raise InputError(f"batch has no observation field {obs!r} (its fields: {fields}); name "
                          f"it with obs=...{hint}")  # fmt: skip
     return out
+
+
+def module_device(module: Any) -> Any:
+    """The device of the module's parameters (CPU for a module without any): batches given as
+    numpy arrays or CPU tensors are moved there."""
+    return next((p.device for p in module.parameters()), torch.device("cpu"))
+
+
+def on_device(batch: Mapping[str, Any], device: Any) -> dict[str, Any]:
+    """Every field of ``batch`` as a tensor on ``device`` (numpy arrays and tensors alike)."""
+    return {key: torch.as_tensor(value, device=device) for key, value in batch.items()}
 
 
 def check_loss(module: Any, loss_fn: Callable, batch: Mapping[str, Any]) -> None:

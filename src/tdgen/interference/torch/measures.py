@@ -15,7 +15,7 @@ from tdgen._extras import require
 from tdgen.errors import InputError, unknown_name
 from tdgen.interference.batch import mapping_transitions
 from tdgen.interference.table import FEATURE_RANK_EPS, HESSIAN_ITERATIONS
-from tdgen.interference.torch.contract import warn_slow
+from tdgen.interference.torch.contract import module_device, on_device, warn_slow
 from tdgen.interference.torch.update_matrix import _Scratch
 
 torch = require("torch", "torch", "tdgen.interference.torch")
@@ -238,8 +238,7 @@ def distance_from_init(module: torch.nn.Module, init: Mapping[str, torch.Tensor]
 
 def _transitions(batch, module) -> tuple[dict[str, torch.Tensor], int]:
     """The batch as tensors on the module's device, and its number of transitions k."""
-    device = next((p.device for p in module.parameters()), None)
-    batch = {key: torch.as_tensor(value, device=device) for key, value in batch.items()}
+    batch = on_device(batch, module_device(module))
     return batch, mapping_transitions(batch)
 
 

@@ -35,9 +35,10 @@ from tdgen.interference.torch.contract import (
     as_batch,
     check_loss,
     check_per_sample_loss,
+    module_device,
     per_sample,
 )
-from tdgen.interference.torch.update_matrix import module_device, update_matrix, update_rank
+from tdgen.interference.torch.update_matrix import update_matrix, update_rank
 
 torch = require("torch", "torch", "tdgen.interference.torch")
 

@@ -30,7 +30,12 @@ from tdgen.errors import InputError, unknown_name
 from tdgen.interference.batch import checked_actions, mapping_transitions
 from tdgen.interference.keys import CENTERS
 from tdgen.interference.reductions import Reduction
-from tdgen.interference.torch.contract import check_per_sample_loss, per_sample
+from tdgen.interference.torch.contract import (
+    check_per_sample_loss,
+    module_device,
+    on_device,
+    per_sample,
+)
 
 torch = require("torch", "torch", "tdgen.interference.torch")
 
@@ -71,7 +76,7 @@ def update_matrix(
     if center not in CENTERS:
         raise unknown_name("center", center, CENTERS)
     device = module_device(module)
-    batch = {key: torch.as_tensor(value, device=device) for key, value in batch.items()}
+    batch = on_device(batch, device)
     k = mapping_transitions(batch)
     inputs = batch.get("obs") if inputs is None else torch.as_tensor(inputs, device=device)
     if inputs is None:
@@ -188,12 +193,6 @@ def update_rank(A, eps: float = 0.1) -> int:
         raise InputError(f"eps must lie in (0, 1), got {eps}")
     s = torch.linalg.svdvals(torch.as_tensor(np.asarray(A, np.float32)))
     return int((s > eps * s[0]).sum())
-
-
-def module_device(module: torch.nn.Module) -> torch.device:
-    """The device of the module's parameters (CPU for a module without any): batches given as
-    numpy arrays or CPU tensors are moved there."""
-    return next((p.device for p in module.parameters()), torch.device("cpu"))
 
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
