@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from tdgen.errors import InputError, unknown_name
+from tdgen.errors import unknown_name
 
 CENTERS = ("none", "drift")  # the update matrix's centrings; "none" is the paper's
 PREFIX = "interference/"
@@ -26,7 +26,7 @@ PREFIX = "interference/"
 def update_rank_name(center: str = "none", target: str = "", random: bool = False) -> str:
     """The rank's name without the namespace: ``[<target>_]update_rank[_drift][_random]``."""
     if center not in CENTERS:
-        raise InputError(f"unknown center {center!r}; expected one of {', '.join(CENTERS)}")
+        raise unknown_name("center", center, CENTERS)
     head = f"{target}_" if target else ""
     return f"{head}update_rank{'_drift' if center == 'drift' else ''}{'_random' if random else ''}"
 
