@@ -94,7 +94,6 @@ def per_sample(loss_fn: Callable, fields: type | None = None) -> Callable:
         one = {key: value[None] for key, value in transition.items()}
         return loss_fn(module, fields(**one) if fields is not None else one)[0]
 
-    transition_loss.per_sample = loss_fn
     return transition_loss
 
 
