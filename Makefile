@@ -17,7 +17,7 @@ STAMP := $(VENV)/.installed
 OUT ?= results
 PYTEST_ARGS ?=
 
-.PHONY: reproduce test test-fast lint docs bench dist lock print-extras clean
+.PHONY: reproduce test test-fast lint docs bench bench-docs dist lock print-extras clean
 
 requirements/py%.txt:
 	@echo "no lock file $@ for Python '$(PY_MINOR)': tested are 3.11, 3.12, 3.13" >&2; exit 2
@@ -53,8 +53,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+# bench measures the update matrix (benchmarks/self/update_rank.py, tens of minutes on 2 cores) and
+# records it under benchmarks/results/; bench-docs writes docs/benchmarks.md from the records
+# (offline, a second).
 bench: $(STAMP)
-	$(BIN)/python benchmarks/update_rank.py
+	$(BIN)/python benchmarks/self/update_rank.py
+	$(BIN)/python benchmarks/render.py
+
+bench-docs: $(STAMP)
+	$(BIN)/python benchmarks/render.py
 
 # Wheel and sdist in dist/, checked by twine, and the wheel installed without extras (newest
 # releases in range, not the lock) into a fresh venv, dist/venv, where the installed version must

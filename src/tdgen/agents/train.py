@@ -9,7 +9,7 @@ probes read it), None for value-based agents.
 A group of N seeds is the same two functions over a leading seed axis, compiled once: under
 `jax.vmap` (vectorised lanes; a batched reduction, such as a bias gradient summed over the batch,
 may round differently from the solo run's, and RL amplifies the last bit: measured in
-benchmarks/group_equivalence.py) or under `jax.lax.map` (lanes one after another inside the
+docs/design-notes.md) or under `jax.lax.map` (lanes one after another inside the
 program: bit for bit the solo run, measured and tested in tests/agents/test_groups.py).
 """
 
@@ -32,7 +32,7 @@ DEFAULT_LANES = "auto"
 
 def resolve_lanes(lanes: str) -> str:
     """ "auto": "map" on the CPU (measured faster there than "vmap" for the MinAtar CNN agents, and
-    bit for bit the solo runs: benchmarks/seeds.py), "vmap" on an accelerator (where vectorised
+    bit for bit the solo runs: benchmarks/self/seeds.py), "vmap" on an accelerator (where vectorised
     lanes run in parallel)."""
     if lanes not in LANES:
         raise InputError(f"lanes must be one of {', '.join(LANES)}, got {lanes!r}")

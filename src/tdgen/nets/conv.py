@@ -7,7 +7,7 @@ Outside a loop XLA:CPU rewrites them into the NHWC/HWIO form its Eigen convoluti
 (``b01f_01io->b01f``); inside a while body (`lax.scan`: PPO's minibatch scan, a distillation
 segment) it did not (jaxlib 0.10.2; jax-ml/jax#12868, open since 2022), and the non-canonical
 convolutions ran as naive loops: the IMPALA student gradient at batch 64 took 28 s a step in a
-scan against 1.05 s alone (benchmarks/conv_in_loop.py). `conv_nhwc` computes the same
+scan against 1.05 s alone (docs/design-notes.md). `conv_nhwc` computes the same
 convolution and gives both gradients as NHWC/HWIO convolutions over explicit transposes, so every
 convolution of the compiled program has the canonical labels, in a loop or not. The numbers are
 XLA's convolution's: the forward is the same op; the gradients sum in another order (equal to

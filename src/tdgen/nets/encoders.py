@@ -88,7 +88,7 @@ class ImpalaCNN(nn.Module):
     ``pool_impl`` lowers the 3x3 stride-2 max-pool as the maximum of 9 strided slices ("slices",
     the default) or as XLA's reduce_window ("reduce_window"); the same numbers and gradients, but
     reduce_window's select-and-scatter gradient took ~70% of the update on XLA:CPU
-    (benchmarks/procgen_update.py --profile).
+    (docs/design-notes.md).
     """
 
     channels: Sequence[int] = (16, 32, 32)

@@ -116,7 +116,7 @@ class ValueBasedConfig(RunConfig):
             values["buffer_size"] = 100_000
         encoder = encoder_for(env)
         # im2col ran 2.4x faster than XLA's convolution for the MinAtar CNN, 1.7x slower for the
-        # Nature CNN (measured on 2 CPU cores; benchmarks/agents.py, benchmarks/agents_atari.py).
+        # Nature CNN (measured on 2 CPU cores; benchmarks/self/agents.py, benchmarks/peers/agents_atari.py).
         conv_impl = "xla" if encoder == "nature" else "im2col"
         return cls(
             **{**values, "env": env, "encoder": encoder, "conv_impl": conv_impl, **overrides}

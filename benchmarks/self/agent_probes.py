@@ -1,12 +1,13 @@
 """What the learning-dynamics suite adds to an agent's probe (`probe_measures`), in one process.
 
-    python benchmarks/agent_probes.py [--k 128] [--draws 2] [--repeats 2]
+    python benchmarks/self/agent_probes.py [--k 128] [--draws 2] [--repeats 2]
 
 For DQN (Tandem preset, MinAtar CNN, breakout: Figure 3's quick runs) and PPO (minatar preset,
 MinAtar CNN, space_invaders: Figure 4's), after a short training segment: the probe's time with
 the default measures and with probe_measures="none" (the update rank alone, random baseline
 included), warm (the second call onwards; compile reported apart), and the suite's own
-`perf/dynamics_seconds`. Best of --repeats.
+`perf/dynamics_seconds`. Best of --repeats. Writes benchmarks/results/agent_probes/MACHINE.json
+(`tdgen.bench.record`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import jax
 
 from tdgen.agents import build_agent, config_class, make_actor_critic_probe, make_value_probe
+from tdgen.bench.record import Record, column
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 def timed(fn, repeats):
@@ -53,6 +58,11 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
+    record = Record("agent_probes")
+    table = record.table("probes", f"one probe at k = {args.k}, {args.draws} draws, warm, best of {args.repeats}",
+                         [column("agent"), column("update rank alone", "s"),
+                          column("default measures", "s"), column("their perf/dynamics_seconds", "s"),
+                          column("first call (compiles)", "s"), column("default / alone")])  # fmt: skip
     default = config_class("dqn").__dataclass_fields__["probe_measures"].default
     for kind, preset, env in (("dqn", "tandem", "minatar/breakout"),
                               ("ppo", "minatar", "minatar/space_invaders")):  # fmt: skip
@@ -63,6 +73,8 @@ def main() -> None:
                    suite_share=suite / full, probe_ratio=full / alone)  # fmt: skip
         print(json.dumps({key: round(v, 4) if isinstance(v, float) else v
                           for key, v in row.items()}))  # fmt: skip
+        table.add(f"{kind} ({preset}, {env})", alone, full, suite, first, full / alone)
+    record.write(RESULTS)
 
 
 if __name__ == "__main__":

@@ -1,46 +1,32 @@
-"""A minimal fully-jitted PPO on gymnax MinAtar, to reproduce (or not) XLA CPU hangs under vmap.
+"""A minimal fully-jitted PPO on gymnax MinAtar in PureJaxRL's style: the peer of peer_ppo.py.
 
-Written from scratch in the PureJaxRL style: ``make_train(config)`` returns ``train(key)`` that
-does a ``lax.scan`` over PPO iterations; each iteration is a ``lax.scan`` rollout of vectorised
-gymnax steps, GAE by a reverse scan, and a ``lax.scan`` of epochs x minibatches with optax Adam.
+PureJaxRL is not on PyPI, so this is written from its design: ``make_train(config)`` returns
+``train(key)``, a ``lax.scan`` over PPO iterations; each iteration is a ``lax.scan`` rollout of
+vectorised gymnax steps, GAE by a reverse scan, and a ``lax.scan`` of epochs x minibatches with
+optax Adam; no host work.
 
-    python benchmarks/group_hang.py --seeds 2 --updates 10 --mode vmap
-    XLA_FLAGS=--xla_cpu_multi_thread_eigen=false python benchmarks/group_hang.py --seeds 4
+    python benchmarks/peers/purejaxrl_ppo.py --updates 200 --network shared
 
-``--mode vmap`` runs ``jax.jit(jax.vmap(train))(keys)``; ``--mode loop`` runs ``jax.jit(train)``
-once per seed. ``--segments S`` splits the updates into S jitted calls of updates/S iterations
-(the runner state and metrics go through the host in between, like a host event loop).
-``--no-async`` sets ``jax_cpu_enable_async_dispatch`` to False. Prints phases with timestamps,
-the wall time, frames/s and FINISHED at the end, so a hang is visible from outside.
+Compiles ``jax.jit(train)`` ahead of time, runs it once, and prints the run's wall time and
+frames/s (compilation excluded).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
-T0 = time.perf_counter()
-
-
-def log(msg: str) -> None:
-    print(f"[{time.perf_counter() - T0:7.1f}s] {msg}", flush=True)
+import flax.linen as nn
+import gymnax
+import jax
+import jax.numpy as jnp
+import optax
 
 
 def parse() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--seeds", type=int, default=1)
-    p.add_argument("--updates", type=int, default=10, help="PPO iterations per seed")
-    p.add_argument("--mode", choices=["vmap", "loop"], default="vmap")
-    p.add_argument("--segments", type=int, default=1, help="jitted calls the updates split into")
-    p.add_argument("--no-async", action="store_true", help="jax_cpu_enable_async_dispatch=False")
-    p.add_argument("--callback", choices=["none", "update", "step"], default="none",
-                   help="jax.debug.callback to the host once per update or per env step "
-                        "(PureJaxRL's DEBUG logging)")  # fmt: skip
-    p.add_argument("--shard", action="store_true",
-                   help="shard the seed axis over jax.devices() (with "
-                        "--xla_force_host_platform_device_count)")  # fmt: skip
+    """The command line: environment, PureJaxRL's PPO sizes and the network."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--updates", type=int, default=10, help="PPO iterations")
     p.add_argument("--env", default="Breakout-MinAtar")
     p.add_argument("--num-envs", type=int, default=64)
     p.add_argument("--num-steps", type=int, default=128)
@@ -54,20 +40,9 @@ def parse() -> argparse.Namespace:
     return p.parse_args()
 
 
-ARGS = parse()
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-if ARGS.no_async:
-    jax.config.update("jax_cpu_enable_async_dispatch", False)
-
-import flax.linen as nn  # noqa: E402
-import gymnax  # noqa: E402
-import optax  # noqa: E402
-
-
 class ActorCritic(nn.Module):
+    """Policy logits and value from two tanh trunks (PureJaxRL) or one shared ReLU trunk."""
+
     num_actions: int
     hidden: int = 64
     shared: bool = False  # one ReLU trunk for both heads instead of two tanh trunks
@@ -89,18 +64,6 @@ class ActorCritic(nn.Module):
         logits = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01))(pi_in)
         value = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))(v_in)
         return logits, value[:, 0]
-
-
-HOST_CALLS = [0]
-
-
-def _host_log(reward, episodes):
-    """A host callback like PureJaxRL's DEBUG print: count the calls, print a few."""
-    HOST_CALLS[0] += 1
-    if HOST_CALLS[0] % 1000 == 1:
-        log(
-            f"host callback {HOST_CALLS[0]}: reward {float(reward):.3f} episodes {float(episodes):.0f}"
-        )
 
 
 def make_train(cfg: argparse.Namespace):
@@ -150,8 +113,6 @@ def make_train(cfg: argparse.Namespace):
                 jax.random.split(k_step, cfg.num_envs), env_state, act, env_params
             )
             done = jnp.logical_or(term, trunc).astype(jnp.float32)  # truncation as an end
-            if cfg.callback == "step":
-                jax.debug.callback(_host_log, rew.sum(), done.sum())
             return (env_state, obs2, key), (obs, act, logp, v, rew, done)
 
         (env_state, obs, key), traj = jax.lax.scan(
@@ -196,8 +157,6 @@ def make_train(cfg: argparse.Namespace):
         )
         metrics = {"loss": losses.mean(), "reward_per_step": t_rew.mean(),
                    "episodes": t_done.sum()}  # fmt: skip
-        if cfg.callback == "update":
-            jax.debug.callback(_host_log, metrics["reward_per_step"], metrics["episodes"])
         return (params, opt_state, env_state, obs, key), metrics
 
     def run(state, n: int):
@@ -210,61 +169,19 @@ def make_train(cfg: argparse.Namespace):
 
 
 def main() -> None:
-    cfg = ARGS
-    log(f"jax {jax.__version__} devices={jax.devices()} XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
-        f" async={jax.config.values['jax_cpu_enable_async_dispatch']} pid={os.getpid()}")  # fmt: skip
-    log(f"seeds={cfg.seeds} updates={cfg.updates} mode={cfg.mode} segments={cfg.segments} "
-        f"envs={cfg.num_envs}x{cfg.num_steps} epochs={cfg.epochs}x{cfg.minibatches}")  # fmt: skip
-    if cfg.updates % cfg.segments:
-        sys.exit("--updates must be a multiple of --segments")
-    init, run, train = make_train(cfg)
-    frames = cfg.seeds * cfg.updates * cfg.num_envs * cfg.num_steps
-    keys = jax.random.split(jax.random.PRNGKey(0), cfg.seeds)
-    if cfg.shard:
-        from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-        mesh = Mesh(jax.devices(), ("seed",))
-        keys = jax.device_put(keys, NamedSharding(mesh, PartitionSpec("seed")))
-        log(f"keys sharded over {len(jax.devices())} devices")
-
-    t_start = time.perf_counter()
-    if cfg.segments == 1:
-        if cfg.mode == "vmap":
-            fn = jax.jit(jax.vmap(train)).lower(keys).compile()
-            log(f"compiled in {time.perf_counter() - t_start:.1f}s; running")
-            t_run = time.perf_counter()
-            _, metrics = jax.block_until_ready(fn(keys))
-        else:
-            fn = jax.jit(train).lower(keys[0]).compile()
-            log(f"compiled in {time.perf_counter() - t_start:.1f}s; running")
-            t_run = time.perf_counter()
-            outs = []
-            for i in range(cfg.seeds):
-                outs.append(jax.block_until_ready(fn(keys[i]))[1])
-                log(f"seed {i} done")
-            metrics = jax.tree.map(lambda *x: jnp.stack(x), *outs)
-    else:
-        n = cfg.updates // cfg.segments
-        wrap = jax.vmap if cfg.mode == "vmap" else (lambda f: f)
-        f_init = jax.jit(wrap(init))
-        f_run = jax.jit(wrap(lambda s: run(s, n)))
-        states = [f_init(keys)] if cfg.mode == "vmap" else [f_init(k) for k in keys]
-        f_run = f_run.lower(states[0]).compile()
-        log(f"compiled in {time.perf_counter() - t_start:.1f}s; running")
-        t_run = time.perf_counter()
-        chunks = []
-        for seg in range(cfg.segments):
-            step = [f_run(s) for s in states]
-            states = [s for s, _ in step]
-            host = jax.device_get([m for _, m in step])  # a host event between segments
-            chunks.append(host)
-            log(f"segment {seg + 1}/{cfg.segments} done")
-        metrics = {k: [c[i][k] for c in chunks for i in range(len(c))] for k in chunks[0][0]}
-    wall = time.perf_counter() - t_run
-    rps = jax.device_get(metrics["reward_per_step"])
-    log(f"FINISHED run {wall:.1f}s (total {time.perf_counter() - t_start:.1f}s), "
-        f"{frames / wall:,.0f} frames/s, {frames} frames, {HOST_CALLS[0]} host callbacks; "
-        f"last reward/step {jnp.asarray(rps).reshape(-1)[-1]:.4f}")  # fmt: skip
+    """Compile, run once, print the rate."""
+    cfg = parse()
+    _, _, train = make_train(cfg)
+    frames = cfg.updates * cfg.num_envs * cfg.num_steps
+    key = jax.random.PRNGKey(0)
+    start = time.perf_counter()
+    fn = jax.jit(train).lower(key).compile()
+    compiled = time.perf_counter() - start
+    start = time.perf_counter()
+    _, metrics = jax.block_until_ready(fn(key))
+    wall = time.perf_counter() - start
+    print(f"compiled in {compiled:.1f} s; run {wall:.1f} s, {frames / wall:,.0f} frames/s, "
+          f"last reward/step {float(metrics['reward_per_step'][-1]):.4f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Seed groups against sequential runs: N seeds as one vmapped program (not a test).
 
-    .venv/bin/python benchmarks/seeds.py [--quick] [--seeds 1 2 4 8] [--timeout 600]
+    .venv/bin/python benchmarks/self/seeds.py [--quick] [--seeds 1 2 4 8] [--timeout 600]
 
 For DQN and PPO on MinAtar breakout, each with the MinAtar CNN (im2col convolution) and an MLP,
 and N seeds: the group (`Train.jit_group`: one compile, the seeds as vmapped lanes or as
@@ -10,6 +10,7 @@ memory: its state's bytes and XLA's temp allocation for one segment. Each measur
 own subprocess with a timeout, so a hanging program is reported as "hung" instead of stopping the
 benchmark. Settings: DQN at Dopamine's MinAtar preset (4 envs, update every 4 frames, batch 32),
 PPO at the minatar preset (64 envs x 128 steps, 3 epochs x 8 minibatches); --quick halves frames.
+Writes benchmarks/results/seeds/MACHINE.json (`tdgen.bench.record`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 CASES = {
     "dqn-cnn": ("dqn", {"encoder": "minatar"}),
@@ -109,6 +113,16 @@ def main() -> None:
         case, n, mode = args.child
         print(json.dumps(measure(case, int(n), mode, args.quick)))
         return
+    from tdgen.bench.record import Record, column
+
+    record = Record("seeds")
+    table = record.table("groups", "N seeds as a group against N sequential runs; frames/s include compilation",
+                         [column("case"), column("N"), column("sequential", "frames/s"),
+                          column("vmap", "frames/s"), column("vmap x"), column("map", "frames/s"),
+                          column("map x"), column("compile sequential", "s"),
+                          column("compile vmap", "s"), column("compile map", "s"),
+                          column("group state", "MiB"), column("XLA temp", "MiB"),
+                          column("peak RSS", "MiB"), column("failed")])  # fmt: skip
     header = (f"{'case':8s} {'N':>2s} {'seq f/s':>8s} {'vmap f/s':>9s} {'x':>5s} {'map f/s':>8s} "
               f"{'x':>5s} {'compile s seq/vmap/map':>23s} {'state MiB':>9s} {'temp MiB':>8s} "
               f"{'RSS MiB':>8s}")  # fmt: skip
@@ -124,6 +138,7 @@ def main() -> None:
                 states = [f"{r['mode']}: {r.get('error') or ('hung' if r.get('hung') else 'ok')}"
                           for r in (seq, vmap, lmap)]  # fmt: skip
                 print(f"{case:8s} {n:2d} " + "; ".join(states), flush=True)
+                table.add(case, n, *[None] * 11, "; ".join(states))
                 continue
             print(f"{case:8s} {n:2d} {seq['fps']:8,.0f} {vmap['fps']:9,.0f} "
                   f"{vmap['fps'] / seq['fps']:5.2f} {lmap['fps']:8,.0f} "
@@ -131,7 +146,12 @@ def main() -> None:
                   f"{seq['compile_seconds']:11.1f}/{vmap['compile_seconds']:5.1f}/"
                   f"{lmap['compile_seconds']:5.1f} {vmap['state_mib']:9.1f} "
                   f"{vmap['temp_mib']:8.1f} {vmap['peak_rss_mib']:8.0f}", flush=True)  # fmt: skip
+            table.add(case, n, seq["fps"], vmap["fps"], vmap["fps"] / seq["fps"], lmap["fps"],
+                      lmap["fps"] / seq["fps"], seq["compile_seconds"], vmap["compile_seconds"],
+                      lmap["compile_seconds"], vmap["state_mib"], vmap["temp_mib"],
+                      vmap["peak_rss_mib"], None)  # fmt: skip
     print(json.dumps([list(r) for r in rows]))
+    record.write(RESULTS)
 
 
 if __name__ == "__main__":

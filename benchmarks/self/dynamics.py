@@ -1,9 +1,9 @@
 """Cost of the learning-dynamics suite (tdgen.interference.Probe) against one training update.
 
-    python benchmarks/dynamics.py [--quick] [--k 128] [--nets minatar nature] [--no-torch]
+    python benchmarks/self/dynamics.py [--quick] [--k 128] [--nets minatar nature] [--no-torch]
 
 For the MinAtar CNN (10x10x4, conv 16 3x3, dense 128, 6 actions) and the Nature CNN (84x84x4,
-conv 32/64/64, dense 512, 18 actions) of benchmarks/update_rank.py, warm Adam (lr 1e-4), in one process:
+conv 32/64/64, dense 512, 18 actions) of update_rank.py, warm Adam (lr 1e-4), in one process:
   update       one DQN training update (grad of the mean TD loss of 32 transitions + Adam), jitted
   suite        Probe(...) with every measure at k transitions (reference = the batch), jitted;
                and each measure alone (which dominate)
@@ -14,7 +14,8 @@ conv 32/64/64, dense 512, 18 actions) of benchmarks/update_rank.py, warm Adam (l
                (cached), and a make_update_matrix probe, for the Nature CNN
   torch        tdgen.interference.torch.Probe on the same architecture (CPU), same measures
                but the output NTK, against the JAX suite: the ratio torch / JAX
-Times are the best of `--repeats` after a warm-up call (compile excluded, reported apart).
+Times are the best of `--repeats` after a warm-up call (compile excluded, reported apart). Writes
+benchmarks/results/dynamics/MACHINE.json (`tdgen.bench.record`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import jax
 import optax
+from update_rank import NETS, best, problem, torch_nets  # the networks of update_rank.py
 
+from tdgen.bench.record import Record, column
 from tdgen.interference import MEASURES, Probe, make_update_matrix, update_matrix
-from update_rank import NETS, best, problem, torch_nets  # the networks of benchmarks/update_rank.py
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 TRAIN_BATCH, FRAMES_PER_UPDATE, PROBE_EVERY_FRAMES = 32, 4, 100_000
 
@@ -125,16 +130,34 @@ def main():
     nets, k, repeats = args.nets, args.k, args.repeats
     if args.quick:
         nets, k, repeats = ["minatar"], 32, 1
-    rows = []
+    record = Record("dynamics")
+    suite = record.table("suite", f"every measure of Probe jitted together, k = {k}",
+                         [column("network"), column("update", "s"), column("all measures", "s"),
+                          column("compile", "s"), column("measures / update"),
+                          column("share of update time at 1 probe / 1e5 frames", "%"),
+                          column("torch all measures", "s"), column("torch / JAX")])  # fmt: skip
+    each = record.table("measures", "each measure alone (one call, indicative)",
+                        [column("network"), column("measure"), column("JAX", "s"),
+                         column("torch", "s")])  # fmt: skip
     for name in nets:
         row = jax_suite(name, k, repeats)
         if not args.no_torch:
             row.update(torch_suite(name, k, repeats))
             row["torch_over_jax"] = row["torch_suite_s"] / row["suite_s"]
-        rows.append(row)
         print(json.dumps(row), flush=True)
+        suite.add(name, row["update_s"], row["suite_s"], row["suite_compile_s"],
+                  row["suite_over_update"], row["overhead_pct_per_1e5_frames"],
+                  row.get("torch_suite_s"), row.get("torch_over_jax"))  # fmt: skip
+        for measure in MEASURES:
+            each.add(name, measure, row[f"{measure}_s"], row.get(f"torch_{measure}_s"))
     name = "minatar" if args.quick else "nature"
-    print(json.dumps({"one_call": one_call(name, 16 if args.quick else 64, repeats)}), flush=True)
+    call = one_call(name, 16 if args.quick else 64, repeats)
+    print(json.dumps({"one_call": call}), flush=True)
+    record.table("one_call", "the one-call update_matrix(...) against a make_update_matrix probe",
+                 [column("network"), column("k"), column("first call", "s"),
+                  column("second call", "s"), column("make_update_matrix", "s")]).add(
+        name, call["k"], call["first_call_s"], call["second_call_s"], call["make_update_matrix_s"])  # fmt: skip
+    record.write(RESULTS)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
 """ProcGen PPO on CPU: tdgen's JAX update against a CleanRL-equivalent PyTorch update, one process.
 
-    .venv/bin/python benchmarks/procgen_update.py [--repeats 3] [--steps 2] [--conv-impl im2col]
-    .venv/bin/python benchmarks/procgen_update.py --profile   # where tdgen's update time goes
+    .venv/bin/python benchmarks/peers/procgen_update.py [--repeats 3] [--steps 2] [--no-env]
 
 The PyTorch side follows the public description of CleanRL's ppo_procgen.py (Huang et al. 2022):
 IMPALA CNN [16, 32, 32] (conv 3x3, max-pool 3x3 s2, two residual blocks per stage) + dense 256,
@@ -13,13 +12,15 @@ inside `minibatch_epochs`' lax.scan; one call of ``--steps`` steps is timed afte
 PyTorch's step after a warm-up step, and both are scaled to 24 steps; the rollout forward (64 observations, 256 times) and envpool's bigfish
 stepping (64 envs) are timed separately, so an iteration's frames/s is composed as
 16,384 / (env + rollout forward + update). The machine's 2 cores are shared, so each repeat
-measures both sides back to back and reports their ratio.
+measures both sides back to back and reports their ratio. Writes
+benchmarks/results/procgen_update/MACHINE.json (`tdgen.bench.record`).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +30,10 @@ from torch import nn
 
 from tdgen.agents import PPOConfig
 from tdgen.agents.actor_critic.ppo import PPO, make_adam, minibatch_epochs, network_kwargs
+from tdgen.bench.record import Record, column
 from tdgen.nets import make_network
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 OBS, ACTIONS, ENVS, STEPS, MINIBATCHES, EPOCHS = (64, 64, 3), 15, 64, 256, 8, 3
 BATCH = ENVS * STEPS
@@ -203,14 +207,14 @@ def main() -> None:
                         help="tdgen variants CONV/POOL (conv: xla|im2col, pool: "
                              "slices|reduce_window), each timed against PyTorch")  # fmt: skip
     parser.add_argument("--no-env", action="store_true", help="skip envpool (update only)")
-    parser.add_argument("--profile", action="store_true", help="per-piece timing of tdgen's step")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    if args.profile:
-        from procgen_profile import profile  # benchmarks/procgen_profile.py
-
-        profile(args.steps)
-        return
+    record = Record("procgen_update")
+    table = record.table("sides", "per repeat: a minibatch step, the rollout forward, 24 steps, "
+                         "and the iteration's frames/s composed with the environment's time",
+                         [column("repeat"), column("side"), column("minibatch step", "ms"),
+                          column("rollout forward", "ms"), column("update", "s"),
+                          column("frames/s"), column("x PyTorch")])  # fmt: skip
     env_s = 0.0 if args.no_env else env_seconds_per_step()
     print(f"envpool bigfish, 64 envs: {env_s * 1e3:.2f} ms/step, {ENVS / max(env_s, 1e-9):,.0f} "
           f"frames/s alone; jax {jax.__version__}, torch {torch.__version__}")  # fmt: skip
@@ -229,9 +233,16 @@ def main() -> None:
                   f"{update:9.1f} {fps[side]:9.1f}")  # fmt: skip
         for variant in args.variants:
             ratios.setdefault(variant, []).append(fps[variant] / fps["pytorch"])
+        for side, times in rows.items():
+            table.add(repeat + 1, side, times["step"] * 1e3, times["act"] * 1e3,
+                      compose(env_s, times)[1], fps[side], fps[side] / fps["pytorch"])  # fmt: skip
     for variant, values in ratios.items():
         print(f"tdgen {variant} / PyTorch frames/s: {', '.join(f'{r:.2f}' for r in values)} "
               f"(min {min(values):.2f}, max {max(values):.2f})")  # fmt: skip
+    record.table("environment", "envpool bigfish, 64 envs, random actions (0: --no-env)",
+                 [column("step", "ms"), column("rate", "frames/s")]).add(
+        env_s * 1e3, ENVS / env_s if env_s else None)  # fmt: skip
+    record.write(RESULTS)
 
 
 if __name__ == "__main__":

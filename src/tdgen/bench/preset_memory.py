@@ -6,13 +6,14 @@ from abstract shapes (`jax.eval_shape`, nothing allocated) and XLA's `memory_ana
 its argument, output, aliased (donated) and temporary bytes. Device peak ~= arguments + outputs
 - aliased + temporaries. XLA:GPU lays out and fuses differently, so read these as estimates
 within tens of percent; parameter, optimiser and buffer bytes are exact. The update-rank probe
-is not included (see docs/memory-and-gpu.md: k = 1024 on the Nature CNN fits in 4.3 GiB; the
-presets use k = 128, chunked, which is far less).
+is not included (docs/memory-and-gpu.md).
 
-    python benchmarks/preset_memory.py
+    tdgen preset-memory [--results DIR]
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -22,10 +23,12 @@ GIB = 2**30
 
 
 def tree_bytes(tree) -> int:
+    """Bytes of every array of ``tree`` (arrays or shape structs)."""
     return int(sum(np.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree)))
 
 
 def compiled_peak(fn, *args) -> dict[str, int]:
+    """XLA's memory analysis of ``fn`` compiled for ``args``: arguments, temporaries, peak bytes."""
     analysis = jax.jit(fn).lower(*args).compile().memory_analysis()
     a, o = analysis.argument_size_in_bytes, analysis.output_size_in_bytes
     alias, temp = analysis.alias_size_in_bytes, analysis.temp_size_in_bytes
@@ -33,6 +36,7 @@ def compiled_peak(fn, *args) -> dict[str, int]:
 
 
 def value_based(agent_name: str, config) -> dict[str, float]:
+    """Parameters, device peak of one training step and replay bytes of a value-based run."""
     from tdgen.agents import build_agent
 
     agent = build_agent(agent_name, config)
@@ -67,6 +71,7 @@ def value_based(agent_name: str, config) -> dict[str, float]:
 
 
 def actor_critic(config) -> dict[str, float]:
+    """Parameters, device peak of one learning step and rollout bytes of an actor-critic run."""
     from tdgen.agents import build_agent
     from tdgen.agents.actor_critic.agent import Rollout
 
@@ -90,7 +95,8 @@ def actor_critic(config) -> dict[str, float]:
     }
 
 
-def main() -> None:
+def measure() -> list[tuple[str, dict[str, float]]]:
+    """(run, its figures) for every paper-scale agent run and the MinAtar presets."""
     from tdgen.experiments import fig3_value_update_rank as fig3
     from tdgen.experiments import fig4_actor_critic_update_rank as fig4
     from tdgen.sweep.grid import agent_config
@@ -114,13 +120,28 @@ def main() -> None:
     for agent in ("ppo", "daac"):
         cfg = agent_config(agent, "minatar", "minatar/space_invaders", 0, {})
         rows.append((f"{agent} minatar minatar/space_invaders", actor_critic(cfg)))
-    print("| run | parameters | device peak GiB (step) | replay / rollout GiB | host replay GiB |")
-    print("|---|---|---|---|---|")
-    for name, r in rows:
-        buffer = r.get("device_replay_gib", r.get("rollout_gib", 0.0))
-        print(f"| {name} | {int(r['params']):,} | {r['device_peak_gib']:.2f} | {buffer:.2f} | "
-              f"{r.get('host_replay_gib', 0.0):.1f} |")  # fmt: skip
+    return rows
 
 
-if __name__ == "__main__":
-    main()
+COLUMNS = (("run", None), ("parameters", None), ("device peak (step)", "GiB"),
+           ("replay / rollout", "GiB"), ("host replay", "GiB"))  # fmt: skip
+
+
+def cells(name: str, r: dict[str, float]) -> list:
+    """The row of ``name`` under COLUMNS."""
+    buffer = r.get("device_replay_gib", r.get("rollout_gib", 0.0))
+    return [name, int(r["params"]), r["device_peak_gib"], buffer, r.get("host_replay_gib", 0.0)]
+
+
+def main(results_dir: Path | None = None) -> None:
+    """Print the table; with ``results_dir``, also write the benchmark record ``preset_memory``."""
+    from tdgen.bench.record import Record, column, markdown_table
+
+    rec = Record("preset_memory")
+    table = rec.table("presets", "each training step compiled from abstract shapes",
+                      [column(n, u) for n, u in COLUMNS])  # fmt: skip
+    for name, r in measure():
+        table.add(*cells(name, r))
+    print(markdown_table(vars(table)))
+    if results_dir is not None:
+        rec.write(results_dir)

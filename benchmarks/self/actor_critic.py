@@ -1,26 +1,30 @@
 """Speed of PPO and DAAC, in one process (not a test).
 
-    .venv/bin/python benchmarks/actor_critic.py [--quick] [--procgen]
+    .venv/bin/python benchmarks/self/actor_critic.py [--quick] [--procgen]
 
 MinAtar breakout (jitted on gymnax): the environment-only random-rollout rate (64 envs) as the
 baseline, PPO and DAAC with the `minatar` preset (MinAtar CNN, 64 envs x 128 steps), and PPO with an
 MLP at PureJaxRL's default PPO settings (4 envs x 128 steps, 4 epochs, 4 minibatches, 64 units)
-for comparison with PureJaxRL's own PPO at the same settings (run it beside this script).
-With --procgen: envpool ProcGen bigfish (64 envs, random actions) as the baseline and PPO with the
-`procgen` preset (IMPALA CNN, learning on), for comparison with CleanRL's ppo_procgen.py at ~134
-steps/s on these cores. Rates exclude compilation (the first segment or iteration).
+(benchmarks/peers/peer_ppo.py runs a PureJaxRL-style PPO beside it). With --procgen: envpool
+ProcGen bigfish (64 envs, random actions) as the baseline and PPO with the `procgen` preset (IMPALA
+CNN, learning on). Rates exclude compilation (the first segment or iteration). Writes
+benchmarks/results/actor_critic/MACHINE.json (`tdgen.bench.record`).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
 
-from agents import env_rate  # benchmarks/agents.py: the same env-only baseline
+from agents import env_rate  # agents.py beside this file: the same env-only baseline
 from tdgen.agents import DAACConfig, PPOConfig, build_agent
+from tdgen.bench.record import Record, column
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 def jitted_rate(config) -> float:
@@ -65,6 +69,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter segments")
     parser.add_argument("--procgen", action="store_true", help="also ProcGen (minutes)")
     args = parser.parse_args()
+    record = Record("actor_critic")
     iterations = 2 if args.quick else 6
     rows = []
     env_sps = env_rate(64, 1_000 if args.quick else 5_000)
@@ -80,19 +85,17 @@ def main() -> None:
                             checkpoint_every=0)  # fmt: skip
     sps = jitted_rate(pjr)
     rows.append(("PPO, MLP 64x64, PureJaxRL defaults (4 x 128, 4x4)", sps, sps / env_sps))
-    print(f"{'measurement':56s} {'frames/s':>10s} {'x env':>8s}")
-    for name, sps, ratio in rows:
-        print(f"{name:56s} {sps:10,.0f} {ratio:8.3f}")
-    print("PureJaxRL's PPO (MLP) on MinAtar breakout, measured before filing: ~58,000")
     if args.procgen:
         env_pg, ppo_pg = procgen_rates(32 if args.quick else 256)
-        print(f"{'ProcGen bigfish env only, 64 envs, 2 threads':56s} {env_pg:10,.0f} {1.0:8.3f}")
-        print(f"{'PPO, procgen preset (IMPALA, 64 envs), learning on':56s} {ppo_pg:10,.0f} "
-              f"{ppo_pg / env_pg:8.4f}")  # fmt: skip
-        print(
-            f"CleanRL ppo_procgen.py on these cores, measured before filing: ~134 "
-            f"(ratio {ppo_pg / 134:.2f})"
-        )
+        rows.append(("ProcGen bigfish env only, 64 envs, 2 threads", env_pg, 1.0))
+        rows.append(("PPO, procgen preset (IMPALA, 64 envs), learning on", ppo_pg, ppo_pg / env_pg))
+    table = record.table("rates", "rates after compilation; x env: against the row's environment alone",
+                         [column("measurement"), column("rate", "frames/s"), column("x env")])  # fmt: skip
+    print(f"{'measurement':56s} {'frames/s':>10s} {'x env':>8s}")
+    for name, sps, ratio in rows:
+        table.add(name, sps, ratio)
+        print(f"{name:56s} {sps:10,.0f} {ratio:8.4f}")
+    record.write(RESULTS)
 
 
 if __name__ == "__main__":

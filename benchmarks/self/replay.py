@@ -1,6 +1,6 @@
 """The Atari host replay's sample path: frame-once ring vs the stacked buffer it replaced (not a test).
 
-    .venv/bin/python benchmarks/replay.py [--size 100000] [--rounds 7]
+    .venv/bin/python benchmarks/self/replay.py [--size 100000] [--rounds 7]
 
 Both buffers hold the same transitions (Nature settings: 4 lanes, batch 32, 84x84x4 uint8
 stacks), the frame ring as `tdgen.agents.value_based.frame_replay` stores it and the stacked one
@@ -15,19 +15,23 @@ shared, and the best round is the least disturbed):
 - numpy batch (probes, distillation; once per probe): the draw and `gather`'s NHWC numpy stacks.
 Also the write of one vectorised step (the ring checks the stack it is given) and the bytes per
 transition. ``--size`` transitions are filled with random frames (a buffer far larger than the
-caches, as a 1M one is; 1M stacked would need 26 GiB).
+caches, as a 1M one is). Writes benchmarks/results/replay/MACHINE.json (`tdgen.bench.record`).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
 
 from tdgen import streams
 from tdgen.agents.value_based import frame_replay as fr
+from tdgen.bench.record import Record, column
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 LANES, BATCH, SHAPE = 4, 32, (84, 84, 4)
 
@@ -136,6 +140,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--batches", type=int, default=300)
     args = parser.parse_args()
+    record = Record("replay")
     ring = filled_ring(args.size)
     stacked = stacked_copy(ring)
     a = stacked_sample(stacked, np.random.default_rng([0, streams.SAMPLE, 0]))
@@ -149,6 +154,15 @@ def main() -> None:
           f"stacked {stacked_bytes:,} ({stacked_bytes / fr.bytes_per_transition(SHAPE):.2f}x); "
           f"1M transitions: {fr.replay_bytes(10**6, LANES, SHAPE) / fr.GIB:.2f} GiB vs "
           f"{10**6 * stacked_bytes / fr.GIB:.2f} GiB")  # fmt: skip
+    record.table("bytes", "bytes per transition, and a 1M-transition buffer",
+                 [column("buffer"), column("per transition", "B"), column("1M transitions", "GiB")])  # fmt: skip
+    record.tables[-1].add("frame ring", fr.bytes_per_transition(SHAPE),
+                          fr.replay_bytes(10**6, LANES, SHAPE) / fr.GIB)  # fmt: skip
+    record.tables[-1].add("stacked", stacked_bytes, 10**6 * stacked_bytes / fr.GIB)
+    paths = record.table("paths", f"per batch of {BATCH}, {args.size:,} transitions, {LANES} lanes, "
+                         f"medians of {args.rounds} interleaved rounds",
+                         [column("path"), column("frame ring", "ms"), column("stacked", "ms"),
+                          column("ring / stacked"), column("ring / stacked, best rounds")])  # fmt: skip
     updates = Updates()
     pairs = {"sample path": (ring_device, stacked_device, args.batches),
              "update": (updates.after(ring_device), updates.after(stacked_device),
@@ -162,11 +176,16 @@ def main() -> None:
             times["stacked"].append(per_batch(stacked_fn, stacked, batches))
         r, s = np.median(times["ring"]), np.median(times["stacked"])
         best = min(times["ring"]) / min(times["stacked"])
+        paths.add(name, r * 1e3, s * 1e3, r / s, best)
         print(f"{name:12s} ring {r * 1e3:8.3f} ms, stacked {s * 1e3:8.3f} ms per batch (medians): "
               f"ring/stacked = {r / s:.2f} (best rounds: {best:.2f})")  # fmt: skip
     w_ring, w_stacked = write_step(ring, 2000)
     print(f"write one step ({LANES} lanes): ring {w_ring * 1e6:.0f} us (with the stack check), "
           f"stacked {w_stacked * 1e6:.0f} us")  # fmt: skip
+    record.table("write", f"writing one vectorised step ({LANES} lanes)",
+                 [column("frame ring, with the stack check", "us"), column("stacked", "us")]).add(
+        w_ring * 1e6, w_stacked * 1e6)  # fmt: skip
+    record.write(RESULTS)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Speed, agreement and memory of the update matrix, against baselines run in the same process.
 
-    python benchmarks/update_rank.py [--quick]
+    python benchmarks/self/update_rank.py [--quick] [--sections jax torch memory]
 
 Networks: Nature DQN (84x84x4, conv 32 8x8/4, 64 4x4/2, 64 3x3/1, dense 512, 18 actions) and
 MinAtar (10x10x4, conv 16 3x3/1, dense 128, 6 actions), warm Adam (lr 1e-4), reduce="max".
@@ -12,7 +12,8 @@ Rows:
 Compile time is measured separately (ahead-of-time compile); run times are the best of repeats.
 GFLOP/s counts the k*m forward passes (XLA cost analysis of one forward pass) and is compared
 with a 2048x2048 float32 matmul measured in the same process. Peak memory: resident set size
-(ru_maxrss) of a child process that computes only that matrix.
+(ru_maxrss) of a child process that computes only that matrix. Writes
+benchmarks/results/update_rank/MACHINE.json (`tdgen.bench.record`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import flax.linen as nn
 import jax
@@ -32,6 +34,8 @@ import numpy as np
 import optax
 
 from tdgen.interference import make_update_matrix, update_rank
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 class NatureQ(nn.Module):
@@ -292,18 +296,32 @@ def main():
         if args.quick
         else {"nature": (32, 128, 512), "minatar": (32, 128, 512)}
     )
+    from tdgen.bench.record import Record, column
+
+    record = Record("update_rank")
     repeats = 2
     peak = matmul_rate()
     print(f"devices: {jax.devices()}; float32 2048^2 matmul: {peak:.1f} GFLOP/s", flush=True)
+    record.table("matmul", "a float32 2048x2048 matrix product, best of 5",
+                 [column("rate", "GFLOP/s")]).add(peak)  # fmt: skip
     if "jax" in args.sections:
-        jax_table(ks, repeats, peak)
+        jax_table(ks, repeats, peak, record, column)
     if "torch" in args.sections:
-        torch_table(args.quick, repeats)
+        torch_table(args.quick, repeats, record, column)
     if "memory" in args.sections:
-        memory_table(args.quick)
+        memory_table(args.quick, record, column)
+    record.write(RESULTS)
 
 
-def jax_table(ks, repeats, peak):
+def jax_table(ks, repeats, peak, record, column):
+    """Exact against the loop and the linearized method, per network and k."""
+    table = record.table("jax", "update_matrix: exact (the defaults), a Python loop, linearized",
+                         [column("net"), column("k"), column("exact", "s"), column("loop", "s"),
+                          column("loop / exact"), column("exact", "GFLOP/s"),
+                          column("exact / matmul"), column("compile exact", "s"),
+                          column("compile loop", "s"), column("linearized", "s"),
+                          column("exact / linearized"), column("linearized relative error"),
+                          column("rank exact"), column("rank linearized")])  # fmt: skip
     print(
         "| net | k | exact s | loop s | loop/exact | exact GFLOP/s | /matmul | compile s "
         "(exact, loop) | linearized s | exact/lin | lin rel err | rank exact/lin |"
@@ -322,14 +340,24 @@ def jax_table(ks, repeats, peak):
                 flush=True,
             )
             assert r["loop_max_abs_diff"] < 1e-3, r
+            table.add(name, k, r["exact_s"], r["loop_s"], r["loop_s"] / r["exact_s"], r["gflops"],
+                      r["gflops"] / peak, r["exact_compile_s"], r["loop_compile_s"], r["lin_s"],
+                      r["exact_s"] / r["lin_s"], r["lin_rel_error"], r["exact_rank"],
+                      r["lin_rank"])  # fmt: skip
 
 
-def torch_table(quick, repeats):
+def torch_table(quick, repeats, record, column):
+    """The PyTorch adapter against a deepcopy-and-step loop and a torch.func vmap."""
     try:
         import torch  # noqa: F401
     except ImportError:
         print("torch not installed: torch rows skipped")
     else:
+        table = record.table("torch", "tdgen.interference.torch against a deepcopy-and-step loop",
+                             [column("net"), column("k"), column("adapter", "s"),
+                              column("deepcopy loop", "s"), column("loop / adapter"),
+                              column("torch.func vmap (SGD)", "s"),
+                              column("max abs diff")])  # fmt: skip
         print(
             "\n| net | k | adapter s | deepcopy loop s | loop/adapter | torch.func vmap s "
             "(SGD) | max abs diff |"
@@ -343,6 +371,8 @@ def torch_table(quick, repeats):
         for name, ks_torch in sizes.items():
             for k in ks_torch:
                 r = torch_compare(name, k, 1 if k >= 128 else repeats)
+                table.add(name, k, r["torch_s"], r["deepcopy_s"], r["deepcopy_s"] / r["torch_s"],
+                          r["torch_func_vmap_s"], r["torch_max_abs_diff"])  # fmt: skip
                 print(
                     f"| {name} | {k} | {r['torch_s']:.2f} | {r['deepcopy_s']:.2f} | "
                     f"{r['deepcopy_s'] / r['torch_s']:.2f} | {r['torch_func_vmap_s']:.2f} | "
@@ -351,7 +381,11 @@ def torch_table(quick, repeats):
                 )
 
 
-def memory_table(quick):
+def memory_table(quick, record, column):
+    """Peak RSS of a child process computing one matrix."""
+    table = record.table("memory", "peak resident memory of a process computing one matrix",
+                         [column("net"), column("k"), column("method"), column("peak RSS", "GiB"),
+                          column("with compilation", "s"), column("rank")])  # fmt: skip
     print("\n| net | k | method | peak RSS GiB | seconds (with compile) | rank |")
     print("|---|---|---|---|---|---|")
     probes = (
@@ -361,6 +395,7 @@ def memory_table(quick):
     )
     for name, k, method in probes:
         r = memory(name, k, method)
+        table.add(name, k, method, r["peak_rss_gib"], r["seconds_with_compile"], r["rank"])
         print(
             f"| {name} | {k} | {method} | {r['peak_rss_gib']:.2f} | "
             f"{r['seconds_with_compile']:.1f} | {r['rank']} |",

@@ -1,16 +1,16 @@
 """tdgen's PPO against a PureJaxRL-style PPO at identical settings, side by side (not a test).
 
-    .venv/bin/python benchmarks/peer_ppo.py [--rounds 3] [--updates 200]
+    .venv/bin/python benchmarks/peers/peer_ppo.py [--rounds 3] [--updates 200]
 
-PureJaxRL is not on PyPI and nothing else can be downloaded here, so the peer is
-`benchmarks/group_hang.py`: a PPO written from PureJaxRL's design (one `jax.jit` of
+PureJaxRL is not on PyPI, so the peer is `purejaxrl_ppo.py` beside this file: a PPO written from PureJaxRL's design (one `jax.jit` of
 `lax.scan`s: rollout, GAE by a reverse scan, epochs x minibatches with optax Adam, no host work),
 with its network set to tdgen's PPO MLP (`--network shared`: one 64x64 ReLU trunk for the policy
 and value heads; PureJaxRL's own ActorCritic has two tanh trunks, twice the trunk work). Both
 sides: gymnax Breakout-MinAtar, PureJaxRL's default PPO sizes (4 envs x 128 steps, 4 epochs x 4
 minibatches), clipped surrogate and value loss, entropy 0.01, grad norm 0.5, Adam. tdgen runs its
 own jitted segment (`Train.jit_segment`, events off). Each side runs in its own subprocess,
-alternating per round; frames/s exclude compilation. Prints each round and the median ratio.
+alternating per round; frames/s exclude compilation. Prints each round and the median ratio, and
+writes benchmarks/results/peer_ppo/MACHINE.json (`tdgen.bench.record`).
 """
 
 from __future__ import annotations
@@ -23,12 +23,15 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE.parent / "results"
 SETTINGS = dict(num_envs=4, num_steps=128, epochs=4, minibatches=4, hidden=64, lr=2.5e-4)
 
 
 def tdgen_rate(updates: int) -> float:
     """tdgen's PPO frames/s over one segment of ``updates`` iterations, after a compiling one."""
-    from actor_critic import jitted_rate  # benchmarks/actor_critic.py: the same timing
+    sys.path.insert(0, str(HERE.parent / "self"))
+    from actor_critic import jitted_rate  # benchmarks/self/actor_critic.py: the same timing
+
     from tdgen.agents import PPOConfig
 
     s = SETTINGS
@@ -43,8 +46,7 @@ def tdgen_rate(updates: int) -> float:
 
 def peer_command(updates: int) -> list[str]:
     s = SETTINGS
-    return [sys.executable, str(HERE / "group_hang.py"), "--mode", "loop", "--seeds", "1",
-            "--updates", str(updates), "--env", "Breakout-MinAtar", "--network", "shared",
+    return [sys.executable, str(HERE / "purejaxrl_ppo.py"), "--updates", str(updates), "--env", "Breakout-MinAtar", "--network", "shared",
             "--num-envs", str(s["num_envs"]), "--num-steps", str(s["num_steps"]),
             "--epochs", str(s["epochs"]), "--minibatches", str(s["minibatches"]),
             "--hidden", str(s["hidden"]), "--lr", str(s["lr"])]  # fmt: skip
@@ -73,15 +75,24 @@ def main() -> None:
     if args.side == "tdgen":
         print(f"RATE {tdgen_rate(args.updates):.1f}")
         return
+    from tdgen.bench.record import Record, column
+
+    record = Record("peer_ppo")
+    table = record.table("rounds", f"gymnax Breakout-MinAtar, {args.updates} iterations per side",
+                         [column("round"), column("tdgen PPO", "frames/s"),
+                          column("PureJaxRL-style", "frames/s"), column("tdgen / peer")])  # fmt: skip
     print(f"settings: Breakout-MinAtar, {SETTINGS}, {args.updates} iterations timed per side")
     ratios = []
     for r in range(args.rounds):
         order = ("tdgen", "peer") if r % 2 == 0 else ("peer", "tdgen")
         rates = {side: run_side(side, args.updates) for side in order}
         ratios.append(rates["tdgen"] / rates["peer"])
+        table.add(r + 1, rates["tdgen"], rates["peer"], ratios[-1])
         print(f"round {r + 1}: tdgen {rates['tdgen']:,.0f} frames/s, PureJaxRL-style "
               f"{rates['peer']:,.0f} frames/s, tdgen / peer {ratios[-1]:.2f}")  # fmt: skip
     print(f"median tdgen / peer over {args.rounds} rounds: {statistics.median(ratios):.2f}")
+    table.add("median", None, None, statistics.median(ratios))
+    record.write(RESULTS)
 
 
 if __name__ == "__main__":

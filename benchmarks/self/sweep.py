@@ -9,9 +9,10 @@ into a fresh out dir; the cached modes start from an empty (cold) XLA compilatio
   pool2+cache,1thread the same, each process limited to 1 XLA CPU thread
 
 Prints wall seconds per mode and the ratio to `sequential` (> 1: faster than sequential).
-Seed groups (seeds trained as one vmapped program) are measured by benchmarks/seeds.py, not here.
+Seed groups (seeds trained as one program) are measured by seeds.py, not here. Writes
+benchmarks/results/sweep/MACHINE.json (`tdgen.bench.record`).
 
-    python benchmarks/sweep.py [--frames 4000] [--rounds 1] [--modes sequential pool2+cache]
+    python benchmarks/self/sweep.py [--frames 4000] [--rounds 1] [--modes sequential pool2+cache]
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from pathlib import Path
 from tdgen.sweep.backends import LocalBackend
 from tdgen.sweep.grid import Grid
 from tdgen.sweep.launch import run_sweep
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 MODES = {
     "sequential": (LocalBackend(workers=1), False),
@@ -86,6 +89,9 @@ def main() -> None:
         return
     if "sequential" not in args.modes:
         args.modes = ["sequential", *args.modes]
+    from tdgen.bench.record import Record, column
+
+    record = Record("sweep")
     seconds: dict[str, list[float]] = {m: [] for m in args.modes}
     with tempfile.TemporaryDirectory(prefix="tdgen-sweep-bench-") as scratch:
         for r in range(args.rounds):
@@ -96,9 +102,13 @@ def main() -> None:
     print(f"\n8 runs x {args.frames} frames; best of {args.rounds} round(s)")
     print("| mode | wall s | speed-up vs sequential |")
     print("|---|---|---|")
+    table = record.table("modes", f"8 runs x {args.frames} frames, best of {args.rounds} round(s)",
+                         [column("mode"), column("wall", "s"), column("speed-up vs sequential")])  # fmt: skip
     for mode in args.modes:
         best = min(seconds[mode])
+        table.add(mode, best, base / best)
         print(f"| {mode} | {best:.1f} | {base / best:.2f} |")
+    record.write(RESULTS)
 
 
 if __name__ == "__main__":

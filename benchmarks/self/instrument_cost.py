@@ -1,6 +1,6 @@
-"""What the instrument costs, against its goals, as JSON with the machine, load and versions.
+"""What the instrument costs, against its goals, as a benchmark record (`tdgen.bench.record`).
 
-    python benchmarks/instrument_cost.py [--k 128] [--repeats 3] [--out benchmarks/results/instrument_cost.json]
+    python benchmarks/self/instrument_cost.py [--k 128] [--repeats 3] [--results benchmarks/results]
 
 Three goals, each measured in this one process (compile excluded, best of ``--repeats``):
   agents     what agents log by default at each probe (the update rank, exact, and the table's
@@ -14,14 +14,13 @@ Three goals, each measured in this one process (compile excluded, best of ``--re
              measurable" (the ratio, with the spread of the repeats beside it)
 And the import times, each in a fresh interpreter (best of 5): `import tdgen` (the front door,
 which loads neither JAX nor torch), torch alone, and the torch instrument (which loads no JAX).
+Writes RESULTS/instrument_cost/MACHINE.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -30,26 +29,15 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import optax
+from update_rank import best, problem, torch_nets  # update_rank.py's networks
 
-import tdgen
+from tdgen.bench.record import Record, column
 from tdgen.interference import Probe
 from tdgen.interference.table import AGENT_DEFAULT_MEASURES
-from update_rank import best, problem, torch_nets  # benchmarks/update_rank.py's networks
 
 TRAIN_BATCH, FRAMES_PER_UPDATE, PROBE_EVERY_FRAMES = 32, 4, 100_000
 AGENT_PROBE = (*AGENT_DEFAULT_MEASURES, "update_rank")
 GOALS = {"agents_pct": 2.0, "torch_over_jax": 1.5}
-
-
-def machine() -> dict:
-    import torch
-
-    return {
-        "machine": platform.node(), "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(), "load_1min_before": os.getloadavg()[0],
-        "python": platform.python_version(), "jax": jax.__version__, "torch": torch.__version__,
-        "tdgen": tdgen.__version__, "device": str(jax.devices()[0]),
-    }  # fmt: skip
 
 
 def update_fn(loss_fn, opt, batch):
@@ -167,25 +155,60 @@ def imports(repeats: int = 5) -> dict:
     return out
 
 
+MEASURED = (("agents", "agents' default probe on the Nature CNN against the updates of 1e5 frames",
+             (("net", None, "net"), ("k", None, "k"), ("update", "s", "update_s"),
+              ("probe", "s", "probe_s"), ("probe / updates of 1e5 frames", "%", "agents_pct"))),
+            ("torch", "the torch Probe against the JAX Probe, alternating call by call",
+             (("net", None, "net"), ("k", None, "k"), ("JAX Probe", "s", "jax_s"),
+              ("torch Probe", "s", "torch_s"), ("torch threads", None, "torch_threads"),
+              ("torch / JAX", None, "torch_over_jax"))),
+            ("schedule", "a lax.scan of MinAtar updates with probe.on_schedule that never fires",
+             (("net", None, "net"), ("steps", None, "steps"), ("plain scan", "s", "plain_s"),
+              ("with the probe", "s", "with_probe_s"), ("with / plain", None, "ratio"),
+              ("spread of the plain scan", None, "plain_spread"))))  # fmt: skip
+GOAL_TEXT = {"agents_pct": "agents' default probe, % of the updates of 1e5 frames",
+             "torch_over_jax": "torch Probe / JAX Probe"}  # fmt: skip
+
+
+def add_results(record: Record, result: dict) -> None:
+    """The measured sections of ``result`` as tables of ``record``, and the goals."""
+    for name, title, columns in MEASURED:
+        record.table(name, title, [column(c, u) for c, u, _ in columns]).add(
+            *[result[name][key] for _, _, key in columns]
+        )
+    record.table("probe_measures", "the measures of each probe",
+                 [column("probe"), column("measures")]).add("agents", result["agents"]["measures"])  # fmt: skip
+    record.tables[-1].add("torch", result["torch"]["measures"])
+    imports = record.table("imports", "each statement in a fresh interpreter, best of 5",
+                           [column("statement"), column("time", "s"), column("loads JAX")])  # fmt: skip
+    for name, statement in IMPORTS.items():
+        imports.add(
+            statement, result["imports"][f"{name}_s"], result["imports"][f"{name}_loads_jax"]
+        )
+    for name, limit in GOALS.items():
+        section = "agents" if name == "agents_pct" else "torch"
+        record.goal(name, result[section][name], limit, GOAL_TEXT[name])
+
+
 def main() -> None:
+    """Measure every section, print each as JSON, and write the record."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--k", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/instrument_cost.json"))
+    parser.add_argument(
+        "--results", type=Path, default=Path(__file__).resolve().parents[1] / "results"
+    )
     args = parser.parse_args()
-    result = {"machine": machine(), "goals": GOALS}
+    record = Record("instrument_cost")
+    result = {}
     for name, fn in (("agents", lambda: agents(args.k, args.repeats)),
                      ("torch", lambda: torch_against_jax(args.k, args.repeats)),
                      ("schedule", lambda: schedule(args.repeats)),
                      ("imports", imports)):  # fmt: skip
         result[name] = fn()
         print(json.dumps({name: result[name]}), flush=True)
-    result["machine"]["load_1min_after"] = os.getloadavg()[0]
-    result["met"] = {"agents_pct": result["agents"]["agents_pct"] <= GOALS["agents_pct"],
-                     "torch_over_jax": result["torch"]["torch_over_jax"] <= GOALS["torch_over_jax"]}  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    add_results(record, result)
+    record.write(args.results)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Speed of DQN on envpool Atari breakout, in one process (not a test).
 
-    .venv/bin/python benchmarks/agents_atari.py [--quick]
+    .venv/bin/python benchmarks/peers/agents_atari.py [--quick]
 
 Reports, all on the same machine and in the same process:
 - envpool breakout raw agent steps/s with random actions (no learning);
@@ -10,15 +10,17 @@ Reports, all on the same machine and in the same process:
   finishes before the emulators step), at num_envs 1 and 8;
 - a CleanRL-style baseline written plainly below (dqn_atari_jax.py's loop).
 Every DQN row uses the same network, loss and optimiser, with flax's own convolution as CleanRL
-(on Atari's Nature CNN the "xla" lowering updated 1.7x faster than im2col here: 102 vs 177 ms).
+(on Atari's Nature CNN the "xla" lowering updates faster than im2col on XLA:CPU).
 Rows are timed in interleaved rounds and the median reported, because the cores are shared.
 SPS counts agent steps (one agent step = 4 emulator frames), as CleanRL's `charts/SPS` does.
+Writes benchmarks/results/agents_atari/MACHINE.json (`tdgen.bench.record`).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +29,9 @@ import optax
 
 from tdgen.agents import DQNConfig, build_agent
 from tdgen.agents.value_based import host as hl
+from tdgen.bench.record import Record, column
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 def env_rate(num_envs: int, steps: int) -> float:
@@ -153,6 +158,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer steps (< 3 minutes)")
     args = parser.parse_args()
     steps, rounds = (120, 3) if args.quick else (400, 5)
+    record = Record("agents_atari")
+    table = record.table("loops", f"Breakout, medians of {rounds} interleaved rounds of {steps} agent steps",
+                         [column("loop"), column("rate", "agent steps/s"), column("x CleanRL-style"),
+                          column("slowest round", "agent steps/s"),
+                          column("fastest round", "agent steps/s")])  # fmt: skip
     print(
         f"jax {jax.__version__}; {rounds} interleaved rounds of {steps} agent steps per row, "
         "median rate (the cores are shared: rounds alternate so load drifts hit every row)"
@@ -176,13 +186,16 @@ def main() -> None:
     print(f"{'':{width}}  {'agent steps/s':>13}  {'x CleanRL-style':>15}")
     for name, rate in raw.items():
         print(f"{name:{width}}  {rate:13.1f}")
+        table.add(name, rate, None, None, None)
     for name, rate in median.items():
         spread = f"  [{min(rates[name]):.1f}-{max(rates[name]):.1f}]"
         print(f"{name:{width}}  {rate:13.1f}  {rate / baseline:15.2f}{spread}")
+        table.add(name, rate, rate / baseline, min(rates[name]), max(rates[name]))
     print(
         "(DQN rows: Nature CNN (flax Conv, as CleanRL), an update every 4 agent steps, batch 32,"
         " learning on; SPS in agent steps = 4 emulator frames.)"
     )
+    record.write(RESULTS)
 
 
 if __name__ == "__main__":

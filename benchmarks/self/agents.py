@@ -1,26 +1,31 @@
 """Speed of the value-based agents on MinAtar breakout, in one process (not a test).
 
-    .venv/bin/python benchmarks/agents.py [--quick]
+    .venv/bin/python benchmarks/self/agents.py [--quick]
 
 Reports: the environment-only random-rollout rate (the observation is consumed, or XLA deletes
 the rendering and reports ~3x too much), DQN and C51 training SPS with learning on (MinAtar CNN,
 Dopamine's MinAtar settings: 4 envs, an update every 4 frames, batch 32), DQN with an MLP at
 PureJaxRL's settings (10 envs, an update every 10 frames, batch 64) for comparison with its
 13.9k steps/s, the cost of one probe at k=128 and k=256 (after compilation), and the probe's
-share of training time at the paper's schedule (one probe per 1e5 frames).
+share of training time at the paper's schedule (one probe per 1e5 frames). Writes
+benchmarks/results/agents/MACHINE.json (`tdgen.bench.record`).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from tdgen.agents import C51Config, DQNConfig, build_agent, make_value_probe
+from tdgen.bench.record import Record, column
 from tdgen.envs import make_env
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 def _timed(fn, repeats: int) -> float:
@@ -84,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter segments (< 3 min)")
     args = parser.parse_args()
+    record = Record("agents")
     seg = 4_000 if args.quick else 20_000
     common = dict(frames=seg, log_every=seg, probe_every=0, checkpoint_every=0,
                   buffer_size=20_000, learning_starts=1_000)  # fmt: skip
@@ -98,10 +104,16 @@ def main() -> None:
                buffer_size=20_000, target_period=1_000, encoder="mlp")  # fmt: skip
     mlp_sps, _, _ = train_rate("dqn", DQNConfig.minatar(**pjr))
     rows.append(("DQN, MLP, PureJaxRL settings (10 envs, /10, b64)", mlp_sps, mlp_sps / env_sps))
+    rates = record.table("rates", "MinAtar breakout, rates after compilation",
+                         [column("measurement"), column("rate", "frames/s"), column("x env")])  # fmt: skip
     print(f"{'measurement':52s} {'frames/s':>10s} {'x env':>8s}")
     for name, sps, ratio in rows:
+        rates.add(name, sps, ratio)
         print(f"{name:52s} {sps:10,.0f} {ratio:8.3f}")
     print()
+    probes = record.table("probes", "one probe (current + random parameters, one draw)",
+                          [column("agent"), column("k"), column("probe", "s"),
+                           column("share of training at 1 probe / 1e5 frames", "%")])  # fmt: skip
     print(f"{'probe (current + random params, 1 draw)':52s} {'seconds':>10s} {'share@1e5':>10s}")
     for name, agent, state, sps in (("DQN", dqn_agent, dqn_state, dqn_sps),
                                     ("C51", c51_agent, c51_state, c51_sps)):  # fmt: skip
@@ -109,7 +121,9 @@ def main() -> None:
             seconds = probe_cost(agent, state, k)
             train_seconds = 1e5 / sps
             share = seconds / (seconds + train_seconds)
+            probes.add(name, k, seconds, 100 * share)
             print(f"{name + f' k={k}':52s} {seconds:10.3f} {share:10.2%}")
+    record.write(RESULTS)
 
 
 if __name__ == "__main__":
