@@ -44,6 +44,7 @@ def reproduce(
     backend: Literal["inline", "local", "ray", "slurm"] = "inline",
     workers: int | None = None,
     no_jax_cache: bool = False,
+    keep_replay: bool = False,
     overrides: Annotated[tuple[str, ...], tyro.conf.arg(name="set", metavar="FIELD=VALUE")] = (),
 ) -> None:
     """Run experiments by name (all when none is named), then write out/report.md and report.html.
@@ -61,6 +62,9 @@ def reproduce(
         no_jax_cache: Compile every program anew instead of loading programs compiled before
             (default: JAX's persistent compilation cache in $TDGEN_JAX_CACHE or
             ~/.cache/tdgen/jax, shared with `tdgen sweep`; the same numbers either way).
+        keep_replay: Every training run keeps its final replay buffer once finished (stored
+            compressed); by default only the runs whose replay an experiment reads keep it
+            (Figure 8's, distillation teachers').
         overrides: Change fields of the preset, e.g. `--set frames=555000 num_seeds=5` (values
             as JSON, else text; `teacher.frames=...` for a nested config); every named
             experiment must have the fields. The report shows them beside the scale.
@@ -85,6 +89,10 @@ def reproduce(
             except InputError as error:
                 raise InputError(f"--set: {error}") from None
     load_results(out)  # and on a damaged result.json the report would read at the end
+    if keep_replay:
+        from tdgen.runs.rundir import keep_every_replay
+
+        keep_every_replay()
     if backend != "inline":
         from tdgen.sweep.command import reproduce_main
 
@@ -156,7 +164,8 @@ def evaluate(
         out: Output directory (default: RUN/evaluation).
         frames: The checkpoint to evaluate (its frame or update count; 0: the newest).
         seed: Seed of the evaluation episodes, state draws and noise.
-        num_states: Buffer states for robustness and interpolation.
+        num_states: States the policy visits from fresh environments (held out from every
+            buffer), for robustness and interpolation.
         scales: Noise standard deviations, in the network's input units.
         weights: Mixing weights of the interpolation.
         eval_envs: Environments per return evaluation.
@@ -331,6 +340,8 @@ COMMANDS = {
     "rank": "update rank and update-matrix heatmaps of a checkpoint or saved files",
     "sweep": "run a grid of training runs or experiments (local, ray or slurm)",
     "report": "aggregate runs across seeds and tasks: IQM with bootstrap CIs",
+    "gpu-check": "train each paper program for a minute on this device; project its runs",
+    "preset-memory": "each paper preset's device and host memory, from its compiled step",
 }
 
 
@@ -366,6 +377,10 @@ def _command(name: str):
         from tdgen.sweep.command import report_main, sweep_main  # the sweep package on demand
 
         return {"sweep": sweep_main, "report": report_main}[name]
+    if name in ("gpu-check", "preset-memory"):
+        from tdgen.bench.command import gpu_check, preset_memory
+
+        return {"gpu-check": gpu_check, "preset-memory": preset_memory}[name]
     return {"list": list_experiments, "reproduce": reproduce, "resume": resume, "rank": rank,
             "evaluate": evaluate}[name]  # fmt: skip
 

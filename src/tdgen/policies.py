@@ -3,14 +3,15 @@
 `load_policy(run_dir)` turns an agent run (dqn, c51, ppo, daac) or a distillation run into a
 `LoadedPolicy`: the network's per-action outputs (Q-values or logits), how it acts (epsilon-greedy
 at 0.01 for value agents and their regression or BC students, Section 6.1; sampled for actor-critic
-agents and KL students), its training and held-out environments, and a buffer of states it (or its
-teacher) visited. `evaluate_policy` measures returns on both level sets and the generalisation gap
-(Eq. 6), robustness to Gaussian input noise and consistency under interpolation
-(`tdgen.evaluate`); `tdgen evaluate RUN` writes them as JSON and plots.
+agents and KL students), and its training and held-out environments. `evaluate_policy` measures
+returns on both level sets and the generalisation gap (Eq. 6), and robustness to Gaussian input
+noise and consistency under interpolation (`tdgen.evaluate`) on states the policy visits from fresh
+environments (`visited_states`, never in any buffer); `tdgen evaluate RUN` writes them as JSON and
+plots.
 
 MinAtar policies act in jitted scans; Atari and ProcGen policies (agents and their students) act in
-envpool pools on the host: returns from `host_episode_returns` (pools seeded from ``seed``), and an agent's
-visited states collected on the host by its sampled policy (`tdgen.distill.host_buffer`).
+envpool pools on the host: returns from `host_episode_returns` (pools seeded from ``seed``), and
+visited states collected on the host (`tdgen.distill.host_buffer`).
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ class LoadedPolicy:
     stochastic: bool
     env: Any
     test_env: Any
-    replay: replay_lib.Replay
     host_stepped: bool = False
 
 
@@ -75,22 +75,16 @@ def load_policy(run_dir: Path, frames: int = 0) -> LoadedPolicy:
     run = RunDir.open(Path(run_dir))
     if run.kind != "distill":
         teacher = load_teacher(run.path, frames)
-        replay = teacher.replay
-        if replay is None:  # actor-critic: states the policy visits on its training levels
-            config = DistillConfig(teacher=str(run.path), objective="kl", buffer_size=4_096,
-                                   num_envs=16, eval_every=0, probe_every=0)  # fmt: skip
-            replay = Distiller.build(config, teacher).init().replay
         return LoadedPolicy(run.path.name, teacher.outputs, teacher.params,
                             teacher.produces == "logits", teacher.env, teacher.test_env,
-                            replay, teacher.host_stepped)  # fmt: skip
+                            teacher.host_stepped)  # fmt: skip
     config = run.load_config(DistillConfig)
     distiller = Distiller.build(config)
     path = find_checkpoint(run.checkpoints, frames)
     _, state = load_checkpoint(path, distiller.template(), kind="distill")
     teacher = distiller.teacher
-    replay = teacher.replay if distiller.frame_replay and not config.collect else state.replay
     return LoadedPolicy(run.path.name, distiller.values, state.params, distiller.stochastic,
-                        teacher.env, teacher.test_env, replay, teacher.host_stepped)  # fmt: skip
+                        teacher.env, teacher.test_env, teacher.host_stepped)  # fmt: skip
 
 
 def _policy_of(policy: LoadedPolicy, epsilon: float):
@@ -219,7 +213,9 @@ def evaluate_policy(
 ) -> PolicyEvaluation:
     """Returns on training and held-out levels and their gap (Eq. 6: train - test), robustness
     (agreement, softmax l1, standardised l1 per noise scale) and interpolation consistency per
-    mixing weight, on ``states`` (default: ``num_states`` distinct states of the run's buffer)."""
+    mixing weight, on ``states`` (default: ``num_states`` states the policy visits from fresh
+    environments, `visited_states`: held out from every buffer, and the same definition whether
+    or not the run kept its replay)."""
     key = jax.random.PRNGKey(seed)
     key_train, key_test, key_states, key_noise, key_pairs = jax.random.split(key, 5)
     if policy.host_stepped:  # envpool pools seeded from the seed, actions from the keys
@@ -238,7 +234,7 @@ def evaluate_policy(
         returns["generalization_gap"] = returns["train"] - returns["test"]
     obs = states
     if obs is None:
-        obs = held_out_states(policy.replay, key_states, num_states, policy.env.observation_dtype)
+        obs = visited_states(policy, num_states, key_states, epsilon=epsilon)
     logits_fn = Partial(policy.outputs, policy.params)
     a, b = draw_pairs(obs, key_pairs)
     return PolicyEvaluation(

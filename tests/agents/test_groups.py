@@ -80,7 +80,7 @@ def test_a_seed_in_a_group_gives_what_it_gives_alone(make, lanes, tmp_path):
             np.testing.assert_array_equal(y, x)
     else:
         # vmap may round a batched reduction (a bias gradient) differently in the last bit
-        # (measured: 1e-9 after one DQN update, benchmarks/group_equivalence.py), and RL amplifies
+        # (measured: 1e-9 after one DQN update, docs/design-notes.md), and RL amplifies
         # it; over these few hundred updates the metrics agree to a relative 1e-3.
         _assert_close_rows(read_metrics(alone), read_metrics(paths[1]), rtol=1e-3)
     assert read_metrics(paths[0]) != read_metrics(paths[1])  # the seeds really differ

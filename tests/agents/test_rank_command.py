@@ -32,3 +32,6 @@ def test_rank_from_checkpoint_matches_the_logged_probe(tmp_path, make_config, ca
     with pytest.raises(SystemExit):
         cli.main(["rank", str(run), "--checkpoint", "300"])
     assert "no complete checkpoint at frame 300" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the finished run's final checkpoint dropped its replay
+        cli.main(["rank", str(run)])
+    assert "holds no replay, which the probe reads" in capsys.readouterr().err

@@ -13,6 +13,7 @@ def dqn_teacher(tmp_path_factory):
         frames=2_000, num_envs=4, buffer_size=2_000, batch_size=16, learning_starts=100,
         train_every=4, target_period=200, epsilon_decay_frames=400, log_every=500,
         probe_every=1_000, probe_k=16, checkpoint_every=1_000, encoder="mlp",
+        keep_replay=True,  # students distil from it
     )  # fmt: skip
     return train("dqn", config, out, progress=False)
 

@@ -41,7 +41,7 @@ def atari_teacher(tmp_path_factory):
     config = DQNConfig.nature(
         env="atari/Pong", frames=480, num_envs=4, buffer_size=400, batch_size=8,
         learning_starts=80, target_period=80, epsilon_decay_frames=200, log_every=240,
-        probe_every=0, checkpoint_every=0, encoder="mlp",
+        probe_every=0, checkpoint_every=0, encoder="mlp", keep_replay=True,
     )  # fmt: skip
     return train("dqn", config, tmp_path_factory.mktemp("t") / "dqn", progress=False)
 
@@ -109,7 +109,7 @@ def test_the_teacher_collects_into_the_ring_while_a_bc_student_trains(atari_teac
     teacher_files = {p: p.read_bytes() for p in (atari_teacher / "checkpoints").iterdir()}
     before = load_teacher(atari_teacher).replay
     config = student(atari_teacher, objective="bc", ent_coef=0.1, collect=True, collect_every=2,
-                     teacher_epsilon=0.1, checkpoint_every=30)  # fmt: skip
+                     teacher_epsilon=0.1, checkpoint_every=30, keep_replay=True)  # fmt: skip
     out = distill(config, tmp_path / "bc", progress=False)
     distiller = Distiller.build(config)
     _, state = load_checkpoint(checkpoint_path(RunDir.open(out).checkpoints, 60),

@@ -8,7 +8,7 @@ import pytest
 from flax import serialization
 
 from tdgen.runs import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
-from tdgen.runs.checkpoint import complete_checkpoints
+from tdgen.runs.checkpoint import VERSION, complete_checkpoints
 
 
 def _state(scale=1.0):
@@ -89,7 +89,7 @@ def test_streamed_files_are_flax_msgpack_bytes_and_read_back_chunked(tmp_path, m
     monkeypatch.setattr(serialization, "MAX_CHUNK_SIZE", 1000)  # frames, huge: several chunks
     state = _mixed_state()
     path = save_checkpoint(tmp_path, 5, state, kind="dqn")
-    payload = {"format": "tdgen-checkpoint", "version": 1, "kind": "dqn", "step": 5,
+    payload = {"format": "tdgen-checkpoint", "version": VERSION, "kind": "dqn", "step": 5,
                "state": serialization.to_state_dict(jax.device_get(state))}  # fmt: skip
     assert path.read_bytes() == serialization.msgpack_serialize(payload)
     _, restored = load_checkpoint(path, _mixed_state(), kind="dqn")

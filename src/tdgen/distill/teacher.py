@@ -27,7 +27,8 @@ from tdgen.agents.registry import AGENTS
 from tdgen.errors import InputError, InsufficientMemoryError
 from tdgen.evaluate import epsilon_greedy, sampled
 from tdgen.interference.keys import read_update_rank
-from tdgen.runs import RunDir, find_checkpoint
+from tdgen.runs import RunDir, dropped_fields, find_checkpoint
+from tdgen.runs.checkpoint import REPLAY
 from tdgen.runs.metrics import read_metrics
 
 
@@ -49,7 +50,9 @@ class Teacher:
     actor-critic teachers); env/test_env: training and held-out levels
     (the same environment when the teacher has no level split); update_rank: the teacher's last
     logged update rank (its critic's for actor-critic agents), or None; host_stepped: its
-    environments are stepped on the host (envpool), so its data are collected there.
+    environments are stepped on the host (envpool), so its data are collected there;
+    replay_dropped: the value teacher's run finished without keeping its replay (its ``replay``
+    is then the empty template, and it cannot be distilled from).
     """
 
     kind: str
@@ -63,6 +66,7 @@ class Teacher:
     frames: int
     update_rank: float | None
     host_stepped: bool = False
+    replay_dropped: bool = False
 
     def outputs(self, params, obs: jax.Array) -> jax.Array:
         """Q-values [n, A] (value teachers) or policy logits [n, A] (actor-critic teachers);
@@ -121,7 +125,8 @@ def load_teacher(run_dir: Path, frames: int = 0) -> Teacher:
         ranks = [r for r in (read_update_rank(row, center) for row in rows) if r is not None]
         params = state.learner.params if host_stepped else state.params  # HostTrainState
         return Teacher(run.kind, config, params, agent, "q", agent.env, agent.env,
-                       state.replay, frames, ranks[-1] if ranks else None, host_stepped)  # fmt: skip
+                       state.replay, frames, ranks[-1] if ranks else None, host_stepped,
+                       REPLAY in dropped_fields(path))  # fmt: skip
     ranks = [r for r in (read_update_rank(row, center, "critic") for row in rows) if r is not None]
     return Teacher(run.kind, config, state.params, agent, "logits", agent.env, agent.test_env,
                    None, frames, ranks[-1] if ranks else None, host_stepped)  # fmt: skip

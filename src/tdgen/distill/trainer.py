@@ -49,6 +49,7 @@ from tdgen.evaluate import (
 )
 from tdgen.evaluate.returns import Policy
 from tdgen.nets import ENCODERS, make_network
+from tdgen.runs.checkpoint import DROPPED_HINT
 from tdgen.runs.config import RunConfig
 
 
@@ -190,6 +191,9 @@ class Distiller:
                 f"objective {objective.name!r} needs a policy teacher (ppo, daac); a "
                 f"{teacher.kind} teacher has action values: use q, qa, advantage or bc"
             )
+        if teacher.replay_dropped:
+            raise InputError(f"the teacher run {config.teacher} finished without keeping its "
+                             f"replay, which value distillation reads: {DROPPED_HINT}")  # fmt: skip
         if config.collect and teacher.host_stepped and not isinstance(teacher.replay, HostReplay):
             raise InputError(f"collect=True needs a gymnax or Atari value teacher; {config.teacher} "
                              f"steps {teacher.config.env} on the host: use --collect False (its "

@@ -114,6 +114,7 @@ def student_config(config: Config, teacher: Path, objective: str, seed: int) -> 
         probe_every=config.probe_every, probe_k=config.probe_k, probe_draws=config.probe_draws,
         eval_every=config.eval_every, eval_steps=config.eval_steps,
         log_every=min(1_000, config.probe_every), seed=seed,
+        keep_replay=True,  # its final replay holds the transitions `centred_ranks` reads
     )  # fmt: skip
 
 

@@ -130,7 +130,7 @@ class Config:
             probe_every=100_000,
             log_every=100_000,
             checkpoint_every=1_000_000,
-            keep_checkpoints=10,
+            keep_checkpoints=2,  # the final (Figure 8 reads its replay) and one to resume from
             num_seeds=5,  # Figure 3's paper seeds, so its runs are reused
         )
 

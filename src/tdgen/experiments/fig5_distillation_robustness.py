@@ -122,12 +122,13 @@ class Config:
 
 
 def teacher_config(config: Config, game: str, seed: int) -> DQNConfig:
-    """Tandem DQN (centred RMSProp); quick: Figure 3's shortened schedules."""
+    """Tandem DQN (centred RMSProp); quick: Figure 3's shortened schedules. The run keeps its
+    final replay, which the students distil from."""
     overrides = dict(frames=config.teacher_frames, learning_starts=config.teacher_learning_starts,
                      epsilon_decay_frames=config.teacher_epsilon_decay,
                      probe_every=config.teacher_probe_every, probe_k=config.teacher_probe_k,
                      log_every=config.teacher_log_every, checkpoint_every=0, keep_checkpoints=1,
-                     seed=seed)  # fmt: skip
+                     keep_replay=True, seed=seed)  # fmt: skip
     optional = {"encoder": config.teacher_encoder, "target_period": config.teacher_target_period,
                 "epsilon_end": config.teacher_epsilon_end,
                 "buffer_size": config.teacher_buffer_size}  # fmt: skip

@@ -51,8 +51,8 @@ from tdgen.experiments.base import HELD, Claim, Experiment, Outcome
 from tdgen.experiments.fig3_value_update_rank import SMOKE_SCHEDULE, agent_config, run_name
 from tdgen.experiments.fig3_value_update_rank import Config as Figure3
 from tdgen.experiments.verdicts import mean_test, share_verdict
-from tdgen.runs import RunDir, find_checkpoint
-from tdgen.runs.checkpoint import complete_checkpoints
+from tdgen.runs import RunDir, dropped_fields, find_checkpoint
+from tdgen.runs.checkpoint import REPLAY, complete_checkpoints, require_replay
 from tdgen.theory.spectral import fourier_spectrum
 
 
@@ -219,7 +219,8 @@ def _spectra(windows: np.ndarray, k: int) -> np.ndarray:
 
 
 def _reusable(config: Config, game: str, seed: int, out_dir: Path) -> Path | None:
-    """A complete dense-reward run of the agent on ``game`` with ``seed`` in a sibling folder."""
+    """A complete dense-reward run of the agent on ``game`` with ``seed`` in a sibling folder,
+    whose newest checkpoint kept its replay."""
     name = run_name(config.agent, game, "dense", seed)
     for folder in config.reuse_from:
         candidate = Path(os.path.normpath(Path(out_dir) / folder / name))
@@ -231,6 +232,7 @@ def _reusable(config: Config, game: str, seed: int, out_dir: Path) -> Path | Non
             stored.kind == config.agent
             and (c.get("env"), c.get("reward"), c.get("seed")) == (game, "dense", seed)
             and complete_checkpoints(stored.checkpoints)
+            and REPLAY not in dropped_fields(find_checkpoint(stored.checkpoints))
         ):
             return candidate
     return None
@@ -249,7 +251,9 @@ def find_runs(config: Config, game: str, seed: int, out_dir: Path) -> list[tuple
             continue
         run_dir = Path(out_dir) / "runs" / run_name(config.agent, game, "dense", s)
         found.append((run_dir, False))
-        missing.append(agent_config(config, config.agent, game, "dense", s))
+        missing.append(
+            agent_config(config, config.agent, game, "dense", s).replace(keep_replay=True)
+        )
         missing_dirs.append(run_dir)
     if missing:
         ensure_runs(config.agent, missing, missing_dirs)
@@ -262,7 +266,9 @@ def measure_run(config: Config, run_dir: Path, seed: int) -> dict[str, Any]:
     run = RunDir.open(run_dir)
     spec = get_agent(run.kind)
     agent = spec.build(run.load_config(spec.config_cls))
-    frames, state = spec.family.load_run_state(agent, run, find_checkpoint(run.checkpoints))
+    path = find_checkpoint(run.checkpoints)
+    require_replay(path, "Figure 8")
+    frames, state = spec.family.load_run_state(agent, run, path)
     w = value_and_reward_windows(agent, state, config, seed)
     return {
         **w,

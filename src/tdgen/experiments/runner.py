@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tdgen.bench.record import machine
 from tdgen.errors import InputError, make_dir
 from tdgen.experiments import get_experiment
 from tdgen.experiments.base import to_jsonable
@@ -145,6 +146,7 @@ def run_experiment(
         "claims": [to_jsonable(claim) for claim in outcome.claims],
         "figures": list(outcome.figures),
         "summary": to_jsonable(outcome.summary),
+        "machine": machine(),  # what the seconds and the last bits of the numbers depend on
     }
     write_json_atomic(out_dir / "result.json", result)
     release_if_crowded()  # a whole reproduction in one process: `tdgen.runs.compiled`

@@ -5,6 +5,7 @@ from tdgen.runs.checkpoint import (
     CheckpointWriteError,
     checkpoint_path,
     complete_checkpoints,
+    dropped_fields,
     find_checkpoint,
     latest_checkpoint,
     load_checkpoint,
@@ -12,12 +13,13 @@ from tdgen.runs.checkpoint import (
     save_checkpoint,
 )
 from tdgen.runs.metrics import MetricsLogger
-from tdgen.runs.rundir import RunDir
+from tdgen.runs.rundir import RunDir, keep_replays
 
 __all__ = [
     "CheckpointError",
     "CheckpointWriteError",
     "checkpoint_path",
+    "dropped_fields",
     "find_checkpoint",
     "MetricsLogger",
     "complete_checkpoints",
@@ -25,5 +27,6 @@ __all__ = [
     "latest_checkpoint",
     "load_checkpoint",
     "load_run_checkpoint",
+    "keep_replays",
     "save_checkpoint",
 ]

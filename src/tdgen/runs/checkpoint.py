@@ -8,6 +8,11 @@ or corrupt file is refused with a one-line error instead of being half-loaded. T
 flax's `msgpack_serialize` encoding, written and read as a stream (`tdgen.runs.msgpack_stream`):
 saving holds no copy of the state, loading one (the Atari replay is 6.6 GiB); leaves that are
 numpy in the target (host state) are restored as numpy, the rest as JAX arrays.
+
+What a finished run keeps (`tdgen.runs.loop`): its final checkpoint with the replay buffer stored
+compressed, or without the replay unless the run was asked to keep it (``keep_replay``); earlier
+checkpoints are left as they were, so a damaged final one still leaves a run to resume. A field left out is named in the payload
+(``dropped``); loading fills it from the target's template and refuses a reader that ``need``s it.
 """
 
 from __future__ import annotations
@@ -26,8 +31,15 @@ from tdgen.runs.msgpack_stream import read_tree, write_tree
 from tdgen.runs.rundir import write_atomic
 
 FORMAT = "tdgen-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: compressed byte arrays and dropped fields (`tdgen.runs.msgpack_stream`)
+REPLAY = "replay"  # the state field of a replay buffer (value-based agents, distillation)
 _NAME = re.compile(r"^ckpt_(\d{12})\.msgpack$")
+
+
+DROPPED_HINT = (
+    "a finished run keeps its replay only when asked (`--keep-replay`, or "
+    "keep_replay=true in its config): train the run again with it"
+)
 
 
 class CheckpointError(InputError):
@@ -70,21 +82,32 @@ def find_checkpoint(directory: Path, step: int = 0, unit: str = "frame") -> Path
     return checkpoint_path(directory, step)
 
 
-def save_checkpoint(directory: Path, step: int, state: Any, *, kind: str, keep: int = 3) -> Path:
-    """Write `state` (any pytree) as the checkpoint of `step`; keep only the newest `keep` complete."""
+def save_checkpoint(
+    directory: Path, step: int, state: Any, *, kind: str, keep: int = 3,
+    drop: tuple[str, ...] = (), compress: bool = False,
+) -> Path:  # fmt: skip
+    """Write `state` (any pytree) as the checkpoint of `step`; keep only the newest `keep` complete.
+
+    ``drop``: top-level state fields left out (named in the payload); ``compress``: large byte
+    arrays (observations) stored zlib-compressed."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    stored = serialization.to_state_dict(jax.device_get(state))
+    dropped = sorted(set(drop) & set(stored) if isinstance(stored, dict) else ())
     payload = {
         "format": FORMAT,
         "version": VERSION,
         "kind": kind,
         "step": int(step),
-        "state": serialization.to_state_dict(jax.device_get(state)),
-    }
+        "state": {k: v for k, v in stored.items() if k not in dropped}
+        if isinstance(stored, dict) else stored,
+    }  # fmt: skip
+    if dropped:
+        payload["dropped"] = dropped
     digest = hashlib.sha256()
 
     def write(f):
-        write_tree(_Hashing(f, digest), payload)
+        write_tree(_Hashing(f, digest), payload, compress)
 
     path, marker = _paths(directory, step)
     try:
@@ -93,9 +116,9 @@ def save_checkpoint(directory: Path, step: int, state: Any, *, kind: str, keep: 
     except OSError as error:
         if not marker.exists():
             path.unlink(missing_ok=True)  # no marker: it would be ignored; do not leave it
-        previous = complete_checkpoints(directory)
-        kept = (f"the newest complete checkpoint, step {previous[-1]}, is intact: `tdgen "
-                f"resume {directory.parent}` continues from it" if previous else
+        complete = complete_checkpoints(directory)
+        kept = (f"the newest complete checkpoint, step {complete[-1]}, is intact: `tdgen "
+                f"resume {directory.parent}` continues from it" if complete else
                 "there is no earlier complete checkpoint")  # fmt: skip
         failure = CheckpointWriteError(f"writing checkpoint {path} failed ({error}); {kept}")
         failure.errno = error.errno  # the fault (ENOSPC, EDQUOT, EIO, ...) for the command's line
@@ -104,6 +127,21 @@ def save_checkpoint(directory: Path, step: int, state: Any, *, kind: str, keep: 
         for p in _paths(directory, old):
             p.unlink(missing_ok=True)
     return path
+
+
+def require_replay(path: Path, reader: str) -> None:
+    """A CheckpointError naming the fix when the checkpoint ``path`` left its replay out, which
+    ``reader`` (e.g. "Figure 8", "the probe") reads."""
+    if REPLAY in dropped_fields(path):
+        raise CheckpointError(f"checkpoint {path} holds no replay, which {reader} reads: "
+                              f"{DROPPED_HINT}")  # fmt: skip
+
+
+def dropped_fields(path: Path) -> list[str]:
+    """The state fields the checkpoint ``path`` left out (e.g. ["replay"]), read without its state."""
+    with open(path, "rb", buffering=1 << 20) as f:
+        payload = read_tree(f, skip=(("state",),))
+    return list(payload.get("dropped", [])) if isinstance(payload, dict) else []
 
 
 class _Hashing:
@@ -157,12 +195,16 @@ def load_run_checkpoint(
     return step, state
 
 
-def load_checkpoint(path: Path, target: Any, *, kind: str, check=None) -> tuple[int, Any]:
+def load_checkpoint(
+    path: Path, target: Any, *, kind: str, check=None, need: tuple[str, ...] = ()
+) -> tuple[int, Any]:
     """Restore `(step, state)` from `path` into the structure of `target` (a pytree of the same kind).
 
     Raises CheckpointError naming the file when it is incomplete, corrupt, foreign, of another kind,
     or shaped differently from `target`. ``check(path, state_dict)``, if given, sees the stored state
     first and may refuse a layout of an earlier version in its own words (a CheckpointError).
+    A field the checkpoint left out (a finished run's replay) comes from ``target``; one named in
+    ``need`` is a CheckpointError instead.
     """
     path = Path(path)
     marker = marker_path(path)
@@ -190,8 +232,18 @@ def load_checkpoint(path: Path, target: Any, *, kind: str, check=None) -> tuple[
         raise CheckpointError(
             f"checkpoint {path} holds a {payload.get('kind')!r} state, not {kind!r}"
         )
+    if payload.get("version", 1) > VERSION:
+        raise CheckpointError(f"checkpoint {path} was written by a newer tdgen (format "
+                              f"{payload['version']}): upgrade tdgen to read it")  # fmt: skip
+    dropped = payload.get("dropped", [])
+    missing = [name for name in need if name in dropped]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} holds no {missing[0]}: {DROPPED_HINT}")
     if check is not None:
         check(path, payload["state"])
+    template = serialization.to_state_dict(jax.device_get(target))
+    if dropped and isinstance(template, dict):
+        payload["state"].update({name: template[name] for name in dropped if name in template})
     try:
         state = serialization.from_state_dict(jax.device_get(target), payload["state"])
     except (KeyError, ValueError, TypeError, AttributeError) as error:

@@ -44,6 +44,9 @@ class RunConfig:
     """Steps between checkpoints (a last one is always written at the end); 0: only the last."""
     keep_checkpoints: int = 3
     """Complete checkpoints kept on disk (the newest)."""
+    keep_replay: bool = False
+    """Keep the replay buffer in the final checkpoint once the run finishes (stored compressed);
+    without it a finished run drops its replay, which only Figure 8 and distillation read."""
     log_every: int = 0
     """Steps between metric lines."""
     seed: int = 0

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from tdgen.errors import Interrupted
-from tdgen.runs import MetricsLogger, RunDir, save_checkpoint
+from tdgen.runs import MetricsLogger, RunDir, keep_replays, save_checkpoint
+from tdgen.runs.checkpoint import REPLAY
 
 # Fields that measure the machine, not the run: excluded when comparing runs for equality.
 WALL_CLOCK_FIELDS = (
@@ -118,8 +119,11 @@ def run_segments(
     `advance(state)` trains one segment (jitted scan on gymnax, host stepping on envpool);
     `log_values(config, state, interval_frames, seconds)` returns one run's log line and its
     state with the accumulators reset. Checkpoints (of kind ``kind``) every
-    ``config.checkpoint_every`` frames, at the end and on divergence. Reads config.frames,
-    log_every, checkpoint_every and keep_checkpoints; ``log_every`` overrides config.log_every.
+    ``config.checkpoint_every`` frames, at the end and on divergence. A run that reaches its end
+    writes its final checkpoint compressed, with its replay only when ``config.keep_replay`` or
+    `keep_replays()` asks (the earlier checkpoints keep theirs: a run whose final checkpoint is
+    damaged resumes from the one before). Reads config.frames, log_every, checkpoint_every,
+    keep_checkpoints and keep_replay; ``log_every`` overrides config.log_every.
     Progress is counted in frames (``state.frames`` up to ``config.frames``) unless
     ``position(state)`` and ``total`` say otherwise (distillation counts updates).
 
@@ -144,6 +148,7 @@ def run_segments(
 
     frames = position(state)
     stopped = flags(state)  # a run that diverged before this call is finished
+    keep_replay = getattr(config, "keep_replay", False) or keep_replays()
     last_return = "-"
     with sigterm_received() as terminated, progress_bar(progress, total, frames, unit) as bar:
         interval_start, train_seconds = frames, 0.0
@@ -181,9 +186,11 @@ def run_segments(
                 if values:
                     loggers[i].log(frames, values)
                 if checkpoint_due or last or is_diverged[i]:
+                    finished = last and not is_diverged[i]  # keep what readers need (rundir.py)
                     save_checkpoint(
                         runs[i].checkpoints, frames, member, kind=kind,
-                        keep=config.keep_checkpoints,
+                        keep=config.keep_checkpoints, compress=finished,
+                        drop=(REPLAY,) if finished and not keep_replay else (),
                     )  # fmt: skip
                 stopped[i] = is_diverged[i]
                 if single:

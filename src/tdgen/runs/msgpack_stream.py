@@ -9,11 +9,20 @@ one copy of the state. Encoding (flax): maps, strings, numbers; an ndarray is ex
 msgpack (shape, dtype name, raw bytes), a numpy scalar ext type 3; arrays above
 ``flax.serialization.MAX_CHUNK_SIZE`` bytes are a map {__msgpack_chunked_array__, shape, chunks}
 of flat chunks.
+
+Two extensions of tdgen's own (checkpoint format 2; flax cannot read them): `write_tree(...,
+compress=True)` stores each uint8 or bool array of ``COMPRESS_MIN_BYTES`` or more (observations:
+replay buffers, Atari frames) zlib-compressed (level 1) in chunks, as a map
+{__tdgen_zlib_array__, shape, dtype, chunks}: a MinAtar replay shrinks about 15x, since its
+observations are sparse 0/1 planes. `read_tree(..., skip=...)` passes over the subtrees at the
+given key paths without reading their arrays (seeking past them), so a checkpoint's header (what
+it left out) reads in microseconds whatever its size.
 """
 
 from __future__ import annotations
 
 import struct
+import zlib
 from typing import Any, BinaryIO
 
 import msgpack
@@ -22,6 +31,10 @@ from flax import serialization
 
 _NDARRAY, _NPSCALAR = 1, 3
 _CHUNKED = "__msgpack_chunked_array__"
+_ZLIB = "__tdgen_zlib_array__"
+COMPRESS_MIN_BYTES = 1 << 20  # smaller arrays are written raw
+_ZLIB_CHUNK = 1 << 24  # raw bytes per compressed chunk: bounds the memory of writing and reading
+_SKIPPED = object()
 
 
 def _bin_header(n: int) -> bytes:
@@ -66,19 +79,41 @@ def _write_chunked(f: BinaryIO, array: np.ndarray) -> None:
         _write_array(f, flat[j : j + size], _NDARRAY)
 
 
-def write_tree(f: BinaryIO, tree: Any) -> None:
+def _compressible(value: Any) -> bool:
+    return (isinstance(value, np.ndarray) and value.dtype in (np.uint8, np.bool_)
+            and value.nbytes >= COMPRESS_MIN_BYTES)  # fmt: skip
+
+
+def _write_compressed(f: BinaryIO, array: np.ndarray) -> None:
+    """A byte array as {__tdgen_zlib_array__, shape, dtype, chunks}: chunks of ``_ZLIB_CHUNK``
+    raw bytes, each compressed on its own (level 1: fast, and enough for sparse planes)."""
+    flat = np.asarray(array, order="C").reshape(-1).view(np.uint8)
+    starts = range(0, flat.size, _ZLIB_CHUNK)
+    f.write(b"\x84" + msgpack.packb(_ZLIB) + msgpack.packb(True))
+    f.write(msgpack.packb("shape") + msgpack.packb(list(array.shape)))
+    f.write(msgpack.packb("dtype") + msgpack.packb(array.dtype.name))
+    f.write(msgpack.packb("chunks") + msgpack.Packer().pack_array_header(len(starts)))
+    for j in starts:
+        packed = zlib.compress(memoryview(flat[j : j + _ZLIB_CHUNK]), 1)
+        f.write(_bin_header(len(packed)) + packed)
+
+
+def write_tree(f: BinaryIO, tree: Any, compress: bool = False) -> None:
     """Write ``tree`` (nested str-keyed dicts of numpy arrays, numpy scalars and msgpack values,
     as `flax.serialization.to_state_dict` gives) to ``f``: the bytes of `msgpack_serialize`
-    (which sorts every dict's keys, as a JAX tree map does)."""
+    (which sorts every dict's keys, as a JAX tree map does); with ``compress``, large byte
+    arrays zlib-compressed (module docstring)."""
     if isinstance(tree, dict):
         f.write(msgpack.Packer().pack_map_header(len(tree)))
         for key in sorted(tree):
             value = tree[key]
             f.write(msgpack.packb(key))
-            if isinstance(value, np.ndarray) and value.nbytes > serialization.MAX_CHUNK_SIZE:
+            if compress and _compressible(value):
+                _write_compressed(f, value)
+            elif isinstance(value, np.ndarray) and value.nbytes > serialization.MAX_CHUNK_SIZE:
                 _write_chunked(f, value)
             else:
-                write_tree(f, value)
+                write_tree(f, value, compress)
     elif isinstance(tree, np.ndarray):
         _write_array(f, tree, _NDARRAY)
     elif isinstance(tree, np.generic):
@@ -90,8 +125,8 @@ def write_tree(f: BinaryIO, tree: Any) -> None:
 class _Reader:
     """A msgpack parser over a binary file, arrays read in place."""
 
-    def __init__(self, f: BinaryIO):
-        self.f = f
+    def __init__(self, f: BinaryIO, skip: frozenset[tuple[str, ...]] = frozenset()):
+        self.f, self.skip, self.skipping = f, skip, False
 
     def take(self, n: int) -> bytes:
         data = self.f.read(n)
@@ -105,14 +140,14 @@ class _Reader:
     def length(self, byte: int, base: int) -> int:
         return self.unpack((">B", ">H", ">I")[byte - base])
 
-    def value(self) -> Any:
+    def value(self, path: tuple[str, ...] = ()) -> Any:
         b = self.take(1)[0]
         if b <= 0x7F:
             return b
         if b >= 0xE0:
             return b - 0x100
         if 0x80 <= b <= 0x8F:
-            return self.map(b & 0x0F)
+            return self.map(b & 0x0F, path)
         if 0x90 <= b <= 0x9F:
             return [self.value() for _ in range(b & 0x0F)]
         if 0xA0 <= b <= 0xBF:
@@ -135,18 +170,58 @@ class _Reader:
         if b in (0xDC, 0xDD):
             return [self.value() for _ in range(self.unpack(">H" if b == 0xDC else ">I"))]
         if b in (0xDE, 0xDF):
-            return self.map(self.unpack(">H" if b == 0xDE else ">I"))
+            return self.map(self.unpack(">H" if b == 0xDE else ">I"), path)
         raise ValueError(f"unsupported msgpack byte 0x{b:02x}")
 
-    def map(self, n: int) -> dict:
+    def map(self, n: int, path: tuple[str, ...] = ()) -> dict:
         out: dict = {}
         for i in range(n):
             key = self.value()
             if i == 0 and key == _CHUNKED and n == 3:
                 out[key] = self.value()
                 return self.chunked(out)
-            out[key] = self.value()
-        return out
+            if i == 0 and key == _ZLIB and n == 4:
+                self.value()
+                return self.compressed()
+            inner = (*path, key) if isinstance(key, str) else path
+            if inner in self.skip and not self.skipping:
+                self.skipping = True
+                self.value(inner)
+                self.skipping = False
+                out[key] = _SKIPPED
+            else:
+                out[key] = self.value(inner)
+        return {k: v for k, v in out.items() if v is not _SKIPPED}
+
+    def compressed(self) -> np.ndarray | None:
+        """The rest of a compressed-array map (shape, dtype, chunks), decompressed in place
+        (None when skipping: the chunks are passed over)."""
+        if self.value() != "shape":
+            raise ValueError("compressed array without its shape")
+        shape = tuple(self.value())
+        if self.value() != "dtype":
+            raise ValueError("compressed array without its dtype")
+        dtype = serialization._dtype_from_name(self.value().encode())
+        if self.value() != "chunks":
+            raise ValueError("compressed array without its chunks")
+        b = self.take(1)[0]
+        count = b & 0x0F if 0x90 <= b <= 0x9F else self.unpack(">H" if b == 0xDC else ">I")
+        flat = None if self.skipping else np.empty(int(np.prod(shape)), dtype)
+        raw, offset = None if flat is None else flat.view(np.uint8), 0
+        for _ in range(count):
+            b = self.take(1)[0]
+            if not 0xC4 <= b <= 0xC6:
+                raise ValueError("compressed chunk is not binary data")
+            n = self.length(b, 0xC4)
+            if raw is None:
+                self.f.seek(n, 1)
+                continue
+            data = zlib.decompress(self.take(n))
+            raw[offset : offset + len(data)] = np.frombuffer(data, np.uint8)
+            offset += len(data)
+        if raw is not None and offset != raw.size:
+            raise ValueError("compressed array's chunks do not fill its shape")
+        return None if flat is None else flat.reshape(shape)
 
     def chunked(self, out: dict) -> np.ndarray:
         """The rest of a chunked-array map (shape, then chunks) as one array, read in place."""
@@ -169,9 +244,11 @@ class _Reader:
                 raise ValueError("chunk is not an array")
             (size,), dtype, nbytes = self.array_header()
             if flat is None:
-                flat = np.empty(int(np.prod(shape)), dtype)
-            self.readinto(flat[offset : offset + size], nbytes)
+                flat = np.empty(0 if self.skipping else int(np.prod(shape)), dtype)
+            self.readinto(None if self.skipping else flat[offset : offset + size], nbytes)
             offset += size
+        if self.skipping:
+            return None
         if flat is None or offset != flat.size:
             raise ValueError("chunked array's chunks do not fill its shape")
         return flat.reshape(shape)
@@ -187,7 +264,10 @@ class _Reader:
             raise ValueError("malformed array data")
         return shape, serialization._dtype_from_name(name.encode()), self.length(b, 0xC4)
 
-    def readinto(self, array: np.ndarray, nbytes: int) -> None:
+    def readinto(self, array: np.ndarray | None, nbytes: int) -> None:
+        if self.skipping:
+            self.f.seek(nbytes, 1)
+            return
         if array.nbytes != nbytes:
             raise ValueError("array data does not match its shape")
         if nbytes == 0:
@@ -205,14 +285,19 @@ class _Reader:
         if code not in (_NDARRAY, _NPSCALAR):
             return serialization._msgpack_ext_unpack(code, self.take(n))
         shape, dtype, nbytes = self.array_header()
+        if self.skipping:
+            self.readinto(None, nbytes)
+            return None
         array = np.empty(shape, dtype)
         self.readinto(array, nbytes)
         return array[()] if code == _NPSCALAR else array
 
 
-def read_tree(f: BinaryIO) -> Any:
-    """The tree `write_tree` (or `flax.serialization.msgpack_serialize`) wrote to ``f``."""
-    return _Reader(f).value()
+def read_tree(f: BinaryIO, skip: tuple[tuple[str, ...], ...] = ()) -> Any:
+    """The tree `write_tree` (or `flax.serialization.msgpack_serialize`) wrote to ``f``, without
+    the subtrees at the key paths ``skip`` (e.g. ``(("state",),)``), which are passed over unread
+    (``f`` must then be seekable)."""
+    return _Reader(f, frozenset(skip)).value()
 
 
-__all__ = ["read_tree", "write_tree"]
+__all__ = ["COMPRESS_MIN_BYTES", "read_tree", "write_tree"]

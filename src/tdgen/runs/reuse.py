@@ -17,9 +17,9 @@ from tdgen.runs.config import RunConfig
 from tdgen.runs.metrics import read_metrics
 from tdgen.runs.rundir import RunDir
 
-# Fields that change what a run measures, never how it trains: a run that differs only there is
+# Fields that change what a run measures or keeps, never how it trains: a run that differs only there is
 # the same run (reused as it is; resumed with its own value).
-READ_ONLY_FIELDS = ("probe_measures",)
+READ_ONLY_FIELDS = ("probe_measures", "keep_replay")
 
 
 def is_complete(run_dir: Path, total: int) -> bool:

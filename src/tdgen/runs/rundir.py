@@ -1,7 +1,11 @@
 """A run directory: `config.json`, `metrics.jsonl`, `tb/`, `probes/`, `checkpoints/`.
 
 Creating a run never overwrites one: an existing directory with a config is refused with the
-command that continues it instead.
+command that continues it instead. A finished run keeps its metrics, probes and checkpoints, but
+its replay buffer (most of its bytes) only when asked: by its config (``keep_replay``, set by the
+experiments that read a replay: Figure 8's runs, distillation teachers) or for every run of a
+command (`--keep-replay` on `train`, `reproduce` and `sweep`, which set ``TDGEN_KEEP_REPLAY=1``
+for the processes they start).
 """
 
 from __future__ import annotations
@@ -17,6 +21,19 @@ from typing import Any, BinaryIO
 from tdgen.errors import InputError, make_dir, read_json, require_fields
 
 CONFIG_FILE = 'a run config: {"kind": AGENT, "config": {...}}'
+KEEP_REPLAY_ENV = "TDGEN_KEEP_REPLAY"
+
+
+def keep_every_replay() -> None:
+    """Make every run finishing in this process, and in the processes it starts, keep its final
+    replay (`--keep-replay`)."""
+    os.environ[KEEP_REPLAY_ENV] = "1"
+
+
+def keep_replays() -> bool:
+    """Whether every run finishing in this process keeps its final replay (``TDGEN_KEEP_REPLAY=1``,
+    set by `--keep-replay`)."""
+    return os.environ.get(KEEP_REPLAY_ENV, "") not in ("", "0")
 
 
 def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], None]) -> None:

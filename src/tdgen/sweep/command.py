@@ -22,7 +22,7 @@ console = Console(stderr=True)
 def default_workers() -> int:
     """Local pool size when --workers is not given: one process. On 2 cores a pool of 2 was no
     faster than one process running the runs in turn with a warm compilation cache
-    (docs/benchmarks.md, benchmarks/sweep.py): XLA already uses every core for one run."""
+    (docs/benchmarks.md, benchmarks/self/sweep.py): XLA already uses every core for one run."""
     return 1
 
 
@@ -101,6 +101,7 @@ def sweep_main(
     wandb_mode: Literal["online", "offline", "disabled"] | None = None,
     report: bool = True,
     dry_run: bool = False,
+    keep_replay: bool = False,
 ) -> list[TaskResult]:
     """Run a grid of training runs or experiments: skip finished runs, resume the others.
 
@@ -140,7 +141,13 @@ def sweep_main(
         wandb_mode: W&B mode; default W&B's own (WANDB_MODE).
         report: After the sweep, aggregate its agent runs into out/report/ (`tdgen report`).
         dry_run: Print the plan (new, incomplete, finished runs) and stop.
+        keep_replay: Every run keeps its final replay buffer once finished (stored compressed);
+            by default a finished run drops it unless an experiment reads it.
     """
+    if keep_replay:
+        from tdgen.runs.rundir import keep_every_replay
+
+        keep_every_replay()
     grids = grids_from_flags(spec, agent, env, preset, seeds, frames, override, experiment, scale)
     options = {
         "local": {"workers": workers or default_workers()},

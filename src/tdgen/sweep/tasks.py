@@ -35,6 +35,9 @@ class Task:
     log_dir: str | None = None  # where a failure's traceback goes
     cache_dir: str | None = None  # persistent XLA compilation cache (None: leave JAX's setting)
     wandb: Mapping[str, Any] | None = None  # options of `tdgen.sweep.wandb_hook.WandbHook`
+    # keep every finished run's replay (`--keep-replay`): read from the process making the task,
+    # so it reaches workers on other machines
+    keep_replay: bool = dataclasses.field(default_factory=lambda: _keep_replays())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +48,12 @@ class TaskResult:
     status: str
     seconds: float
     error: str | None = None
+
+
+def _keep_replays() -> bool:
+    from tdgen.runs.rundir import keep_replays
+
+    return keep_replays()
 
 
 def set_compilation_cache(cache_dir: str | Path | None, min_compile_seconds: float = 0.5) -> None:
@@ -101,6 +110,10 @@ def run_task(task: Task) -> TaskResult:
     start = time.perf_counter()
     try:
         set_compilation_cache(task.cache_dir)
+        if task.keep_replay:
+            from tdgen.runs.rundir import keep_every_replay
+
+            keep_every_replay()
         before = status(task)
         if before == "finished":
             return TaskResult(task.name, "skipped", time.perf_counter() - start)

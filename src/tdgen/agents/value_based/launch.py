@@ -25,6 +25,7 @@ from tdgen.runs import (
     RunDir,
     find_checkpoint,
 )
+from tdgen.runs.checkpoint import require_replay
 from tdgen.runs.loop import Group, log_line, probe_event, run_segments, stacked_member
 from tdgen.runs.metrics import group_loggers
 
@@ -70,7 +71,9 @@ def probe_checkpoint(agent: Agent, run: RunDir, frames: int = 0) -> ProbeResult:
     saved state)."""
     if is_host_stepped(agent.config):
         raise InputError("probing a checkpoint is implemented for minatar/ runs only")
-    _, state = load_run_state(agent, run, find_checkpoint(run.checkpoints, frames))
+    path = find_checkpoint(run.checkpoints, frames)
+    require_replay(path, "the probe")  # it samples its transitions there
+    _, state = load_run_state(agent, run, path)
     result = make_value_probe(agent)(state)
     if result is None:
         raise InputError(
