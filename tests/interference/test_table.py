@@ -146,3 +146,40 @@ def test_agents_log_the_new_measures_as_the_probe_computes_them():
     assert {k for k in logged if k.startswith("dynamics/")} == set(want)
     for key, value in want.items():
         assert logged[key] == pytest.approx(float(value), rel=1e-6), key
+
+
+def _key_patterns(measure) -> list[re.Pattern]:
+    """The table's keys of ``measure`` as regexes ({layer}: a module path, {tau} and {t}: a
+    number, {statistic}: a name)."""
+    fill = {"{layer}": r"[A-Za-z0-9_]+(?:/[A-Za-z0-9_]+)*", "{tau}": r"[0-9.]+",
+            "{statistic}": r"[a-z_]+(?:_[0-9.]+)?"}  # fmt: skip
+    patterns = []
+    for key in (k.strip() for k in measure.keys.split(",")):
+        text = re.escape(key)
+        for slot, regex in fill.items():
+            text = text.replace(re.escape(slot), regex)
+        patterns.append(re.compile(text + "$"))
+    return patterns
+
+
+def test_every_key_a_probe_logs_is_one_the_table_declares():
+    """One definition per metric name: each measure's logged keys, and no other, match its row's
+    `keys`; and each declared key is logged (the glossary is generated from these rows)."""
+    net = MLP()
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    batch = {"obs": jax.random.normal(keys[0], (12, 4)),
+             "action": jax.random.randint(keys[1], (12,), 0, 3)}  # fmt: skip
+    params = net.init(keys[2], batch["obs"])
+
+    def loss(p, t):
+        return 0.5 * net.apply(p, t["obs"][None])[0, t["action"]] ** 2
+
+    opt = optax.sgd(0.1)
+    for measure in MEASURES_TABLE:
+        probe = Probe(net.apply, loss, opt, model=net, measures=(measure.name,), center="none")
+        logged = set(probe(params, opt.init(params), batch, init_params=params))
+        patterns = _key_patterns(measure)
+        stray = sorted(k for k in logged if not any(p.match(k) for p in patterns))
+        assert not stray, f"{measure.name} logs keys its row does not declare: {stray}"
+        unlogged = [p.pattern for p in patterns if not any(p.match(k) for k in logged)]
+        assert not unlogged, f"{measure.name} declares keys it never logs: {unlogged}"

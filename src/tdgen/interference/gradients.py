@@ -20,9 +20,8 @@ from jax.flatten_util import ravel_pytree
 from tdgen.errors import InputError, unknown_name
 from tdgen.interference.im2col import conv_as_matmul
 from tdgen.interference.rank import singular_values
+from tdgen.interference.table import NTK_THRESHOLDS
 from tdgen.interference.update_matrix import CONVS, check_batch, check_chunk_size
-
-NTK_THRESHOLDS = (0.0, 0.001, 0.01)
 
 
 def layer_name(path) -> str:

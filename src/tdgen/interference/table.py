@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 # Settings both Probes default to (the JAX and torch functions take them from here).
 HESSIAN_ITERATIONS = 20  # power-iteration steps of hessian_max
+NTK_THRESHOLDS = (0.0, 0.001, 0.01)  # relative thresholds t of the NTKs' rank_{t}
 FEATURE_RANK_EPS = 0.01  # InFeR's threshold on the singular values of Phi / sqrt(n)
 
 
@@ -52,7 +53,7 @@ MEASURES_TABLE: tuple[Measure, ...] = (
     ),  # fmt: skip
     Measure(
         "active",
-        "dynamics/active_units, dynamics/active_units/{layer}",
+        "dynamics/active, dynamics/active/{layer}",
         "Fraction of units with a positive activation on at least one reference input.",
         "activation > 0",
         "Lyle et al. 2022",
@@ -98,8 +99,10 @@ MEASURES_TABLE: tuple[Measure, ...] = (
     ),  # fmt: skip
     Measure(
         "init_distance",
-        "dynamics/init_distance, dynamics/init_distance/{layer}",
-        "L2 distance of the parameters from the initial ones, in all and per layer.",
+        "dynamics/init_distance, dynamics/init_distance/{layer}, dynamics/init_distance_relative, "
+        "dynamics/init_distance_relative/{layer}",
+        "L2 distance of the parameters from the initial ones, ||theta - theta_0||, in all and per "
+        "layer; relative: divided by ||theta_0|| (NaN for a layer initialised at zero).",
         "none",
         "Lyle et al. 2023; Kumar et al. 2023",
         needs=("init_params",),
@@ -116,18 +119,21 @@ MEASURES_TABLE: tuple[Measure, ...] = (
     ),  # fmt: skip
     Measure(
         "grad_noise",
-        "dynamics/grad_noise_scale, dynamics/grad_coherence",
-        "From the per-transition gradients g_i: noise scale tr(Cov g) / ||mean g||^2 and "
-        "coherence ||mean g||^2 / mean ||g_i||^2.",
+        "dynamics/grad_noise_scale, dynamics/grad_coherence, dynamics/grad_variance, "
+        "dynamics/per_sample_grad_norm",
+        "From the per-transition gradients g_i and their mean g: variance tr Sigma = sum_i "
+        "||g_i - g||^2 / (k - 1), noise scale tr Sigma / ||g||^2, coherence ||g|| / mean ||g_i|| "
+        "and the mean per-sample norm mean ||g_i||.",
         "none",
         "McCandlish et al. 2018; Chatterjee 2020",
     ),  # fmt: skip
     Measure(
         "loss_ntk",
         "dynamics/loss_ntk/{statistic}",
-        "Statistics of the loss NTK K = G G^T of the per-transition gradients: diagonal and "
-        "off-diagonal means, the cosine-similarity fractions above thresholds, its srank.",
-        "cosine 0.1, 0.5",
+        "Statistics of the loss NTK K = G G^T of the per-transition gradients: diagonal_mean, "
+        "diagonal_std, off_diagonal_mean, the fractions of positive and negative entries "
+        "(positive_frac, negative_frac) and rank_{t} = |{sigma : sigma / sigma_max > t}|.",
+        "t in " + ", ".join(f"{t:g}" for t in NTK_THRESHOLDS),
         "Lyle et al. 2023 (Understanding plasticity)",
     ),  # fmt: skip
     Measure(
@@ -135,7 +141,7 @@ MEASURES_TABLE: tuple[Measure, ...] = (
         "dynamics/output_ntk/{statistic}",
         "The same statistics of the output NTK (gradients of the reduced output at the reference "
         "states).",
-        "cosine 0.1, 0.5",
+        "t in " + ", ".join(f"{t:g}" for t in NTK_THRESHOLDS),
         "Lyle et al. 2022 (this paper, Section 5)",
         torch=False,
         torch_reason="per-state output Jacobians not yet written for torch",

@@ -14,14 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from tdgen._extras import require
 from tdgen.errors import InputError, unknown_name
 from tdgen.interference.batch import mapping_transitions
-from tdgen.interference.table import FEATURE_RANK_EPS, HESSIAN_ITERATIONS
+from tdgen.interference.table import FEATURE_RANK_EPS, HESSIAN_ITERATIONS, NTK_THRESHOLDS
 from tdgen.interference.torch.contract import module_device, on_device, warn_slow
 from tdgen.interference.torch.update_matrix import _Scratch
 
 torch = require("torch", "torch", "tdgen.interference.torch")
 
 TAUS = (0.0, 0.025, 0.1)
-NTK_THRESHOLDS = (0.0, 0.001, 0.01)
 HEADS = ("value", "policy")
 ACTIVATIONS = (
     torch.nn.ReLU, torch.nn.ReLU6, torch.nn.LeakyReLU, torch.nn.ELU, torch.nn.CELU,
