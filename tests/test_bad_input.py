@@ -209,6 +209,7 @@ CASES = [
     ("no-command", nothing, ["trian"], "unknown command 'trian': did you mean 'train'?"),
     ("train-agent", nothing, ["train", "dqm"], "unknown agent 'dqm': did you mean 'dqn'?"),
     ("train-env", nothing, ["train", "dqn", "--env", "minatar/brakout"], "did you mean"),
+    ("train-dqn-procgen", nothing, ["train", "dqn", "--env", "procgen/bigfish"], "ProcGen is for ppo"),
     ("train-preset", nothing, ["train", "dqn", "--preset", "big"], "argument --preset"),
     ("train-frames-type", nothing, ["train", "dqn", "--frames", "many"], "--frames"),
     ("train-frames-range", nothing, ["train", "dqn", "--frames", "-5"], "frames must be positive"),

@@ -7,7 +7,7 @@ import json
 
 from tdgen.experiments import REGISTRY, get_experiment
 from tdgen.experiments.base import Claim, to_jsonable
-from tdgen.experiments.pages import write_pages
+from tdgen.experiments.pages import write_agent_results, write_pages
 from tdgen.experiments.verdicts import Check
 
 NAME = "fig3_value_update_rank"
@@ -44,3 +44,26 @@ def test_a_page_carries_the_verdicts_intervals_settings_and_figures(tmp_path):
     assert f"## What it checks\n\n{first_line}" in text  # the module's own account
     table = (pages / "summary.md").read_text()
     assert f"| [{NAME}]({NAME}.md) | Figure 3 | ranks | 452 s | 1 held |" in table
+
+
+def test_agent_results_tabulate_the_final_returns_over_seeds(tmp_path):
+    results = _result(tmp_path)
+    for seed, final in ((0, 3.0), (1, 5.0)):
+        run = results / NAME / "runs" / f"dqn_minatar-breakout_dense_s{seed}"
+        run.mkdir(parents=True)
+        config = {"env": "minatar/breakout", "reward": "dense", "frames": 1000, "seed": seed}
+        (run / "config.json").write_text(json.dumps({"kind": "dqn", "config": config}))
+        rows = [{"step": 500, "charts/episodic_return": 1.0, "charts/SPS": 900.0},
+                {"step": 1000, "charts/episodic_return": final, "charts/SPS": 1100.0}]  # fmt: skip
+        (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    zero = results / NAME / "runs" / "dqn_minatar-breakout_zero_s0"  # the control: left out
+    zero.mkdir()
+    (zero / "config.json").write_text(json.dumps({"kind": "dqn", "config": {"reward": "zero"}}))
+    written = write_agent_results(results, tmp_path / "agents")
+    table = (tmp_path / "agents" / "dqn.md").read_text()
+    row = (
+        f"| `minatar/breakout` | [{NAME}](../../experiments/{NAME}.md) | 1,000 | 2 | 4.00 ± 1.41 |"
+    )
+    assert row in table and "Test CPU (2 cores)" in table
+    assert "trains no ppo run" in (tmp_path / "agents" / "ppo.md").read_text()
+    assert len(written) == 5

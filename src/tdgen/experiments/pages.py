@@ -1,12 +1,14 @@
 """One documentation page per experiment, generated from a reproduction's results.
 
-    python -m tdgen.experiments.pages results/ docs/experiments/
+    python -m tdgen.experiments.pages results/ docs/
 
 For each experiment with a ``results/NAME/result.json``, ``docs/experiments/NAME.md`` holds: what
 it checks and what the paper leaves open (the experiment module's docstring), each claim with its
 rule, verdict, estimate and 95% interval at the scale that ran, the machine and time it took, the
 settings of that run beside the paper preset's, and its figures (copied next to the page). The
 pages describe one reproduction, so they are regenerated from a new one, never edited by hand.
+Beside them, ``docs/agents/results/AGENT.md`` tabulates each agent's final returns over the
+reproduction's game-reward runs, in CleanRL's form.
 """
 
 from __future__ import annotations
@@ -120,6 +122,81 @@ def summary(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def agent_runs(results: Path) -> dict[str, list[dict[str, Any]]]:
+    """Per agent, the finished game-reward training runs of a reproduction: experiment, env,
+    preset, frames, seed, final return (the last logged ``charts/episodic_return``) and the median
+    ``charts/SPS`` of its log lines (of its seed group, when it trained in one)."""
+    from tdgen.agents import AGENTS
+    from tdgen.runs import RunDir
+    from tdgen.runs.metrics import read_metrics
+
+    found: dict[str, list[dict[str, Any]]] = {}
+    for config_file in sorted(Path(results).glob("*/runs/*/config.json")):
+        run = RunDir.open(config_file.parent)
+        config = run.config
+        if run.kind not in AGENTS or config.get("reward", "dense") != "dense":
+            continue
+        rows = read_metrics(run.path)
+        returns = [r["charts/episodic_return"] for r in rows if "charts/episodic_return" in r]
+        speeds = sorted(r["charts/SPS"] for r in rows if r.get("charts/SPS"))
+        if not returns:
+            continue
+        found.setdefault(run.kind, []).append({
+            "experiment": config_file.parents[2].name, "env": config.get("env"),
+            "preset": config.get("preset", ""), "frames": config.get("frames"),
+            "seed": config.get("seed"), "return": returns[-1],
+            "sps": speeds[len(speeds) // 2] if speeds else None,
+        })  # fmt: skip
+    return found
+
+
+def agent_results(runs: list[dict[str, Any]], machine: str) -> str:
+    """A results table in CleanRL's form: per experiment and environment, the final return's
+    mean and standard deviation over seeds, the frames and the median frames per second."""
+    import numpy as np
+
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault((r["experiment"], r["env"], r["frames"]), []).append(r)
+    lines = [HEADER, "", f"Final return of each run (the mean over the episodes of its last log "
+             f"interval), mean ± standard deviation over seeds, from the quick reproduction on "
+             f"{machine}; frames per second are the median of the runs' log lines (a seed "
+             "group's, when its seeds trained together).", "",
+             "| environment | experiment | frames | seeds | return | frames/s |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for (experiment, env, frames), rs in sorted(
+        groups.items(), key=lambda kv: (kv[0][1], kv[0][0])
+    ):
+        values = np.array([r["return"] for r in rs], float)
+        spread = f" ± {values.std(ddof=1):.2f}" if len(values) > 1 else ""
+        sps = [r["sps"] for r in rs if r["sps"]]
+        speed = f"{np.median(sps):,.0f}" if sps else "-"
+        lines.append(f"| `{env}` | [{experiment}](../../experiments/{experiment}.md) | {frames:,} "
+                     f"| {len(rs)} | {values.mean():.2f}{spread} | {speed} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def write_agent_results(results: Path, directory: Path) -> list[Path]:
+    """``directory/<agent>.md`` for every agent: its results table, or how to measure one when
+    the reproduction trains none of its runs."""
+    from tdgen.agents import AGENTS
+
+    machines = [read_result(p).get("machine") for p in sorted(Path(results).glob("*/result.json"))]
+    machine = next((m for m in machines if m), None)
+    where = f"{machine['cpu']} ({machine['cores']} cores)" if machine else "an unnamed machine"
+    runs = agent_runs(results)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for agent in AGENTS:
+        text = (agent_results(runs[agent], where) if agent in runs else
+                f"{HEADER}\n\nThe quick reproduction trains no {agent} run. `tdgen train {agent} "
+                f"--env minatar/breakout --seeds 0 1 2` trains three seeds as one group; their "
+                "`metrics.jsonl` hold the returns.\n")  # fmt: skip
+        (directory / f"{agent}.md").write_text(text)
+        written.append(directory / f"{agent}.md")
+    return written
+
+
 def write_pages(results: Path, pages: Path) -> list[Path]:
     """Write a page per experiment found under ``results`` into ``pages`` (and its figures into
     ``pages/NAME/``), and ``pages/summary.md``, the table of them all; returns the pages written,
@@ -151,9 +228,12 @@ def write_pages(results: Path, pages: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="a `tdgen reproduce` output folder")
-    parser.add_argument("pages", type=Path, help="where the pages go (docs/experiments)")
+    parser.add_argument("docs", type=Path, help="the docs folder: pages go to docs/experiments "
+                        "and docs/agents/results")  # fmt: skip
     args = parser.parse_args(argv)
-    for path in write_pages(args.results, args.pages):
+    for path in write_pages(args.results, args.docs / "experiments"):
+        print(path)
+    for path in write_agent_results(args.results, args.docs / "agents" / "results"):
         print(path)
 
 

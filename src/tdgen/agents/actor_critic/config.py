@@ -70,7 +70,8 @@ class PPOConfig(RunConfig):
     eps: float = 1e-5
     """Adam epsilon."""
     norm_adv: bool = True
-    """Normalise advantages per minibatch."""
+    """Normalise advantages over the whole rollout, before it is split into minibatches (as
+    Kostrikov's PPO, on which DAAC's code builds; CleanRL and PureJaxRL normalise per minibatch)."""
     encoder: str = "impala"
     """Network torso: mlp, minatar, nature or impala (tdgen.nets)."""
     hidden_size: int = 256

@@ -96,6 +96,9 @@ class ValueBasedConfig(RunConfig):
             raise InputError(f"decay must lie in [0, 1), got {self.decay}")
         self.require_choice(reward=("dense", "zero", "sparse"), optimizer=("adam", "rmsprop"),
                             encoder=tuple(ENCODERS), conv_impl=("xla", "im2col"))  # fmt: skip
+        if self.env.startswith("procgen/"):
+            raise InputError(f"env {self.env}: the value-based agents train on minatar/ and atari/ "
+                             "games; ProcGen is for ppo and daac")  # fmt: skip
 
     retired_fields: ClassVar[tuple[str, ...]] = ("eval_epsilon",)  # unused before 0.2
 
