@@ -17,7 +17,7 @@ STAMP := $(VENV)/.installed
 OUT ?= results
 PYTEST_ARGS ?=
 
-.PHONY: reproduce test test-fast lint docs bench bench-docs dist lock print-extras clean
+.PHONY: reproduce test test-fast lint docs docs-pages bench bench-docs dist lock print-extras clean
 
 requirements/py%.txt:
 	@echo "no lock file $@ for Python '$(PY_MINOR)': tested are 3.11, 3.12, 3.13" >&2; exit 2
@@ -70,6 +70,11 @@ bench-docs: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 	@echo "docs: docs/_build/html/index.html"
+
+# The experiment pages (docs/experiments/) and the agents' results tables, from a reproduction
+# in $(OUT) (after `make reproduce`).
+docs-pages: $(STAMP)
+	$(BIN)/python -m tdgen.experiments.pages $(OUT) docs
 
 dist: $(STAMP)
 	rm -rf dist build

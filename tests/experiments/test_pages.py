@@ -16,7 +16,10 @@ NAME = "fig3_value_update_rank"
 def _result(tmp_path):
     check = Check(estimate=5.5, low=4.1, high=6.9, rule=">", threshold=2.0, n=4,
                   method="Student t")  # fmt: skip
-    claim = Claim.measured("dense_rank_rises", "The rank rises.", {"dqn/breakout": check})
+    near = Check(estimate=0.5, low=-0.5, high=1.5, rule="|x|<=", threshold=2.0, n=4,
+                 method="Student t")  # fmt: skip
+    claim = Claim.measured("dense_rank_rises", "The rank rises.",
+                           {"dqn/breakout": check, "dqn/zero": near})  # fmt: skip
     config = dataclasses.asdict(get_experiment(NAME).config("quick"))
     folder = tmp_path / "results" / NAME
     folder.mkdir(parents=True)
@@ -36,6 +39,7 @@ def test_a_page_carries_the_verdicts_intervals_settings_and_figures(tmp_path):
     assert written.name == f"{NAME}.md" and (pages / NAME / "curves.png").exists()
     assert "### `dense_rank_rises`: held" in text
     assert "5.5 [4.1, 6.9] > 2 (Student t over 4 seeds)" in text
+    assert r"| dqn/zero | 0.5 [-0.5, 1.5] \|x\| <= 2 (Student t over 4 seeds) | held |" in text
     assert "452 s on Test CPU, 2 cores" in text
     assert f"![curves]({NAME}/curves.png)" in text
     assert "| **frames** | `100000` | `7000000` |" in text  # quick differs from paper: bold
@@ -43,7 +47,8 @@ def test_a_page_carries_the_verdicts_intervals_settings_and_figures(tmp_path):
     first_line = inspect.getdoc(importlib.import_module(REGISTRY[NAME])).splitlines()[0]
     assert f"## What it checks\n\n{first_line}" in text  # the module's own account
     table = (pages / "summary.md").read_text()
-    assert f"| [{NAME}]({NAME}.md) | Figure 3 | ranks | 452 s | 1 held |" in table
+    assert f"| [{NAME}](./{NAME}.md) | Figure 3 | ranks | 452 s | 1 held |" in table
+    assert f"```{{toctree}}\n:hidden:\n\nexperiments/{NAME}\n```" in table
 
 
 def test_agent_results_tabulate_the_final_returns_over_seeds(tmp_path):
