@@ -277,12 +277,16 @@ def cached_evaluation(
 
 def _evaluation_key(checkpoint: Path, kwargs: dict[str, Any]) -> str:
     """SHA-256 of what an evaluation depends on: the checkpoint's bytes (its marker's hash), the
-    settings, the states array's dtype, shape and bytes, and the code's version."""
+    settings, the states array's dtype, shape and bytes (or, without one, where the default states
+    come from), and the code's version."""
     digest = hashlib.sha256()
     settings = {k: v for k, v in sorted(kwargs.items()) if k != "states"}
-    digest.update(json.dumps([__version__, marker_path(checkpoint).read_text().strip(),
-                              settings], default=lambda v: np.asarray(v).tolist()).encode())  # fmt: skip
     states = kwargs.get("states")
+    # The default states were the run's buffer before they were the policy's visited states: an
+    # evaluation cached then is not one of these.
+    default = [] if states is not None else ["visited states"]
+    digest.update(json.dumps([__version__, marker_path(checkpoint).read_text().strip(),
+                              settings, *default], default=lambda v: np.asarray(v).tolist()).encode())  # fmt: skip
     if states is not None:
         states = np.ascontiguousarray(np.asarray(states))
         digest.update(f"{states.dtype}{states.shape}".encode())
