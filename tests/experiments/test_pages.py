@@ -5,9 +5,11 @@ import importlib
 import inspect
 import json
 
+import pytest
+
 from tdgen.experiments import REGISTRY, get_experiment
 from tdgen.experiments.base import Claim, to_jsonable
-from tdgen.experiments.pages import write_agent_results, write_pages
+from tdgen.experiments.pages import main, write_agent_results, write_pages
 from tdgen.experiments.verdicts import Check
 
 NAME = "fig3_value_update_rank"
@@ -72,3 +74,18 @@ def test_agent_results_tabulate_the_final_returns_over_seeds(tmp_path):
     assert row in table and "Test CPU (2 cores)" in table
     assert "trains no ppo run" in (tmp_path / "agents" / "ppo.md").read_text()
     assert len(written) == 5
+
+
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
+    results = _result(tmp_path)
+    (results / NAME / "curves.png").unlink()  # a result without its figure
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "conf.py").write_text("")
+    for args in ([str(tmp_path / "nowhere"), str(docs)], [str(results), str(docs)],
+                 [str(results), str(tmp_path)]):  # fmt: skip
+        with pytest.raises(SystemExit) as stop:
+            main(args)
+        assert stop.value.code == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert sorted(p.name for p in docs.iterdir()) == ["conf.py"]

@@ -19,9 +19,11 @@ import importlib
 import inspect
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
+from tdgen.errors import InputError
 from tdgen.experiments import REGISTRY, get_experiment
 from tdgen.experiments.base import VERDICTS, to_jsonable
 from tdgen.experiments.report import decided_by, read_result
@@ -202,15 +204,20 @@ def write_agent_results(results: Path, directory: Path) -> list[Path]:
 def write_pages(results: Path, pages: Path) -> list[Path]:
     """Write a page per experiment found under ``results`` into ``pages`` (and its figures into
     ``pages/NAME/``), and ``pages/summary.md``, the table of them all; returns the pages written,
-    in the order `tdgen reproduce` runs them."""
+    in the order `tdgen reproduce` runs them. Every result and figure is checked before anything
+    is written (an InputError names a damaged or incomplete one)."""
     results, pages = Path(results), Path(pages)
-    written, found = [], []
-    for name in REGISTRY:
-        path = results / name / "result.json"
-        if not path.exists():
-            continue
-        result = read_result(path)
-        found.append(result)
+    paths = [
+        results / n / "result.json" for n in REGISTRY if (results / n / "result.json").exists()
+    ]
+    found = [read_result(path) for path in paths]
+    for result in found:
+        for figure in result["figures"]:
+            if not (results / result["experiment"] / figure).is_file():
+                raise InputError(f"{results / result['experiment']} lacks its figure {figure}")
+    written = []
+    for result in found:
+        name = result["experiment"]
         figures = []
         if result["figures"]:
             target = pages / name
@@ -233,9 +240,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("docs", type=Path, help="the docs folder: pages go to docs/experiments "
                         "and docs/agents/results")  # fmt: skip
     args = parser.parse_args(argv)
-    for path in write_pages(args.results, args.docs / "experiments"):
-        print(path)
-    for path in write_agent_results(args.results, args.docs / "agents" / "results"):
+    try:
+        if not any((args.results / name / "result.json").exists() for name in REGISTRY):
+            raise InputError(f"{args.results} holds no experiment's result.json: run `tdgen "
+                             "reproduce --out` there first")  # fmt: skip
+        if not (args.docs / "conf.py").exists():
+            raise InputError(f"{args.docs} is not the docs folder (no conf.py)")
+        written = write_pages(args.results, args.docs / "experiments")
+        written += write_agent_results(args.results, args.docs / "agents" / "results")
+    except InputError as error:
+        print(f"tdgen.experiments.pages: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    for path in written:
         print(path)
 
 
