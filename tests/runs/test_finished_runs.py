@@ -6,6 +6,7 @@ import io
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import serialization
 
 from tdgen.runs import (
     CheckpointError,
@@ -77,3 +78,14 @@ def test_a_finished_run_keeps_its_replay_only_when_asked(tmp_path, keep_replay):
         checkpoint_path(tmp_path, 2), template, kind="dqn", need=("replay",)
     )
     np.testing.assert_array_equal(earlier["replay"]["obs"], _state(2)["replay"]["obs"])
+
+
+def test_reading_what_a_checkpoint_left_out_refuses_a_foreign_file_in_one_line(tmp_path):
+    garbage = tmp_path / "ckpt_000000000001.msgpack"
+    garbage.write_bytes(b"\xc1garbage")  # 0xc1: a byte msgpack never uses
+    with pytest.raises(CheckpointError, match="not a msgpack file"):
+        dropped_fields(garbage)
+    other = tmp_path / "other.msgpack"
+    other.write_bytes(serialization.msgpack_serialize({"format": "x", "state": {}}))
+    with pytest.raises(CheckpointError, match="is not a tdgen checkpoint"):
+        dropped_fields(other)

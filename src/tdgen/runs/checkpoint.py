@@ -11,8 +11,9 @@ numpy in the target (host state) are restored as numpy, the rest as JAX arrays.
 
 What a finished run keeps (`tdgen.runs.loop`): its final checkpoint with the replay buffer stored
 compressed, or without the replay unless the run was asked to keep it (``keep_replay``); earlier
-checkpoints are left as they were, so a damaged final one still leaves a run to resume. A field left out is named in the payload
-(``dropped``); loading fills it from the target's template and refuses a reader that ``need``s it.
+checkpoints are left as they were, so a damaged final one still leaves a run to resume. A field
+left out is named in the payload (``dropped``); loading fills it from the target's template and
+refuses a reader that ``need``s it.
 """
 
 from __future__ import annotations
@@ -138,10 +139,20 @@ def require_replay(path: Path, reader: str) -> None:
 
 
 def dropped_fields(path: Path) -> list[str]:
-    """The state fields the checkpoint ``path`` left out (e.g. ["replay"]), read without its state."""
-    with open(path, "rb", buffering=1 << 20) as f:
-        payload = read_tree(f, skip=(("state",),))
-    return list(payload.get("dropped", [])) if isinstance(payload, dict) else []
+    """The state fields the checkpoint ``path`` left out (e.g. ["replay"]), read without its state;
+    a CheckpointError names a file that is not a checkpoint."""
+    try:
+        with open(path, "rb", buffering=1 << 20) as f:
+            payload = read_tree(f, skip=(("state",),))
+    except OSError as error:
+        raise CheckpointError(f"checkpoint {path} cannot be read ({describe(error)})") from None
+    except Exception as error:  # msgpack raises several unrelated types on garbage
+        raise CheckpointError(
+            f"checkpoint {path} is not a msgpack file ({describe(error)})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a tdgen checkpoint")
+    return list(payload.get("dropped", []))
 
 
 class _Hashing:
@@ -232,25 +243,27 @@ def load_checkpoint(
         raise CheckpointError(
             f"checkpoint {path} holds a {payload.get('kind')!r} state, not {kind!r}"
         )
-    if payload.get("version", 1) > VERSION:
-        raise CheckpointError(f"checkpoint {path} was written by a newer tdgen (format "
-                              f"{payload['version']}): upgrade tdgen to read it")  # fmt: skip
+    version = payload.get("version", 1)
+    if not isinstance(version, int) or version > VERSION:
+        raise CheckpointError(f"checkpoint {path} is of format {version!r}, newer than this "
+                              f"tdgen reads ({VERSION}): upgrade tdgen to read it")  # fmt: skip
     dropped = payload.get("dropped", [])
     missing = [name for name in need if name in dropped]
     if missing:
         raise CheckpointError(f"checkpoint {path} holds no {missing[0]}: {DROPPED_HINT}")
     if check is not None:
         check(path, payload["state"])
-    template = serialization.to_state_dict(jax.device_get(target))
-    if dropped and isinstance(template, dict):
+    host_target = jax.device_get(target)
+    template = serialization.to_state_dict(host_target) if dropped else None
+    if isinstance(template, dict):
         payload["state"].update({name: template[name] for name in dropped if name in template})
     try:
-        state = serialization.from_state_dict(jax.device_get(target), payload["state"])
+        state = serialization.from_state_dict(host_target, payload["state"])
     except (KeyError, ValueError, TypeError, AttributeError) as error:
         raise CheckpointError(
             f"checkpoint {path} does not match this run's state: {error}"
         ) from None
-    expected = jax.tree.map(lambda x: np.shape(x), jax.device_get(target))
+    expected = jax.tree.map(lambda x: np.shape(x), host_target)
     restored = jax.tree.map(lambda x: np.shape(x), state)
     if expected != restored:
         raise CheckpointError(f"checkpoint {path} has arrays of other shapes than this run's state")

@@ -46,7 +46,8 @@ class RunConfig:
     """Complete checkpoints kept on disk (the newest)."""
     keep_replay: bool = False
     """Keep the replay buffer in the final checkpoint once the run finishes (stored compressed);
-    without it a finished run drops its replay, which only Figure 8 and distillation read."""
+    without it a finished run drops its replay, which only some readers need (distillation from
+    the run, Figures 8 and 11, `tdgen rank RUN`)."""
     log_every: int = 0
     """Steps between metric lines."""
     seed: int = 0

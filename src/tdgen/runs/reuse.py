@@ -17,8 +17,8 @@ from tdgen.runs.config import RunConfig
 from tdgen.runs.metrics import read_metrics
 from tdgen.runs.rundir import RunDir
 
-# Fields that change what a run measures or keeps, never how it trains: a run that differs only there is
-# the same run (reused as it is; resumed with its own value).
+# Fields that change what a run measures or keeps, never how it trains: a run that differs only
+# there is the same run (reused as it is; resumed with its own value).
 READ_ONLY_FIELDS = ("probe_measures", "keep_replay")
 
 

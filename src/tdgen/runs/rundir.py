@@ -3,9 +3,9 @@
 Creating a run never overwrites one: an existing directory with a config is refused with the
 command that continues it instead. A finished run keeps its metrics, probes and checkpoints, but
 its replay buffer (most of its bytes) only when asked: by its config (``keep_replay``, set by the
-experiments that read a replay: Figure 8's runs, distillation teachers) or for every run of a
-command (`--keep-replay` on `train`, `reproduce` and `sweep`, which set ``TDGEN_KEEP_REPLAY=1``
-for the processes they start).
+experiments that read a replay: Figure 8's runs, distillation teachers, Figure 11's students) or
+for every run of a command (`--keep-replay` on `train`, `reproduce` and `sweep`, which set
+``TDGEN_KEEP_REPLAY=1`` for the processes they start; sweep tasks carry it as a field).
 """
 
 from __future__ import annotations
