@@ -21,10 +21,12 @@ def advantage_student(tmp_path_factory):
     teacher = train("dqn", DQNConfig.minatar(
         frames=1_500, num_envs=4, buffer_size=1_500, batch_size=16, learning_starts=100,
         train_every=4, target_period=200, epsilon_decay_frames=400, log_every=500,
-        probe_every=1_500, probe_k=16, encoder="mlp",
+        probe_every=1_500, probe_k=16, encoder="mlp", keep_replay=True,
     ), out / "teacher", progress=False)  # fmt: skip
+    # the student keeps its final replay, as Figure 11's do: the recomputed probe reads it
     config = DistillConfig(teacher=str(teacher), objective="advantage", steps=300, eval_every=0,
-                           probe_every=150, probe_k=16, probe_draws=2, log_every=150)  # fmt: skip
+                           probe_every=150, probe_k=16, probe_draws=2, log_every=150,
+                           keep_replay=True)  # fmt: skip
     return distill(config, out / "advantage", progress=False)
 
 

@@ -52,7 +52,8 @@ from tdgen.experiments.distillation import (
 )
 from tdgen.experiments.verdicts import mean_test
 from tdgen.interference import update_matrix, update_rank
-from tdgen.runs import RunDir
+from tdgen.runs import RunDir, find_checkpoint
+from tdgen.runs.checkpoint import require_replay
 from tdgen.runs.metrics import read_metrics
 
 OBJECTIVES = ("q", "qa", "advantage", "qr", "double_q")
@@ -175,6 +176,8 @@ def centred_ranks(run_dirs: list[Path], centred: bool = True) -> list[list[float
     loss_fn = distiller.transition_loss
     out = []
     for run in runs:
+        if not distiller.frame_replay:  # the probe's transitions are in the student's own replay
+            require_replay(find_checkpoint(run.checkpoints), "Figure 11's recomputed probe")
         state, updates = start_state(distiller, run, None, "updates", distiller.template)
         probe = read_npz(run.probes / f"step_{updates:012d}.npz", "a probe of the final update",
                          ("sample_indices",))  # fmt: skip
