@@ -27,7 +27,7 @@ from pathlib import Path
 
 import jax
 import optax
-from update_rank import NETS, best, problem, torch_nets  # the networks of update_rank.py
+from update_rank import NETS, best, problem, torch_problem  # the networks of update_rank.py
 
 from tdgen.bench.record import Record, column
 from tdgen.interference import MEASURES, Probe, make_update_matrix, update_matrix
@@ -92,13 +92,7 @@ def torch_suite(name, k, repeats):
 
     from tdgen.interference.torch import Probe as TorchProbe
 
-    net, shape, actions = torch_nets(name)
-    g = torch.Generator().manual_seed(0)
-    batch = {
-        "obs": torch.rand(k, *shape, generator=g),
-        "action": torch.randint(0, actions, (k,), generator=g),
-        "target": torch.randn(k, generator=g),
-    }
+    net, batch = torch_problem(name, k)
 
     def loss_fn(module, t):  # gather, not q[a]: keeps torch.func.vmap's per-sample gradients
         q = module(t["obs"][None])[0]

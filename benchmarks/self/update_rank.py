@@ -176,11 +176,9 @@ def torch_nets(name):
     return net, (4, 10, 10), 6
 
 
-def torch_compare(name, k, repeats):
+def torch_problem(name, k):
+    """The torch twin of ``name`` and a batch of k random transitions (seeded)."""
     import torch
-    from torch.func import functional_call, grad, vmap
-
-    from tdgen.interference.torch import update_matrix as torch_update_matrix
 
     net, shape, actions = torch_nets(name)
     g = torch.Generator().manual_seed(0)
@@ -189,6 +187,16 @@ def torch_compare(name, k, repeats):
         "action": torch.randint(0, actions, (k,), generator=g),
         "target": torch.randn(k, generator=g),
     }
+    return net, batch
+
+
+def torch_compare(name, k, repeats):
+    import torch
+    from torch.func import functional_call, grad, vmap
+
+    from tdgen.interference.torch import update_matrix as torch_update_matrix
+
+    net, batch = torch_problem(name, k)
 
     def loss_fn(module, t):
         return 0.5 * (module(t["obs"][None])[0, t["action"]] - t["target"]) ** 2

@@ -123,7 +123,8 @@ class MLP(nn.Module):
         return nn.Dense(3)(nn.relu(nn.Dense(16)(x)))
 
 
-def test_agents_log_the_new_measures_as_the_probe_computes_them():
+def mlp_problem():
+    """The MLP, a batch of 12 transitions, its parameters, a per-transition loss and SGD."""
     net = MLP()
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
     batch = {"obs": jax.random.normal(keys[0], (12, 4)),
@@ -133,7 +134,11 @@ def test_agents_log_the_new_measures_as_the_probe_computes_them():
     def loss(p, t):
         return 0.5 * net.apply(p, t["obs"][None])[0, t["action"]] ** 2
 
-    opt = optax.sgd(0.1)
+    return net, batch, params, loss, optax.sgd(0.1)
+
+
+def test_agents_log_the_new_measures_as_the_probe_computes_them():
+    net, batch, params, loss, opt = mlp_problem()
     state = opt.init(params)
     new = ("stable_rank", "feature_rank", "hessian_max")
     probe = make_probe(
@@ -165,16 +170,7 @@ def _key_patterns(measure) -> list[re.Pattern]:
 def test_every_key_a_probe_logs_is_one_the_table_declares():
     """One definition per metric name: each measure's logged keys, and no other, match its row's
     `keys`; and each declared key is logged (the glossary is generated from these rows)."""
-    net = MLP()
-    keys = jax.random.split(jax.random.PRNGKey(0), 3)
-    batch = {"obs": jax.random.normal(keys[0], (12, 4)),
-             "action": jax.random.randint(keys[1], (12,), 0, 3)}  # fmt: skip
-    params = net.init(keys[2], batch["obs"])
-
-    def loss(p, t):
-        return 0.5 * net.apply(p, t["obs"][None])[0, t["action"]] ** 2
-
-    opt = optax.sgd(0.1)
+    net, batch, params, loss, opt = mlp_problem()
     for measure in MEASURES_TABLE:
         probe = Probe(net.apply, loss, opt, model=net, measures=(measure.name,), center="none")
         logged = set(probe(params, opt.init(params), batch, init_params=params))

@@ -141,9 +141,15 @@ def require_replay(path: Path, reader: str) -> None:
 def dropped_fields(path: Path) -> list[str]:
     """The state fields the checkpoint ``path`` left out (e.g. ["replay"]), read without its state;
     a CheckpointError names a file that is not a checkpoint."""
+    return list(_read_payload(Path(path), skip=(("state",),)).get("dropped", []))
+
+
+def _read_payload(path: Path, skip: tuple[tuple[str, ...], ...] = ()) -> dict:
+    """The checkpoint file's payload (without the subtrees ``skip``); a CheckpointError names a
+    file that cannot be read, is not msgpack or is not a tdgen checkpoint."""
     try:
         with open(path, "rb", buffering=1 << 20) as f:
-            payload = read_tree(f, skip=(("state",),))
+            payload = read_tree(f, skip)
     except OSError as error:
         raise CheckpointError(f"checkpoint {path} cannot be read ({describe(error)})") from None
     except Exception as error:  # msgpack raises several unrelated types on garbage
@@ -152,7 +158,7 @@ def dropped_fields(path: Path) -> list[str]:
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a tdgen checkpoint")
-    return list(payload.get("dropped", []))
+    return payload
 
 
 class _Hashing:
@@ -228,15 +234,7 @@ def load_checkpoint(
             f"checkpoint {path} is corrupt: its SHA-256 does not match {marker.name} (delete "
             "both files to resume from the checkpoint before it)"
         )
-    try:
-        with open(path, "rb", buffering=1 << 20) as f:
-            payload = read_tree(f)
-    except Exception as error:  # msgpack raises several unrelated types on garbage
-        raise CheckpointError(
-            f"checkpoint {path} is not a msgpack file ({describe(error)})"
-        ) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a tdgen checkpoint")
+    payload = _read_payload(path)
     if not isinstance(payload.get("step"), int) or not isinstance(payload.get("state"), dict):
         raise CheckpointError(f"checkpoint {path} lacks its step or state")
     if payload.get("kind") != kind:
