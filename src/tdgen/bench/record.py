@@ -169,16 +169,20 @@ class Record:
         """Write ``results/<benchmark>/<machine slug>.json`` (replacing the machine's last one)."""
         path = Path(results) / self.benchmark / f"{self.data['machine']['slug']}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.finish(), indent=1) + "\n")
+        staged = path.with_name(f".{path.name}.tmp")  # a reader never sees half a record
+        staged.write_text(json.dumps(self.finish(), indent=1) + "\n")
+        os.replace(staged, path)
         print(f"wrote {path}", flush=True)
         return path
 
 
 def read(path: Path) -> dict[str, Any]:
-    """A record written by `Record.write`; ValueError if it is not one."""
-    data = json.loads(Path(path).read_text())
+    """A record written by `Record.write`; an InputError names a file that is not one."""
+    from tdgen.errors import InputError, read_json
+
+    data = read_json(Path(path), f"a benchmark record (schema {SCHEMA})")
     if not isinstance(data, dict) or data.get("schema") != SCHEMA or "tables" not in data:
-        raise ValueError(f"{path} is not a benchmark record (schema {SCHEMA})")
+        raise InputError(f"{path} is not a benchmark record (schema {SCHEMA})")
     return data
 
 
