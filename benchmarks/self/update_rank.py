@@ -103,16 +103,23 @@ def forward_flops(net, params, obs):
     return float(cost["flops"])
 
 
+def timed_matrix(out, label, fn, params, state, batch, repeats):
+    """Compile ``fn`` (a `make_update_matrix` function) and time it: ``out[label + "_compile_s"]``,
+    ``[label + "_s"]`` (best of ``repeats``) and ``[label + "_rank"]``; returns the matrix."""
+    start = time.perf_counter()
+    run = fn.compile(params, state, batch)
+    out[f"{label}_compile_s"] = time.perf_counter() - start
+    A = run(params, state, batch)
+    out[f"{label}_s"] = best(lambda: run(params, state, batch), repeats)
+    out[f"{label}_rank"] = int(update_rank(A))
+    return A
+
+
 def exact_and_loop(name, k, repeats, with_loop=True):
     net, params, batch, loss_fn, opt, state = problem(name, k)
     out = {"net": name, "k": k}
-    fn = make_update_matrix(net.apply, loss_fn, opt)
-    start = time.perf_counter()
-    run = fn.compile(params, state, batch)
-    out["exact_compile_s"] = time.perf_counter() - start
-    A = run(params, state, batch)
-    out["exact_s"] = best(lambda: run(params, state, batch), repeats)
-    out["exact_rank"] = int(update_rank(A))
+    A = timed_matrix(out, "exact", make_update_matrix(net.apply, loss_fn, opt), params, state,
+                     batch, repeats)  # fmt: skip
     out["gflops"] = k * k * forward_flops(net, params, batch["obs"]) / out["exact_s"] / 1e9
     if with_loop:
 
@@ -133,13 +140,8 @@ def exact_and_loop(name, k, repeats, with_loop=True):
         B = loop()
         out["loop_s"] = best(loop, repeats)
         out["loop_max_abs_diff"] = float(jnp.abs(A - B).max() / jnp.abs(B).max())
-    lin = make_update_matrix(net.apply, loss_fn, opt, method="linearized")
-    start = time.perf_counter()
-    run_lin = lin.compile(params, state, batch)
-    out["lin_compile_s"] = time.perf_counter() - start
-    L = run_lin(params, state, batch)
-    out["lin_s"] = best(lambda: run_lin(params, state, batch), repeats)
-    out["lin_rank"] = int(update_rank(L))
+    L = timed_matrix(out, "lin", make_update_matrix(net.apply, loss_fn, opt, method="linearized"),
+                     params, state, batch, repeats)  # fmt: skip
     out["lin_rel_error"] = float(jnp.linalg.norm(L - A) / jnp.linalg.norm(A))
     return out
 
