@@ -5,11 +5,14 @@ that is the pre-activation, because `nn.relu` is a function, not a module. To gi
 that ReDo and the plasticity literature count, the post-activation, this module traces the
 forward pass once (jax.make_jaxpr, at the shapes of the call, so it also works under jit) and
 follows each captured kernel layer's output to the activation that consumes it (a `jax.nn`
-activation such as relu, gelu, silu, elu, or tanh / sigmoid), returning that activation's output
-exactly as the network computed it (jax inlines gelu into arithmetic, so a gelu layer is not
-found: name it and apply the activation). A layer is a *hidden layer* when its output feeds such an
-activation directly; output heads (linear) and IMPALA's second residual convolution (whose
-output is added to the skip path first) are therefore not counted by default.
+activation such as relu, gelu, silu, elu, or tanh / sigmoid, or tdgen's concatenating "crelu" and
+"fourier_features"), returning that activation's output exactly as the network computed it
+(jax inlines gelu into arithmetic, so a gelu layer is not found: name it and apply the
+activation); a concatenating activation gives all its outputs, [..., 2d] for d pre-activations.
+A layer is a *hidden layer* when its output feeds such an activation directly or through a
+normalisation that is a named jit call (`tdgen.nets.options.layer_norm`); output heads (linear)
+and IMPALA's second residual convolution (whose output is added to the skip path first) are
+therefore not counted by default.
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ from tdgen.errors import InputError, unknown_name
 ACTIVATION_NAMES = frozenset(
     {"relu", "relu6", "silu", "swish", "elu", "celu", "selu", "softplus", "leaky_relu"}
     | {"sigmoid", "hard_tanh", "mish", "tanh", "logistic", "squareplus", "hard_swish"}
+    | {"crelu", "fourier_features"}  # tdgen.nets.options: concat of two halves, [..., 2d]
 )
+# Named jit calls a layer's output passes through on its way to the activation.
+NORMALISATION_NAMES = frozenset({"layer_norm"})
 
 
 def kernel_layers(module: nn.Module, method_name: str) -> bool:
@@ -116,11 +122,27 @@ def _activation_outputs(jaxpr, layer_vars: dict) -> dict:
                 consumers.setdefault(var, []).append(eqn)
     out = {}
     for name, var in layer_vars.items():
-        for eqn in consumers.get(var, []) if isinstance(var, core.Var) else []:
-            if _activation_name(eqn) in ACTIVATION_NAMES and len(eqn.outvars) == 1:
-                out[name] = eqn.outvars[0]
-                break
+        post = activation_of(var, consumers)
+        if post is not None:
+            out[name] = post
     return out
+
+
+def activation_of(var, consumers: dict):
+    """The output var of the activation consuming ``var``, directly or through normalisations
+    (NORMALISATION_NAMES, with ``var`` as their first operand); None if there is none."""
+    seen = set()
+    while isinstance(var, core.Var) and var not in seen:
+        seen.add(var)
+        after = None
+        for eqn in consumers.get(var, []):
+            name = _activation_name(eqn)
+            if name in ACTIVATION_NAMES and len(eqn.outvars) == 1:
+                return eqn.outvars[0]
+            if name in NORMALISATION_NAMES and eqn.invars[0] is var and after is None:
+                after = eqn.outvars[0]
+        var = after
+    return None
 
 
 def _activation_name(eqn) -> str:

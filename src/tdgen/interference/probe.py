@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
@@ -29,8 +30,16 @@ from tdgen.interference.churn import HEADS
 from tdgen.interference.curvature import ITERATIONS
 from tdgen.interference.im2col import conv_as_matmul
 from tdgen.interference.keys import resolve_center
+from tdgen.interference.plasticity import check_budget
 from tdgen.interference.suite import JAX_MEASURES, Context
-from tdgen.interference.table import DEFAULT_MEASURES, FEATURE_RANK_EPS, MEASURES, chosen_measures
+from tdgen.interference.table import (
+    DEFAULT_MEASURES,
+    FEATURE_RANK_EPS,
+    MEASURES,
+    PLASTICITY_STEPS,
+    PLASTICITY_TARGETS,
+    chosen_measures,
+)
 from tdgen.interference.units import TAUS
 from tdgen.interference.update_matrix import cached_update_matrix
 
@@ -47,11 +56,14 @@ class Probe:
     graphdef, a plain function), from apply_fn's traced computation (traced_activations.py).
     The measures, their keys and defaults are the rows of `tdgen.interference.table`;
     feature_rank_eps and hessian_iterations set the feature rank's eps and the Hessian's power
-    iterations. head: "value" (greedy churn) or "policy" (total-variation churn); reduce, method:
-    the update matrix's options (update_matrix.py); center: the centring of the "update_rank"
-    measure, "none" (the paper's, logged as interference/update_rank) or "drift" (logged as
-    interference/update_rank_drift); the measure "update_rank_drift" adds the drift-centred rank
-    beside the paper's. Equality is identity, so a Probe is a static argument.
+    iterations; plasticity_steps and plasticity_targets the plasticity probe's budget (its fresh
+    targets come from init_fn(key) -> params, the network's initialiser, or else from a linen
+    model's init; its key is __call__'s, or PRNGKey(plasticity_seed)). head: "value" (greedy
+    churn) or "policy" (total-variation churn); reduce, method: the update matrix's options
+    (update_matrix.py); center: the centring of the "update_rank" measure, "none" (the paper's,
+    logged as interference/update_rank) or "drift" (logged as interference/update_rank_drift);
+    the measure "update_rank_drift" adds the drift-centred rank beside the paper's. Equality is
+    identity, so a Probe is a static argument.
     """
 
     apply_fn: Callable
@@ -69,6 +81,10 @@ class Probe:
     eps: float = 0.1
     feature_rank_eps: float = FEATURE_RANK_EPS
     hessian_iterations: int = ITERATIONS
+    plasticity_steps: int = PLASTICITY_STEPS
+    plasticity_targets: int = PLASTICITY_TARGETS
+    plasticity_seed: int = 0
+    init_fn: Callable | None = None
     apply_kwargs: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -81,10 +97,19 @@ class Probe:
         object.__setattr__(self, "measures", tuple(self.measures))
         if self.layers is not None:
             object.__setattr__(self, "layers", tuple(self.layers))
+        if "plasticity" in self.measures:
+            check_budget(self.plasticity_steps, self.plasticity_targets)
+            if self.init_fn is None and not isinstance(self.model, nn.Module):
+                raise InputError(
+                    "measure 'plasticity' needs init_fn=<the network's initialiser, key -> "
+                    "params> (or the linen model=), to draw its random target networks"
+                )
 
-    def __call__(self, params, opt_state, batch, reference=None, init_params=None) -> dict:
+    def __call__(self, params, opt_state, batch, reference=None, init_params=None,
+                 key=None) -> dict:  # fmt: skip
         """{name: scalar} of every chosen measure; `reference` observations default to
-        batch["obs"] (activations, output NTK and churn are read there).
+        batch["obs"] (activations, output NTK, churn and the plasticity probe are read there);
+        `key` draws the plasticity probe's targets (default PRNGKey(plasticity_seed)).
 
         batch: a pytree whose leaves are [k, ...]; reference: [m, ...]. Returns {name: 0-d
         jax.Array}, e.g. "dynamics/dormant_0.1", "interference/update_rank".
@@ -92,7 +117,8 @@ class Probe:
         if "init_distance" in self.measures and init_params is None:
             raise InputError("measure 'init_distance' needs init_params=<the initial parameters>")
         reference = batch["obs"] if reference is None else reference
-        context = Context(self, params, opt_state, batch, reference, init_params)
+        key = jax.random.PRNGKey(self.plasticity_seed) if key is None else key
+        context = Context(self, params, opt_state, batch, reference, init_params, key)
         out = {}
         for name in chosen_measures(self.measures, self.center):
             out.update(JAX_MEASURES[name](context))
@@ -105,7 +131,7 @@ class Probe:
         Returns {"update_matrix": [k, k], "loss_ntk": [k, k], "output_ntk": [m, m]} of jax.Arrays.
         """
         reference = batch["obs"] if reference is None else reference
-        context = Context(self, params, opt_state, batch, reference, None)
+        context = Context(self, params, opt_state, batch, reference, None, None)
         return {
             "update_matrix": self._update_matrix(params, opt_state, batch),
             "loss_ntk": context.loss_ntk,

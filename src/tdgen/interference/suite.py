@@ -25,6 +25,7 @@ from tdgen.interference.gradients import (
     parameter_norms,
 )
 from tdgen.interference.keys import update_rank_key
+from tdgen.interference.plasticity import plasticity_probe_loss
 from tdgen.interference.rank import gradient_gram, update_rank
 from tdgen.interference.traced_activations import capture_traced_activations
 from tdgen.interference.units import (
@@ -38,11 +39,11 @@ from tdgen.interference.units import (
 
 class Context:
     """One Probe call: the Probe (its settings), params, opt_state, batch, reference
-    observations and the initial parameters."""
+    observations, the initial parameters and the key of the plasticity probe's targets."""
 
-    def __init__(self, probe, params, opt_state, batch, reference, init_params):
+    def __init__(self, probe, params, opt_state, batch, reference, init_params, key):
         self.probe, self.params, self.opt_state, self.batch = probe, params, opt_state, batch
-        self.reference, self.init_params = reference, init_params
+        self.reference, self.init_params, self.key = reference, init_params, key
 
     @cached_property
     def activations(self) -> dict[str, Any]:
@@ -84,6 +85,19 @@ def _churn(c: Context) -> dict:
     return {"dynamics/churn": churn}
 
 
+def _plasticity(c: Context) -> dict:
+    p = c.probe
+    init_fn = p.init_fn
+    if init_fn is None:  # the linen model behind apply_fn (Probe.__post_init__ checked it)
+
+        def init_fn(key):
+            return p.model.init(key, c.reference[:1], **p.apply_kwargs)
+
+    loss = plasticity_probe_loss(p.apply_fn, c.params, c.reference, c.key, init_fn,
+                                 p.optimizer, p.plasticity_steps, p.plasticity_targets)  # fmt: skip
+    return {"dynamics/plasticity_probe_loss": loss}
+
+
 def _rank(center: str | None) -> Callable[[Context], dict]:
     def rank(c: Context) -> dict:
         chosen = center or c.probe.center
@@ -116,6 +130,7 @@ JAX_MEASURES: dict[str, Callable[[Context], dict]] = {
             c.probe.loss_fn, c.params, c.batch, c.probe.hessian_iterations
         )
     },
+    "plasticity": _plasticity,
     "update_rank": _rank(None),  # the Probe's centring (keys.py names it)
     "update_rank_drift": _rank("drift"),
 }

@@ -15,13 +15,19 @@ from dataclasses import dataclass
 HESSIAN_ITERATIONS = 20  # power-iteration steps of hessian_max
 NTK_THRESHOLDS = (0.0, 0.001, 0.01)  # relative thresholds t of the NTKs' rank_{t}
 FEATURE_RANK_EPS = 0.01  # InFeR's threshold on the singular values of Phi / sqrt(n)
+# The plasticity probe of Lyle et al. 2023 (Sections 3.1, 5.1; Appendix A.2): 10 random target
+# functions a + sin(10^5 f(x; omega_0)), each fitted for 2000 steps of the training optimiser.
+PLASTICITY_STEPS = 2000  # optimiser steps on each probe target
+PLASTICITY_TARGETS = 10  # random target functions, the loss averaged over them
+PLASTICITY_FREQUENCY = 1e5  # the sine's frequency: targets effectively uniform at random
 
 
 @dataclass(frozen=True)
 class Measure:
     """One measure. ``keys``: the metric keys it writes ({tau}, {layer}: per threshold and
     layer). ``needs``: what the JAX Probe needs beyond parameters, optimiser state and batch
-    ("model": activations of a Flax module; "init_params"). ``torch``: whether
+    ("model": activations of a Flax module; "init_params"; "init_fn": the network's initialiser,
+    or a linen model to initialise). ``torch``: whether
     `tdgen.interference.torch.Probe` computes it; if not, ``torch_reason`` says why.
     ``probe_default``: in a Probe's default measures; ``agents``: an agent's ``probe_measures``
     may name it; ``agents_default``: agents log it unless told otherwise."""
@@ -165,6 +171,23 @@ MEASURES_TABLE: tuple[Measure, ...] = (
         probe_default=False,
     ),  # fmt: skip
     Measure(
+        "plasticity",
+        "dynamics/plasticity_probe_loss",
+        "Lyle et al. 2023's probe of plasticity (Eq. 4-5, Section 3.1, Appendix A.2): from a copy "
+        "of the parameters, the training optimiser (a fresh state) minimises the full-batch MSE "
+        "mean_{x,j} (f(theta, x)_j - g(x)_j)^2 on the reference observations for T steps, with "
+        "targets g(x) = a + sin(10^5 f(x; omega_0)), omega_0 a fresh initialisation of the same "
+        "network, a the network's mean prediction; the loss at theta*_T, averaged over N targets. "
+        "The paper's plasticity is b - this (b: the targets' variance), its plasticity loss the "
+        "difference between two checkpoints. Costs N x T training steps: not a default.",
+        f"T = {PLASTICITY_STEPS} steps, N = {PLASTICITY_TARGETS} targets (Probe settings "
+        "plasticity_steps, plasticity_targets); frequency 10^5",
+        "Lyle et al. 2023 (Understanding plasticity in neural networks, ICML)",
+        needs=("init_fn",),
+        probe_default=False,
+        agents=False,
+    ),  # fmt: skip
+    Measure(
         "update_rank",
         "interference/update_rank",
         "Update rank (Section 5.1, Appendix B.1): singular values above eps times the largest, of "
@@ -246,7 +269,8 @@ def glossary_markdown() -> str:
         "Agents log the update rank at every probe, of the centring their `probe_center` names "
         "(`interference/[<network>_]update_rank[_drift][_random]`; `_random`: the same matrix of "
         "a freshly initialised network). `init_distance` needs the initial parameters, which runs "
-        "do not keep.",
+        "do not keep; `plasticity` (thousands of training steps a probe) is not yet wired into "
+        "the agents' probes.",
         *sections,
         "",
         "## Names in other libraries",

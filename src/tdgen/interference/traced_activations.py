@@ -6,7 +6,8 @@ A *layer* is a matrix product or convolution (``dot_general``, ``conv_general_di
 parameter leaf as one operand, named by that leaf's path without a leading "params" and a
 trailing "kernel" / "weight" / "w" ("encoder/Dense_0" for linen, "linear1" for an NNX attribute,
 "w1" for a dict). Its output, after any bias added to it, is followed to the activation that
-consumes it, exactly as activations.py does for linen; a layer with one is a hidden layer.
+consumes it (through a named normalisation), exactly as activations.py does for linen; a layer
+with one is a hidden layer.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 import jax
 from jax.extend import core
 
-from tdgen.interference.activations import ACTIVATION_NAMES, _activation_name, evaluate_layers
+from tdgen.interference.activations import activation_of, evaluate_layers
 
 LAYER_PRIMITIVES = ("dot_general", "conv_general_dilated")
 TRAILING = ("kernel", "weight", "w", "value")  # NNX's Param leaves end in "value"
@@ -69,9 +70,8 @@ def capture_traced_activations(
                 break
             var = adds[0].outvars[0]
         outputs[name] = var
-        for eqn_after in consumers.get(var, []):
-            if _activation_name(eqn_after) in ACTIVATION_NAMES and len(eqn_after.outvars) == 1:
-                post[name] = eqn_after.outvars[0]
-                break
+        after = activation_of(var, consumers)
+        if after is not None:
+            post[name] = after
     return evaluate_layers(closed, (params, inputs), outputs, post, layers,
                            "matrix-product or convolution layer")  # fmt: skip

@@ -4,11 +4,14 @@ from tdgen.nets.encoders import MLP, ImpalaCNN, MinAtarCNN, NatureCNN, ResidualB
 from tdgen.nets.factory import ENCODERS, HEADS, Network, make_network
 from tdgen.nets.heads import AdvantageHead, C51Head, PolicyHead, QHead, QuantileHead, ValueHead
 from tdgen.nets.layers import Conv, im2col, scale_observation
+from tdgen.nets.options import ACTIVATIONS, NORMS
 
 __all__ = [
+    "ACTIVATIONS",
     "ENCODERS",
     "HEADS",
     "MLP",
+    "NORMS",
     "AdvantageHead",
     "C51Head",
     "Conv",

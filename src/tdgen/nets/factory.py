@@ -63,7 +63,8 @@ def make_network(encoder: str, head: str, num_actions: int, **kwargs) -> Network
     """Network from an encoder name and a head name, or heads joined by '+' ("policy+value").
 
     Keyword arguments go to whichever module declares them (``conv_impl``, ``hidden_size``,
-    ``hidden_sizes``, ``obs_ndim``, ``num_atoms``, ...); an argument no module takes is an error.
+    ``hidden_sizes``, ``obs_ndim``, ``num_atoms``, the encoders' ``norm`` and ``activation``, see
+    `tdgen.nets.options`, ...); an argument no module takes is an error.
     """
     if encoder not in ENCODERS:
         raise InputError(f"unknown encoder {encoder!r}: choose one of {', '.join(ENCODERS)}")

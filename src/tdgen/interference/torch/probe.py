@@ -27,6 +27,8 @@ from tdgen.interference.table import (
     FEATURE_RANK_EPS,
     HESSIAN_ITERATIONS,
     MEASURES,
+    PLASTICITY_STEPS,
+    PLASTICITY_TARGETS,
     chosen_measures,
 )
 from tdgen.interference.table import TORCH_MEASURES as TWINS
@@ -38,6 +40,7 @@ from tdgen.interference.torch.contract import (
     module_device,
     per_sample,
 )
+from tdgen.interference.torch.plasticity import check_budget, plasticity_probe_loss
 from tdgen.interference.torch.update_matrix import update_matrix, update_rank
 
 torch = require("torch", "torch", "tdgen.interference.torch")
@@ -54,8 +57,9 @@ class Probe:
     update matrix's reduction; obs: the batch's observation field (a named tuple's
     "observations", say); center: the centring of "update_rank", "none" (the paper's,
     interference/update_rank) or "drift" (interference/update_rank_drift), as in the JAX Probe;
-    "update_rank_drift" adds the drift-centred rank beside the paper's. The output NTK of the
-    JAX Probe is not computed here.
+    "update_rank_drift" adds the drift-centred rank beside the paper's. plasticity_steps,
+    plasticity_targets and plasticity_seed set the plasticity probe (torch/plasticity.py). The
+    output NTK of the JAX Probe is not computed here.
     """
 
     def __init__(
@@ -75,6 +79,9 @@ class Probe:
         eps: float = 0.1,
         feature_rank_eps: float = FEATURE_RANK_EPS,
         hessian_iterations: int = HESSIAN_ITERATIONS,
+        plasticity_steps: int = PLASTICITY_STEPS,
+        plasticity_targets: int = PLASTICITY_TARGETS,
+        plasticity_seed: int = 0,
         obs: str = "obs",
         per_sample_loss: bool = False,
     ):
@@ -92,6 +99,10 @@ class Probe:
         self.center = resolve_center(center, "tdgen.interference.torch.Probe", stacklevel=3)
         self.taus, self.delta, self.eps = tuple(taus), delta, eps
         self.feature_rank_eps, self.hessian_iterations = feature_rank_eps, hessian_iterations
+        if "plasticity" in self.measures:
+            check_budget(plasticity_steps, plasticity_targets)
+        self.plasticity_steps, self.plasticity_targets = plasticity_steps, plasticity_targets
+        self.plasticity_seed = plasticity_seed
         self.obs, self.per_sample_loss, self._loss_checked = obs, per_sample_loss, False
         if init is None:
             init = {n: p.detach().clone() for n, p in module.named_parameters()}
@@ -174,6 +185,13 @@ def _grad_noise(c: _Context) -> dict:
     return _prefixed("dynamics/", noise)
 
 
+def _plasticity(c: _Context) -> dict:
+    p = c.probe
+    loss = plasticity_probe_loss(p.module, p.optimizer, c.reference, p.plasticity_seed,
+                                 p.plasticity_steps, p.plasticity_targets)  # fmt: skip
+    return {"dynamics/plasticity_probe_loss": loss}
+
+
 def _rank(center: str | None) -> Callable[[_Context], dict]:
     def rank(c: _Context) -> dict:
         chosen = center or c.probe.center
@@ -213,6 +231,7 @@ TORCH_MEASURES: dict[str, Callable[[_Context], dict]] = {
             c.probe.module, c.loss_fn, c.batch, c.probe.hessian_iterations
         )
     },
+    "plasticity": _plasticity,
     "update_rank": _rank(None),
     "update_rank_drift": _rank("drift"),
 }
