@@ -18,7 +18,7 @@ from tdgen.errors import InputError, unknown_name
 
 def parse_one(spec: str, registry: dict[str, type[Intervention]]) -> Intervention:
     """The intervention that ``spec`` names, with its fields set (values parsed as the field's
-    default's type: int, float, bool or str)."""
+    annotated type: int, float, bool or str)."""
     name, _, settings = spec.partition(":")
     name = name.strip()
     if name not in registry:
@@ -32,18 +32,25 @@ def parse_one(spec: str, registry: dict[str, type[Intervention]]) -> Interventio
             raise InputError(f"intervention {spec!r}: write settings as field=value, got {item!r}")
         if key not in fields:
             raise unknown_name(f"setting of intervention {name!r}", key, tuple(fields) or ("none",))
-        values[key] = _value(spec, key, raw.strip(), fields[key].default)
+        values[key] = _value(spec, key, raw.strip(), fields[key].type)
     return cls(**values)
 
 
-def _value(spec: str, key: str, raw: str, default):
-    kind = float if default is None or isinstance(default, float) else type(default)
+def _value(spec: str, key: str, raw: str, annotation: str):
+    """``raw`` as the field's annotated type (its first: ``int | None`` is an int)."""
+    kind = {"int": int, "float": float, "bool": bool, "str": str}.get(
+        str(annotation).split("|")[0].strip()
+    )
+    if kind is None:
+        raise InputError(
+            f"intervention {spec!r}: {key} ({annotation}) cannot be set from the command line"
+        )
     try:
         if kind is bool:
             if raw.lower() not in ("true", "false", "1", "0"):
                 raise ValueError(raw)
             return raw.lower() in ("true", "1")
-        return kind(raw) if kind in (int, float) else raw
+        return kind(raw)
     except ValueError:
         raise InputError(f"intervention {spec!r}: {key}={raw!r} is not a {kind.__name__}") from None
 

@@ -1,0 +1,59 @@
+"""Interventions as config strings: parsed to their classes with typed settings, and every bad
+input refused in one line naming the setting."""
+
+import pytest
+
+from tdgen.agents.interventions import (
+    INTERVENTIONS,
+    KINDS,
+    InFeR,
+    ReDo,
+    ShrinkPerturb,
+    parse_interventions,
+)
+from tdgen.agents.interventions.applied import network_options
+from tdgen.errors import InputError
+
+
+def test_every_registered_intervention_has_a_kind_a_source_and_parses_by_name():
+    for name, cls in INTERVENTIONS.items():
+        assert cls.name == name and cls.kind in KINDS and cls.source, name
+        (built,) = parse_interventions([name])
+        assert built == cls()
+
+
+def test_settings_take_their_fields_types():
+    redo, snp, infer = parse_interventions(
+        ["redo:tau=0.1,period=500", "shrink_perturb:lam=0.4,sigma=0.1,reset_optimizer=true",
+         "infer:num_features=8"]
+    )  # fmt: skip
+    assert redo == ReDo(tau=0.1, period=500) and isinstance(redo.period, int)
+    assert snp == ShrinkPerturb(lam=0.4, sigma=0.1, reset_optimizer=True)
+    assert infer == InFeR(num_features=8) and isinstance(infer.num_features, int)
+
+
+def test_network_options_combine_and_conflicts_are_refused():
+    assert network_options(parse_interventions(["layer_norm", "normalize_project", "crelu"])) == {
+        "norm": "layer",
+        "activation": "crelu",
+    }
+    with pytest.raises(InputError, match="'crelu' and 'fourier' both set the network's activation"):
+        parse_interventions(["crelu", "fourier"])
+
+
+@pytest.mark.parametrize(
+    ("specs", "message"),
+    [
+        (["rdo"], "unknown intervention 'rdo': did you mean 'redo'"),
+        (["redo:taus=1"], "did you mean 'tau'"),
+        (["redo:period=0"], "redo period must be >= 1"),
+        (["redo:period=1.5"], "period='1.5' is not a int"),
+        (["redo:period"], "write settings as field=value"),
+        (["trac:betas=1"], "cannot be set from the command line"),
+        (["redo", "redo"], "'redo' is given twice"),
+    ],
+)
+def test_bad_specs_are_one_line_input_errors(specs, message):
+    with pytest.raises(InputError, match=message) as error:
+        parse_interventions(specs)
+    assert "\n" not in str(error.value)
