@@ -18,7 +18,8 @@ release = version = tdgen.__version__
 extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.viewcode"]
 source_suffix = {".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "agents/results/*", "experiments/summary.md"]  # included pages
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "agents/results/*", "experiments/summary.md",
+                    "interventions/catalogue.md"]  # included pages
 myst_heading_anchors = 3  # links to a section: page.md#a-section-title
 myst_enable_extensions = ["colon_fence"]
 suppress_warnings = ["myst.header"]  # pages that start below level 1 (the generated glossary)

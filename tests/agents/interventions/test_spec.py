@@ -1,6 +1,9 @@
 """Interventions as config strings: parsed to their classes with typed settings, and every bad
 input refused in one line naming the setting."""
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 from tdgen.agents.interventions import (
@@ -12,6 +15,7 @@ from tdgen.agents.interventions import (
     parse_interventions,
 )
 from tdgen.agents.interventions.applied import network_options
+from tdgen.agents.interventions.catalogue import catalogue_markdown, field_docs
 from tdgen.errors import InputError
 
 
@@ -57,3 +61,11 @@ def test_bad_specs_are_one_line_input_errors(specs, message):
     with pytest.raises(InputError, match=message) as error:
         parse_interventions(specs)
     assert "\n" not in str(error.value)
+
+
+def test_the_catalogue_page_is_generated_from_the_registry():
+    page = Path(__file__).parents[3] / "docs" / "interventions" / "catalogue.md"
+    # regenerate: python -m tdgen.agents.interventions.catalogue docs/interventions/catalogue.md
+    assert page.read_text() == catalogue_markdown()
+    for cls in INTERVENTIONS.values():  # every setting explains itself
+        assert set(field_docs(cls)) == {f.name for f in dataclasses.fields(cls)}

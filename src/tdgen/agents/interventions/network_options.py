@@ -15,8 +15,10 @@ from tdgen.agents.interventions.base import Intervention
 
 @dataclasses.dataclass(frozen=True)
 class LayerNorm(Intervention):
-    """LayerNorm on every hidden pre-activation (Lyle et al. 2024; pair it with weight_decay for
-    their remedy of plasticity loss)."""
+    """LayerNorm on every hidden pre-activation, directly before the nonlinearity (over channels at
+    each position for feature maps; flax's scale and offset, eps 1e-6): the encoders' option
+    ``norm="layer"`` (`tdgen.nets.options`). Lyle et al. 2024's remedy for plasticity loss pairs it
+    with ``weight_decay``. Plasticine's IMPALA normalises each conv's input instead."""
 
     name: ClassVar[str] = "layer_norm"
     kind: ClassVar[str] = "network"
@@ -30,8 +32,11 @@ class LayerNorm(Intervention):
 
 @dataclasses.dataclass(frozen=True)
 class CReLU(Intervention):
-    """concat(relu(x), relu(-x)) on every hidden layer, at half the pre-activation units, so the
-    layer's output width is the ReLU network's (Abbas et al. 2023)."""
+    """concat(relu(z), relu(-z)) on every hidden layer (Abbas et al. 2023): every unit passes a
+    gradient on every input. Width: each layer computes half as many pre-activation units, so its
+    output width, the feature size and the heads are the ReLU network's (IMPALA's residual stream
+    cannot halve: its blocks' first convs map 2C to C/2). Plasticine keeps the units and doubles
+    the next layer's fan-in instead. The encoders' option ``activation="crelu"``."""
 
     name: ClassVar[str] = "crelu"
     kind: ClassVar[str] = "network"
@@ -43,8 +48,9 @@ class CReLU(Intervention):
 
 @dataclasses.dataclass(frozen=True)
 class FourierFeatures(Intervention):
-    """concat(sin(x), cos(x)) on every hidden layer, at half the pre-activation units
-    (Lewandowski et al. 2024)."""
+    """concat(sin(z), cos(z)) of every hidden pre-activation, the deep Fourier features of
+    Lewandowski et al. 2024 (Plasticine's DFF layer computes the same), at half the
+    pre-activation units as for ``crelu``. The encoders' option ``activation="fourier"``."""
 
     name: ClassVar[str] = "fourier"
     kind: ClassVar[str] = "network"
