@@ -50,7 +50,8 @@ def reproduce(
     """Run experiments by name (all when none is named), then write out/report.md and report.html.
 
     Args:
-        names: Experiments to run (see `tdgen list`); every experiment when empty.
+        names: Experiments to run (see `tdgen list`); when empty, every experiment but the
+            opt-in ones beyond the paper (`tdgen.experiments.OPT_IN`), which run when named.
         scale: `quick` fits a 2-core CPU in minutes; `paper` uses the paper's sizes; `smoke` runs
             the paper's code paths (games, networks, envpool, replay) with schedules cut to a
             few iterations (its verdicts are not tests of the claims).
@@ -69,13 +70,13 @@ def reproduce(
             as JSON, else text; `teacher.frames=...` for a nested config); every named
             experiment must have the fields. The report shows them beside the scale.
     """
-    from tdgen.experiments import experiment_names, get_experiment
+    from tdgen.experiments import default_experiment_names, get_experiment
     from tdgen.experiments.report import SMOKE, load_results, write_report
     from tdgen.experiments.runner import run_experiment
 
     require(workers is None or workers >= 1, "--workers", "a pool size >= 1", workers)
     require(seed >= 0, "--seed", "a seed >= 0", seed)
-    names = names or tuple(experiment_names())
+    names = names or tuple(default_experiment_names())
     for name in names:
         get_experiment(name)  # fail on a typo before any work is done
     configs = {}

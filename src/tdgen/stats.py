@@ -310,12 +310,24 @@ def pooled_difference_interval(
     return combination_interval([*x, *y], weights, size, axis)
 
 
+def spearman(x: Any, y: Any) -> float:
+    """Spearman's rho of two series, over the pairs where both are finite; NaN when either is
+    constant or shorter than 3 (undefined, so a verdict cannot rest on it)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(stats.spearmanr(x, y).statistic)
+
+
 __all__ = [
     "SIZE",
     "STATISTICS",
     "Interval",
     "combination_interval",
     "iqm",
+    "spearman",
     "mean",
     "mean_band",
     "median",

@@ -14,5 +14,6 @@ SAMPLE = 0x53414D50  # "SAMP": host-side replay sampling (envpool Atari)
 ENV = 0x454E56  # "ENV": envpool seed of training pools after a (re)start
 SPARSE = 0x5350  # "SP": the host sparsifying mask of reward="sparse" on envpool
 COLLECT = 0x434F4C4C  # "COLL": a host-stepped teacher's acting keys while a student trains
+INTERVENTIONS = 0x494E5456  # "INTV": the periodic events of plasticity interventions (fold-in)
 
-__all__ = ["COLLECT", "ENV", "EVAL", "EVAL_ENV", "PROBE", "SAMPLE", "SPARSE"]
+__all__ = ["COLLECT", "ENV", "EVAL", "EVAL_ENV", "INTERVENTIONS", "PROBE", "SAMPLE", "SPARSE"]

@@ -87,7 +87,7 @@ def _daac(**overrides):
 def test_daac_advantage_head_reads_the_action_and_its_loss_weight():
     daac = _daac(adv_loss_coef=0.25, ent_coef=0.0)
     obs = jnp.asarray(np.random.default_rng(0).integers(0, 2, (5, 10, 10, 4)), jnp.float32)
-    params, _ = daac.init(jax.random.PRNGKey(0), obs[:1])
+    params, _, _ = daac.init(jax.random.PRNGKey(0), obs[:1])
     every = daac.policy_network.apply(params["policy"], obs)["advantage"]
     assert every.shape == (5, 3)
     action = jnp.array([0, 1, 2, 1, 0])
@@ -110,15 +110,16 @@ def test_daac_value_network_trains_every_value_freq_iterations_only():
     rng = np.random.default_rng(1)
     n = 32
     obs = jnp.asarray(rng.integers(0, 2, (n, 10, 10, 4)), jnp.float32)
-    params, opt_state = daac.init(jax.random.PRNGKey(0), obs[:1])
+    params, opt_state, memory = daac.init(jax.random.PRNGKey(0), obs[:1])
     logits, value = daac.policy_value(params, obs)
     action = jnp.asarray(rng.integers(0, 3, n))
     data = {"obs": obs, "action": action, "logprob": log_prob(logits, action), "value": value,
             "advantage": jnp.asarray(rng.normal(size=n), jnp.float32),
             "return": jnp.asarray(rng.normal(size=n), jnp.float32)}  # fmt: skip
     key = jax.random.PRNGKey(1)
-    skipped, _, stats = daac.update(params, opt_state, data, key, jnp.int32(1))
-    trained, _, stats_trained = daac.update(params, opt_state, data, key, jnp.int32(2))
+    skipped, _, _, stats, _ = daac.update(params, opt_state, memory, data, key, jnp.int32(1))
+    trained, _, _, stats_trained, _ = daac.update(params, opt_state, memory, data, key,
+                                                  jnp.int32(2))  # fmt: skip
     same = jax.tree.map(np.array_equal, skipped["value"], params["value"])
     assert all(jax.tree.leaves(same)), "the value network must not move off its schedule"
     assert np.isnan(stats["value_loss"]) and np.isfinite(stats_trained["value_loss"])

@@ -27,6 +27,7 @@ from tdgen.errors import InputError
 from tdgen.runs import RunDir, complete_checkpoints, find_checkpoint, load_run_checkpoint
 
 LANES = ("auto", "vmap", "map")
+SEED_AXIS = "seeds"  # the vmapped axis of a seed group (`Train.jit_group`)
 DEFAULT_LANES = "auto"
 
 
@@ -63,13 +64,26 @@ class Train:
         """
         lanes = resolve_lanes(lanes)
         if lanes == "vmap":
-            return jax.jit(jax.vmap(self.init)), jax.jit(jax.vmap(self.segment), donate_argnums=0)
+            segment = jax.vmap(self.segment, axis_name=SEED_AXIS)
+            return jax.jit(jax.vmap(self.init)), jax.jit(segment, donate_argnums=0)
         if lanes == "map":
             return (
                 jax.jit(lambda keys: jax.lax.map(self.init, keys)),
                 jax.jit(lambda state: jax.lax.map(self.segment, state), donate_argnums=0),
             )
         raise AssertionError(lanes)
+
+
+def same_in_every_seed(predicate: jax.Array) -> jax.Array:
+    """``predicate``, which every seed of a group computes alike (a schedule of the update count),
+    as one unbatched value inside a vmapped group (a max over `SEED_AXIS`), so that a
+    ``lax.cond`` on it stays a branch: on a batched predicate vmap turns the cond into a select
+    that computes both branches on every step (a periodic event would run on every update).
+    Outside a vmapped group (one seed, or lanes="map") it is ``predicate`` itself."""
+    try:
+        return jax.lax.pmax(predicate.astype(jnp.int32), SEED_AXIS) > 0
+    except NameError:  # no vmapped seed axis is bound here
+        return predicate
 
 
 def start_state(

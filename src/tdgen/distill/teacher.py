@@ -123,12 +123,14 @@ def load_teacher(run_dir: Path, frames: int = 0) -> Teacher:
     center = config.probe_center  # the teacher's ranks, of the centring it was probed with
     if spec.family.produces == "q":
         ranks = [r for r in (read_update_rank(row, center) for row in rows) if r is not None]
-        params = state.learner.params if host_stepped else state.params  # HostTrainState
+        learner = state.learner if host_stepped else state  # HostTrainState
+        params = agent.effective_params(learner.params, learner.memory)  # plasticity injection
         return Teacher(run.kind, config, params, agent, "q", agent.env, agent.env,
                        state.replay, frames, ranks[-1] if ranks else None, host_stepped,
                        REPLAY in dropped_fields(path))  # fmt: skip
     ranks = [r for r in (read_update_rank(row, center, "critic") for row in rows) if r is not None]
-    return Teacher(run.kind, config, state.params, agent, "logits", agent.env, agent.test_env,
+    params = agent.algorithm.effective_params(state.params, state.memory)  # injection folded in
+    return Teacher(run.kind, config, params, agent, "logits", agent.env, agent.test_env,
                    None, frames, ranks[-1] if ranks else None, host_stepped)  # fmt: skip
 
 

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from tdgen import plots
 from tdgen.agents import ensure_runs
@@ -47,7 +46,7 @@ from tdgen.experiments.base import HELD, NOT_HELD, Claim, Experiment, Outcome
 from tdgen.experiments.verdicts import Check, share_verdict
 from tdgen.interference.keys import read_update_rank, update_rank_name
 from tdgen.runs.rundir import RunDir
-from tdgen.stats import t_interval
+from tdgen.stats import spearman, t_interval
 
 # Measures correlated with the update rank: the suite's keys, "{layer}" = the last hidden layer.
 MEASURES = ("dormant_0.025", "active", "feature_srank/{layer}", "feature_erank/{layer}",
@@ -144,16 +143,6 @@ def measure(config: Config, seed: int, out_dir: Path) -> dict[str, Any]:
             for network in fig4.NETWORKS:
                 cells[f"{agent}/{game}/{network}"] = [probe_series(d, network) for d in dirs]
     return {"cells": cells}
-
-
-def spearman(x, y) -> float:
-    """Spearman's rho of two series; NaN when either is constant or too short (undefined)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(stats.spearmanr(x, y).statistic)
 
 
 def correlations(measurements: dict[str, Any], config: Config) -> dict[str, dict[str, Any]]:

@@ -13,7 +13,8 @@ What a finished run keeps (`tdgen.runs.loop`): its final checkpoint with the rep
 compressed, or without the replay unless the run was asked to keep it (``keep_replay``); earlier
 checkpoints are left as they were, so a damaged final one still leaves a run to resume. A field
 left out is named in the payload (``dropped``); loading fills it from the target's template and
-refuses a reader that ``need``s it.
+refuses a reader that ``need``s it. A field absent from an older checkpoint loads from the
+template when the template's holds no arrays (an empty container).
 """
 
 from __future__ import annotations
@@ -161,6 +162,17 @@ def _read_payload(path: Path, skip: tuple[tuple[str, ...], ...] = ()) -> dict:
     return payload
 
 
+def _fill_empty_fields(stored: dict, template: dict) -> None:
+    """Give ``stored`` (at any depth) the fields of ``template`` it lacks that hold no arrays:
+    fields added after the checkpoint was written that are empty for this run (the
+    interventions' memory of a run without interventions)."""
+    for name, value in template.items():
+        if name not in stored and not jax.tree.leaves(value):
+            stored[name] = value
+        elif isinstance(value, dict) and isinstance(stored.get(name), dict):
+            _fill_empty_fields(stored[name], value)
+
+
 class _Hashing:
     """A file that feeds what is written to it into a hash."""
 
@@ -252,9 +264,10 @@ def load_checkpoint(
     if check is not None:
         check(path, payload["state"])
     host_target = jax.device_get(target)
-    template = serialization.to_state_dict(host_target) if dropped else None
+    template = serialization.to_state_dict(host_target)
     if isinstance(template, dict):
         payload["state"].update({name: template[name] for name in dropped if name in template})
+        _fill_empty_fields(payload["state"], template)
     try:
         state = serialization.from_state_dict(host_target, payload["state"])
     except (KeyError, ValueError, TypeError, AttributeError) as error:

@@ -58,6 +58,9 @@ class RunConfig:
     # Fields a config.json written before they existed reads as (that run never logged them, and
     # resumes as it would have): a run keeps its own probe suite.
     absent_fields: ClassVar[dict[str, Any]] = {"probe_measures": "none"}
+    # Fields config.json holds only when set (the agents' interventions): a run without them
+    # stores, reuses and compares exactly as before they existed.
+    stored_when_set: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self):
         self.require_positive("probe_k", "probe_draws", "keep_checkpoints")
@@ -105,7 +108,13 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as config.json stores them; a field of ``stored_when_set`` only when it is
+        not empty, so runs without it store, reuse and compare as before the field existed."""
+        values = dataclasses.asdict(self)
+        for name in self.stored_when_set:
+            if not values[name]:
+                del values[name]
+        return values
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Self:

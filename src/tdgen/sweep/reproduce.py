@@ -65,15 +65,15 @@ def reproduce_with_backend(
     cache_dir: Path | None = None,
     on_result: Callable[[TaskResult], None] | None = None,
 ) -> Path:
-    """Run experiments ``names`` (all when empty) at ``scale`` into ``out`` with ``backend``
+    """Run experiments ``names`` (the default set, `default_experiment_names`, when empty) at ``scale`` into ``out`` with ``backend``
     (`tdgen.sweep.backends.make_backend`); returns the path of ``out/report.md``.
 
     Raises `SweepError` after everything that could run has run, when any task failed.
     """
-    from tdgen.experiments import experiment_names, get_experiment
+    from tdgen.experiments import default_experiment_names, get_experiment
     from tdgen.experiments.report import write_report
 
-    names = list(names) or experiment_names()
+    names = list(names) or default_experiment_names()
     configs = {n: get_experiment(n).config(scale) for n in names}  # typos fail here
     out = Path(out)
     cache = None if cache_dir is None else str(cache_dir)

@@ -4,19 +4,26 @@ input refused in one line naming the setting."""
 import dataclasses
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
 import pytest
 
 from tdgen.agents.interventions import (
     INTERVENTIONS,
     KINDS,
+    Context,
     InFeR,
     ReDo,
     ShrinkPerturb,
     parse_interventions,
 )
-from tdgen.agents.interventions.applied import network_options
+from tdgen.agents.interventions.applied import Applied, network_options
 from tdgen.agents.interventions.catalogue import catalogue_markdown, field_docs
+from tdgen.agents.train import SEED_AXIS
 from tdgen.errors import InputError
+from tdgen.nets import make_network
 
 
 def test_every_registered_intervention_has_a_kind_a_source_and_parses_by_name():
@@ -69,3 +76,31 @@ def test_the_catalogue_page_is_generated_from_the_registry():
     assert page.read_text() == catalogue_markdown()
     for cls in INTERVENTIONS.values():  # every setting explains itself
         assert set(field_docs(cls)) == {f.name for f in dataclasses.fields(cls)}
+
+
+def test_an_event_in_a_vmapped_seed_group_stays_a_branch_and_fires_as_alone():
+    net = make_network("mlp", "q", 3, hidden_sizes=(8, 8), obs_ndim=1)
+    obs = jax.random.normal(jax.random.PRNGKey(1), (16, 5))
+    applied = Applied.bind(
+        parse_interventions(["redo:tau=0.5,period=2"]), Context.of(net, obs, optax.adam(1e-3))
+    )
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    params, memory = jax.vmap(applied.init)(keys)
+    opt_state = jax.vmap(applied.optimizer.init)(params)
+
+    def step(p, s, m, key, updates):
+        return applied.after_update(p, s, m, key, obs, updates)
+
+    args = (params, opt_state, memory, keys, jnp.array([2, 2]))
+    group = jax.vmap(step, axis_name=SEED_AXIS)
+    # vmap without the seed axis turns the cond into a select that runs the event every update
+    assert "cond[" in str(jax.make_jaxpr(group)(*args))
+    assert "cond[" not in str(jax.make_jaxpr(jax.vmap(step))(*args))
+    for updates, fires in ((2, True), (3, False)):
+        out = group(*args[:4], jnp.array([updates, updates]))
+        for i in range(2):
+            alone = step(*jax.tree.map(lambda x, i=i: x[i], args[:4]), jnp.int32(updates))
+            jax.tree.map(
+                lambda a, b, i=i: np.testing.assert_allclose(a[i], b, rtol=1e-6), out, alone
+            )
+        assert (out[3]["interventions/redo/recycled"] > 0).all() == fires

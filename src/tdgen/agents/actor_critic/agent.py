@@ -41,7 +41,9 @@ class ACState:
     frames: frames so far; iterations: updates so far; key: PRNG key driving every draw;
     return_sum/episodes: finished training episodes since the last log line; loss_sums/
     loss_counts: per-statistic sums of finite values since the last log line; diverged: a
-    non-finite loss was seen. env_state and obs are () on host-stepped environments.
+    non-finite loss was seen. env_state and obs are () on host-stepped environments. memory: the
+    interventions' memory (`tdgen.agents.actor_critic.plasticity`; () without interventions);
+    logs: what their events logged, summed since the last log line ({} without events).
     """
 
     params: Any
@@ -56,6 +58,8 @@ class ACState:
     loss_sums: dict[str, jax.Array]
     loss_counts: dict[str, jax.Array]
     diverged: jax.Array
+    memory: Any = ()
+    logs: Any = struct.field(default_factory=dict)
 
 
 @struct.dataclass
@@ -108,7 +112,7 @@ class ActorCriticAgent:
 
     def _init(self, key: jax.Array) -> ACState:
         key, key_params, key_env = jax.random.split(key, 3)
-        params, opt_state = self.algorithm.init(key_params, self.dummy_obs())
+        params, opt_state, memory = self.algorithm.init(key_params, self.dummy_obs())
         if self.host_stepped:
             obs, env_state = (), ()
         else:
@@ -119,11 +123,14 @@ class ActorCriticAgent:
             frames=jnp.int32(0), iterations=jnp.int32(0), return_sum=jnp.float32(0.0),
             episodes=jnp.int32(0), loss_sums={n: jnp.float32(0.0) for n in names},
             loss_counts={n: jnp.int32(0) for n in names}, diverged=jnp.bool_(False),
+            memory=memory,
+            logs=self.algorithm.zero_logs(params, opt_state, memory, self.dummy_obs()),
         )  # fmt: skip
 
-    def act(self, params, obs: jax.Array, key: jax.Array):
-        """Sampled actions [n] with their log-probabilities and values."""
-        logits, value = self.algorithm.policy_value(params, obs)
+    def act(self, params, obs: jax.Array, key: jax.Array, memory=None):
+        """Sampled actions [n] with their log-probabilities and values (``memory``: the
+        interventions'; None: ``params`` are the effective ones)."""
+        logits, value = self.algorithm.policy_value(params, obs, memory)
         action = jax.random.categorical(key, logits).astype(jnp.int32)
         return action, log_prob(logits, action), value
 
@@ -135,9 +142,10 @@ class ActorCriticAgent:
         if c.norm_adv:
             advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
         rollout = rollout.replace(advantage=advantage, returns=returns)
-        params, opt_state, stats = self.algorithm.update(
-            state.params, state.opt_state, flat_batch(rollout), key, state.iterations
-        )
+        params, opt_state, memory, stats, logs = self.algorithm.update(
+            state.params, state.opt_state, state.memory, flat_batch(rollout), key,
+            state.iterations,
+        )  # fmt: skip
         finite = {name: jnp.isfinite(value) for name, value in stats.items()}
         return state.replace(
             params=params,
@@ -148,37 +156,39 @@ class ActorCriticAgent:
             loss_counts={n: state.loss_counts[n] + finite[n].astype(jnp.int32)
                          for n in state.loss_counts},
             diverged=state.diverged | ~finite["loss"],
+            memory=memory,
+            logs=jax.tree.map(jnp.add, state.logs, logs),
         ), rollout  # fmt: skip
 
     # --- the jitted loop on gymnax environments ------------------------------------------------
 
     def _env_step(self, carry, key):
-        state_params, env_state, obs = carry
+        state_params, memory, env_state, obs = carry
         key_act, key_env = jax.random.split(key)
-        action, logp, value = self.act(state_params, obs, key_act)
+        action, logp, value = self.act(state_params, obs, key_act, memory)
         next_obs, env_state, reward, done, info = self.env.step_batch(key_env, env_state, action)
         truncated = info["truncated"] & ~info["terminated"]
         # Bootstrap a truncated episode from its final observation; skipped when none truncates.
         final_value = jax.lax.cond(
             jnp.any(truncated),
-            lambda: self.algorithm.policy_value(state_params, info["final_observation"])[1],
+            lambda: self.algorithm.policy_value(state_params, info["final_observation"], memory)[1],
             lambda: jnp.zeros_like(value),
         )
         reward = reward + self.config.gamma * jnp.where(truncated, final_value, 0.0)
         step = (obs, action, logp, value, reward, done,
                 jnp.where(done, info["episode_return"], 0.0))  # fmt: skip
-        return (state_params, env_state, next_obs), step
+        return (state_params, memory, env_state, next_obs), step
 
     def iteration(self, state: ACState) -> tuple[ACState, Rollout]:
         """One rollout of num_steps vectorised steps and one update (pure)."""
         c = self.config
         key, key_rollout, key_update = jax.random.split(state.key, 3)
-        (_, env_state, obs), steps = jax.lax.scan(
-            self._env_step, (state.params, state.env_state, state.obs),
+        (_, _, env_state, obs), steps = jax.lax.scan(
+            self._env_step, (state.params, state.memory, state.env_state, state.obs),
             jax.random.split(key_rollout, c.num_steps),
         )  # fmt: skip
         obs_t, action, logp, value, reward, done, finished_return = steps
-        _, last_value = self.algorithm.policy_value(state.params, obs)
+        _, last_value = self.algorithm.policy_value(state.params, obs, state.memory)
         rollout = Rollout(obs_t, action, logp, value, reward, done)
         state = state.replace(
             env_state=env_state, obs=obs, key=key, frames=state.frames + c.batch_frames,
@@ -207,11 +217,12 @@ class ActorCriticAgent:
         iterations = self.config.segment_frames // self.config.batch_frames
         return Train(self._init, lambda state: self.segment(state, iterations))
 
-    def evaluate(self, params, key: jax.Array) -> dict[str, jax.Array]:
+    def evaluate(self, params, key: jax.Array, memory=None) -> dict[str, jax.Array]:
         """Mean return of the episodes finished by ``eval_envs`` environments in ``eval_steps``
-        steps of the stochastic policy, on training levels and on held-out levels (nan if none)."""
+        steps of the stochastic policy, on training levels and on held-out levels (nan if none);
+        ``memory``: the interventions' (None: ``params`` are the effective ones)."""
         key_train, key_test = jax.random.split(key)
-        policy = sampled(lambda obs: self.algorithm.policy_value(params, obs)[0])
+        policy = sampled(lambda obs: self.algorithm.policy_value(params, obs, memory)[0])
         c = self.config
         return {
             "charts/train_return": episode_returns(policy, self.env, key_train, c.eval_envs,
@@ -228,6 +239,7 @@ def reset_accumulators(state: ACState) -> ACState:
         episodes=jnp.zeros_like(state.episodes),
         loss_sums=jax.tree.map(jnp.zeros_like, state.loss_sums),
         loss_counts=jax.tree.map(jnp.zeros_like, state.loss_counts),
+        logs=jax.tree.map(jnp.zeros_like, state.logs),
     )
 
 

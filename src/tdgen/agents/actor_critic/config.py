@@ -17,6 +17,7 @@ import dataclasses
 import math
 from typing import Any, ClassVar, Literal
 
+from tdgen.agents.interventions import parse_interventions
 from tdgen.errors import InputError
 from tdgen.nets import ENCODERS
 from tdgen.runs.config import RunConfig
@@ -92,6 +93,10 @@ class PPOConfig(RunConfig):
     """Frames between checkpoints (a last one is always written at the end); 0: only the last."""
     log_every: int = 0
     """Frames between metric lines; 0: every iteration."""
+    interventions: tuple[str, ...] = ()
+    """Plasticity interventions, "name" or "name:field=value,..." (tdgen.agents.interventions)."""
+
+    stored_when_set: ClassVar[tuple[str, ...]] = ("interventions",)
 
     kind: ClassVar[str] = "ppo"
 
@@ -99,6 +104,8 @@ class PPOConfig(RunConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        object.__setattr__(self, "interventions", tuple(self.interventions))  # JSON gives a list
+        parse_interventions(self.interventions)  # refused here, before anything is written
         self.require_positive("num_envs", "num_steps", "frames", "epochs", "num_minibatches",
                               "eval_envs", "eval_steps", "hidden_size")  # fmt: skip
         self.require_non_negative("num_levels", "start_level", "test_num_levels", "eval_every")

@@ -27,9 +27,9 @@ class HostFunctions:
     """The jitted pieces: sampling actions (and splitting the key), values, learning."""
 
     def __init__(self, agent: ActorCriticAgent):
-        def act(params, obs, key):
+        def act(params, memory, obs, key):
             key, key_act = jax.random.split(key)
-            return (*agent.act(params, obs, key_act), key)
+            return (*agent.act(params, obs, key_act, memory), key)
 
         def learn(state, rollout, last_value):
             key, key_update = jax.random.split(state.key)
@@ -37,11 +37,13 @@ class HostFunctions:
             return state, rollout
 
         self.act = jax.jit(act)
-        self.value = jax.jit(lambda params, obs: agent.algorithm.policy_value(params, obs)[1])
+        self.value = jax.jit(
+            lambda params, memory, obs: agent.algorithm.policy_value(params, obs, memory)[1]
+        )
         self.learn = jax.jit(learn, donate_argnums=0)
 
 
-def collect(agent: ActorCriticAgent, fns: HostFunctions, params, key, env, obs):
+def collect(agent: ActorCriticAgent, fns: HostFunctions, params, memory, key, env, obs):
     """One rollout of ``num_steps`` host steps: (rollout [T, N, ...] on the host, last value,
     next obs, key, sum of finished episodes' returns, number finished)."""
     c = agent.config
@@ -53,20 +55,20 @@ def collect(agent: ActorCriticAgent, fns: HostFunctions, params, key, env, obs):
     dones = np.empty((c.num_steps, c.num_envs), np.bool_)
     return_sum, episodes = 0.0, 0
     for t in range(c.num_steps):
-        action, logp, value, key = fns.act(params, obs, key)
+        action, logp, value, key = fns.act(params, memory, obs, key)
         t_obs[t], actions[t] = obs, np.asarray(action)
         logps[t], values[t] = np.asarray(logp), np.asarray(value)
         obs, reward, terminated, truncated, info = env.step(actions[t])
         done = terminated | truncated
         cut = truncated & ~terminated
         if cut.any():  # bootstrap time-limit truncations from the final observation
-            final = np.asarray(fns.value(params, info["final_observation"]))
+            final = np.asarray(fns.value(params, memory, info["final_observation"]))
             reward = reward + c.gamma * np.where(cut, final, 0.0)
         rewards[t], dones[t] = reward, done
         return_sum += float(np.sum(info["episode_return"][done]))
         episodes += int(np.sum(done))
     rollout = Rollout(t_obs, actions, logps, values, rewards, dones)
-    return rollout, fns.value(params, obs), obs, key, return_sum, episodes
+    return rollout, fns.value(params, memory, obs), obs, key, return_sum, episodes
 
 
 def host_segment(agent, fns, state: ACState, env, obs, iterations: int):
@@ -75,7 +77,7 @@ def host_segment(agent, fns, state: ACState, env, obs, iterations: int):
     rollout = None
     for _ in range(iterations):
         host_rollout, last_value, obs, key, return_sum, episodes = collect(
-            agent, fns, state.params, state.key, env, obs
+            agent, fns, state.params, state.memory, state.key, env, obs
         )
         state = state.replace(
             key=key, frames=state.frames + c.batch_frames,
@@ -92,7 +94,7 @@ def host_evaluate(agent: ActorCriticAgent, fns, state: ACState) -> dict[str, Any
     seed = env_seed(c.seed, int(state.frames), streams.EVAL_ENV)
 
     def act(obs, key):
-        action, _, _, key = fns.act(state.params, obs, key)
+        action, _, _, key = fns.act(state.params, state.memory, obs, key)
         return action, key
 
     def returns(spec):

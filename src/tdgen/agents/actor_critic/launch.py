@@ -68,7 +68,8 @@ def train_group(
             Event(
                 config.eval_every,
                 _timed(
-                    lambda s, i: _plain(jit_evaluate(s.params, eval_key(s))), "perf/eval_seconds"
+                    lambda s, i: _plain(jit_evaluate(s.params, eval_key(s), s.memory)),
+                    "perf/eval_seconds",
                 ),
             )
         )
@@ -129,7 +130,7 @@ def _run(
             return state
 
         def evaluate(state, index):
-            return _plain(jit_evaluate(state.params, eval_key(state)))
+            return _plain(jit_evaluate(state.params, eval_key(state), state.memory))
 
     if config.eval_every:
         events.append(Event(config.eval_every, _timed(evaluate, "perf/eval_seconds")))
@@ -167,15 +168,18 @@ def log_values(config: PPOConfig, state: ACState, frames: int, seconds: float):
 
     CleanRL's names: losses/policy_loss, losses/value_loss, losses/entropy, losses/approx_kl,
     losses/clipfrac, and losses/loss for PPO's joint loss; charts/SPS in frames per second of
-    this run (in a group, each run's)."""
-    return_sum, episodes, sums, counts, diverged = jax.device_get(
-        (state.return_sum, state.episodes, state.loss_sums, state.loss_counts, state.diverged)
-    )
+    this run (in a group, each run's); interventions/[<network>/]<name>/<what>: what the
+    interventions' events logged, summed over the updates since the last line."""
+    return_sum, episodes, sums, counts, diverged, logs = jax.device_get(
+        (state.return_sum, state.episodes, state.loss_sums, state.loss_counts, state.diverged,
+         state.logs)
+    )  # fmt: skip
     values = log_line(
         return_sum=return_sum, episodes=episodes,
         losses={name: (total, counts[name]) for name, total in sums.items()},
         updates=int(state.iterations), diverged=bool(diverged), steps=frames, seconds=seconds,
     )  # fmt: skip
+    values.update({name: np.asarray(value).item() for name, value in logs.items()})
     return values, reset_accumulators(state)
 
 

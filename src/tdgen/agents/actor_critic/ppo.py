@@ -15,7 +15,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from tdgen import streams
+from tdgen.agents.actor_critic import plasticity
 from tdgen.agents.actor_critic.config import PPOConfig
+from tdgen.agents.interventions import parse_interventions
+from tdgen.agents.interventions.applied import Applied, network_options
 from tdgen.agents.probes import ProbeTarget, per_sample
 from tdgen.losses.policy import (
     categorical_entropy,
@@ -43,27 +47,41 @@ def network_kwargs(config: PPOConfig, observation_shape: tuple[int, ...]) -> dic
 
 
 def minibatch_epochs(
-    loss_fn: Callable[[Any, dict[str, jax.Array]], tuple[jax.Array, dict[str, jax.Array]]],
-    optimizer: optax.GradientTransformation,
+    loss_fn: Callable[[Any, Any, dict[str, jax.Array]], tuple[jax.Array, dict[str, jax.Array]]],
+    applied: Applied,
     params: Any,
     opt_state: Any,
+    memory: Any,
     data: dict[str, jax.Array],
     key: jax.Array,
     epochs: int,
     num_minibatches: int,
-) -> tuple[Any, Any, dict[str, jax.Array]]:
-    """``epochs`` shuffled passes of minibatch gradient steps over ``data`` (leading axis: samples).
+    updates: jax.Array,
+) -> tuple[Any, Any, Any, dict[str, jax.Array], dict[str, jax.Array]]:
+    """``epochs`` shuffled passes of minibatch gradient steps over ``data`` (leading axis: samples)
+    with ``applied.optimizer``; after each step, `Applied.after_update` on the minibatch's
+    observations at the running count of gradient updates (``updates`` made before this call).
 
-    Returns the new params and optimiser state and the mean of the loss and its statistics.
+    loss_fn(params, memory, minibatch) -> (loss, stats). Returns the new params, optimiser state
+    and memory, the mean of the loss and its statistics, and what the events logged (summed).
     """
     n = jax.tree.leaves(data)[0].shape[0]
     size = n // num_minibatches
+    optimizer, hooks = applied.optimizer, bool(applied.interventions)
+    event_key = jax.random.fold_in(key, streams.INTERVENTIONS)
 
     def step(carry, minibatch):
-        params, opt_state = carry
-        (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, minibatch)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), {"loss": loss, **stats}
+        params, opt_state, memory, logs, count = carry
+        (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, memory, minibatch)
+        steps, opt_state = optimizer.update(grads, opt_state, params)
+        params, count = optax.apply_updates(params, steps), count + 1
+        if hooks:
+            params, opt_state, memory, fired = applied.after_update(
+                params, opt_state, memory, jax.random.fold_in(event_key, count),
+                minibatch["obs"], count,
+            )  # fmt: skip
+            logs = jax.tree.map(jnp.add, logs, fired)
+        return (params, opt_state, memory, logs, count), {"loss": loss, **stats}
 
     def epoch(carry, key):
         order = jax.random.permutation(key, n)
@@ -72,37 +90,57 @@ def minibatch_epochs(
         )
         return jax.lax.scan(step, carry, batches)
 
-    (params, opt_state), stats = jax.lax.scan(
-        epoch, (params, opt_state), jax.random.split(key, epochs)
+    logs = plasticity.zero_logs(applied, params, opt_state, memory, data["obs"][:1])
+    carry = (params, opt_state, memory, logs, jnp.asarray(updates, jnp.int32))
+    (params, opt_state, memory, logs, _), stats = jax.lax.scan(
+        epoch, carry, jax.random.split(key, epochs)
     )
-    return params, opt_state, jax.tree.map(jnp.mean, stats)
+    return params, opt_state, memory, jax.tree.map(jnp.mean, stats), logs
 
 
 @dataclasses.dataclass(frozen=True)
 class PPO:
     """PPO with a shared encoder: one network (policy and value heads), one Adam, one joint loss
-    L = surrogate - ent_coef * entropy + vf_coef * value loss."""
+    L = surrogate - ent_coef * entropy + vf_coef * value loss (+ the interventions' loss terms).
+    ``applied``: the config's interventions bound to the network and Adam
+    (`tdgen.agents.actor_critic.plasticity`)."""
 
     config: PPOConfig
     network: Any
-    optimizer: optax.GradientTransformation
+    applied: Applied
     kind: str = "ppo"
     loss_names: tuple[str, ...] = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl",
                                    "clipfrac")  # fmt: skip
 
     @classmethod
     def build(cls, config: PPOConfig, observation_shape, num_actions: int) -> PPO:
-        kwargs = network_kwargs(config, observation_shape)
+        interventions = parse_interventions(config.interventions, lr=config.lr)
+        kwargs = {**network_kwargs(config, observation_shape), **network_options(interventions)}
         network = make_network(config.encoder, "policy+value", num_actions, **kwargs)
-        return cls(config, network, make_adam(config))
+        return cls(config, network,
+                   plasticity.bind(interventions, network, observation_shape, make_adam(config)))  # fmt: skip
 
-    def init(self, key: jax.Array, dummy_obs: jax.Array) -> tuple[Any, Any]:
-        params = self.network.init(key, dummy_obs)
-        return params, self.optimizer.init(params)
+    @property
+    def optimizer(self) -> optax.GradientTransformation:
+        """Adam after clipping, wrapped by the optimiser interventions."""
+        return self.applied.optimizer
 
-    def policy_value(self, params, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """(policy logits [n, A], values [n])."""
-        out = self.network.apply(params, obs)
+    def init(self, key: jax.Array, dummy_obs: jax.Array) -> tuple[Any, Any, Any]:
+        """(params, optimiser state, interventions' memory) at the start."""
+        params, memory = plasticity.init(self.applied, key, self.network.init(key, dummy_obs))
+        return params, self.optimizer.init(params), memory
+
+    def zero_logs(self, params, opt_state, memory, obs: jax.Array) -> dict[str, jax.Array]:
+        """{key: 0} of every key the events log (``interventions/<name>/<what>``)."""
+        return plasticity.zero_logs(self.applied, params, opt_state, memory, obs)
+
+    def effective_params(self, params, memory):
+        """The plain network's variables computing the trained outputs (`plasticity`)."""
+        return plasticity.effective_params(self.applied, params, memory)
+
+    def policy_value(self, params, obs: jax.Array, memory=None) -> tuple[jax.Array, jax.Array]:
+        """(policy logits [n, A], values [n]); ``memory`` None: ``params`` are effective."""
+        out = plasticity.forward(self.applied, params, memory, obs)
         return out["policy"], out["value"]
 
     def actor_loss(self, params, batch) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -120,10 +158,9 @@ class PPO:
         c = self.config
         return clipped_value_loss(value, batch["value"], batch["return"], c.clip_coef, c.clip_value)
 
-    def loss(self, params, batch) -> tuple[jax.Array, dict[str, jax.Array]]:
+    def loss(self, params, memory, batch) -> tuple[jax.Array, dict[str, jax.Array]]:
         c = self.config
-        out = self.network.apply(params, batch["obs"])
-        logits, value = out["policy"], out["value"]
+        logits, value = self.policy_value(params, batch["obs"], memory)
         surrogate, stats = clipped_surrogate(
             log_prob(logits, batch["action"]), batch["logprob"], batch["advantage"], c.clip_coef
         )
@@ -134,22 +171,30 @@ class PPO:
         return loss, {"policy_loss": surrogate, "value_loss": value_loss, "entropy": entropy,
                       **stats}  # fmt: skip
 
-    def update(self, params, opt_state, data, key, iteration) -> tuple[Any, Any, dict]:
-        """``epochs`` passes of the joint loss over the rollout ``data`` (flat [n, ...])."""
-        del iteration
+    def update(self, params, opt_state, memory, data, key, iteration):
+        """``epochs`` passes of the joint loss over the rollout ``data`` (flat [n, ...]);
+        returns (params, opt_state, memory, stats, events' logs)."""
         c = self.config
-        return minibatch_epochs(self.loss, self.optimizer, params, opt_state, data, key,
-                                c.epochs, c.num_minibatches)  # fmt: skip
+        per_iteration = c.epochs * c.num_minibatches
+        return minibatch_epochs(
+            plasticity.with_loss_terms(self.applied, self.loss), self.applied, params,
+            opt_state, memory, data, key, c.epochs, c.num_minibatches,
+            plasticity.updates_before(iteration, per_iteration),
+        )  # fmt: skip
 
     def fresh(self, key: jax.Array, dummy_obs: jax.Array) -> tuple[Any, Any]:
-        """Freshly initialised params and optimiser state: the probes' random baseline."""
-        return self.init(key, dummy_obs)
+        """Freshly initialised (effective) params and optimiser state: the probes' random
+        baseline (a fresh memory has injected nothing, so its params are the effective ones)."""
+        params, opt_state, _ = self.init(key, dummy_obs)
+        return params, opt_state
 
     def probe_targets(self) -> dict[str, ProbeTarget]:
         """Actor: the actor loss, read through the action probabilities; critic: the value loss,
         read through V. Both steps move the whole network, shared encoder included, with the
-        agent's own optimiser and state, so each matrix shows how the encoder's share of that
-        loss's step spreads to other states (the other head's gradient is zero)."""
+        agent's own (wrapped) optimiser and state, so each matrix shows how the encoder's share of
+        that loss's step spreads to other states (the other head's gradient is zero). The probe
+        reads the network at its effective parameters (`effective_params`), whose outputs are
+        `Applied.apply`'s; the losses are the agent's own, without the interventions' terms."""
 
         def whole(params, opt_state):
             return params, opt_state

@@ -11,6 +11,11 @@ The per-sample losses use the rollout's (normalised) advantages and returns, wit
 and values recomputed under the parameters being probed, so every ratio starts at 1, as at the
 first minibatch of an update. The random baseline repeats this for freshly initialised networks
 with fresh optimiser states on the same samples.
+
+With plasticity interventions the probes read each network at its effective parameters (the
+plain network computing `Applied.apply`'s outputs: plasticity injection folded into the heads),
+step it with the agent's wrapped optimiser and state, and leave the interventions' loss terms out
+(InFeR's ``infer`` collection rides along untouched: the networks do not read it).
 """
 
 from __future__ import annotations
@@ -48,8 +53,9 @@ def make_actor_critic_probe(agent: ActorCriticAgent):
                        draws=config.probe_draws, measures=config.probe_measures)  # fmt: skip
 
     def run(state: ACState, rollout: Rollout) -> ProbeResult:
-        view = ProbeView(state.params, state.opt_state, state.key, int(state.frames))
-        return probe(view, state.params, rollout)
+        params = algorithm.effective_params(state.params, state.memory)
+        view = ProbeView(params, state.opt_state, state.key, int(state.frames))
+        return probe(view, params, rollout)
 
     return run
 

@@ -25,11 +25,15 @@ INTERVENTIONS: dict[str, type[Intervention]] = {
 }  # fmt: skip
 
 
-def parse_interventions(specs: Sequence[str]) -> tuple[Intervention, ...]:
+def parse_interventions(specs: Sequence[str], lr: float | None = None) -> tuple[Intervention, ...]:
     """The interventions a config's ``interventions`` strings name (`spec`: "name" or
-    "name:field=value,..."), refused in one line when unknown, badly set or incompatible."""
+    "name:field=value,..."), refused in one line when unknown, badly set or incompatible; with
+    ``lr``, each as it applies to an agent training at that learning rate
+    (`Intervention.at_learning_rate`)."""
     interventions = tuple(parse_one(spec, INTERVENTIONS) for spec in specs)
     check_combination(interventions)
+    if lr is not None:
+        interventions = tuple(i.at_learning_rate(lr) for i in interventions)
     return interventions
 
 

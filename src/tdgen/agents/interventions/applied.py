@@ -13,8 +13,9 @@ each kind's hook in the order of a training step:
    injected; the network's own apply otherwise);
 5. `Applied.loss`: the sum of the loss terms on a batch of observations, added to the agent's loss;
 6. `Applied.after_update`: after each optimiser step, every ``after_step`` (Normalize-and-
-   Project), then each event whose period divides the update count (``lax.cond``), returning what
-   the events logged (0 where they did not fire).
+   Project), then each event whose period divides the update count (``lax.cond``, on a predicate
+   that stays unbatched in a vmapped seed group: `tdgen.agents.train.same_in_every_seed`),
+   returning what the events logged (0 where they did not fire).
 
 With no interventions every hook is the identity and adds nothing to the traced program, so a run
 without interventions compiles and computes exactly as before.
@@ -32,6 +33,7 @@ import optax
 
 from tdgen.agents.interventions.base import Context, Intervention
 from tdgen.agents.interventions.plasticity_injection import PlasticityInjection, injected_params
+from tdgen.agents.train import same_in_every_seed
 
 
 def network_options(interventions: Sequence[Intervention]) -> dict[str, Any]:
@@ -136,7 +138,7 @@ class Applied:
             shapes = jax.eval_shape(fire, params, opt_state, memory[i])[3]
             zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
             params, opt_state, memory[i], logs = jax.lax.cond(
-                updates % event.period == 0,
+                same_in_every_seed(updates % event.period == 0),
                 fire,
                 lambda p, s, m, zeros=zeros: (p, s, m, zeros),
                 params, opt_state, memory[i],

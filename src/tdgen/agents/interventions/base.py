@@ -72,6 +72,11 @@ class Intervention:
     kind: ClassVar[Kind]
     source: ClassVar[str]
 
+    def at_learning_rate(self, lr: float) -> Intervention:
+        """This intervention for an agent training at learning rate ``lr`` (decoupled weight
+        decay scales by it); itself unless it needs the rate."""
+        return self
+
     def network_options(self) -> dict[str, Any]:
         """Keyword arguments for `make_network` (kind "network")."""
         return {}

@@ -16,7 +16,7 @@ LeCun-normal kernel, zero bias.
 
 Defaults k = 10, beta = 100, alpha = 0.1 as we read the paper's Atari setting; we could not open
 its appendix from here, so check them against it. A PyTorch reimplementation
-(``timoklein/infer`` @ bfcab6c, config.py) uses k = 10, beta = 175, alpha = 0.05 and a mean, not
+(``timoklein/infer``, config.py) uses k = 10, beta = 175, alpha = 0.05 and a mean, not
 a sum, over the heads.
 """
 

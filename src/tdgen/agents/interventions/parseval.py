@@ -3,7 +3,7 @@ continual reinforcement learning", NeurIPS; arXiv:2412.07224).
 
 The loss gains lam * sum_l ||W_l W_l^T - s I||_F^2 over the weight matrices W_l [out, in] of the
 hidden layers, pushing each layer's rows towards orthogonality with squared norm s. Which layers:
-every layer but the output layer, as the authors' code (``wechu/parseval_reg`` @ e861c30,
+every layer but the output layer, as the authors' code (``wechu/parseval_reg``,
 agent.py: only the ``linear_orthog_*`` hidden layers, not ``linear_output``); in a tdgen network
 that is every kernel of the encoder (``params["encoder"]``), the heads being the output layers.
 Biases and normalisation parameters are not regularised. A flax kernel is [in, out], so

@@ -13,7 +13,7 @@ per discount beta_j. At each step, with g_t the gradient at theta_t:
     theta_{t+1} = theta_ref + S_{t+1} (theta^base_{t+1} - theta_ref)
 
 Settings and initial values follow the authors' PyTorch code (``ComputationalRobotics/TRAC``,
-package/src/trac_optimizer/trac.py @ dab0076, PyPI trac-optimizer 0.0.2/0.0.3): betas 0.9 ...
+package/src/trac_optimizer/trac.py, PyPI trac-optimizer 0.0.2/0.0.3): betas 0.9 ...
 0.999999, s_init (their ``s_prev``) = 1e-8, eps = 1e-8, s_1 = 0, v_0 = 0, sigma_0 = 1e-8, and the
 clamp of the scale at 0 (``scale = max(s_sum, 0.0)``). One difference, on purpose: that code keeps
 no theta^base but recovers it each step as (theta_t - theta_ref) / (S_t + eps), which shrinks

@@ -83,6 +83,10 @@ class WeightDecay(Intervention):
         if isinstance(self.lr, int | float) and not self.lr > 0:
             raise InputError(f"weight_decay lr must be > 0, got {self.lr}")
 
+    def at_learning_rate(self, lr: float) -> WeightDecay:
+        """Decoupled at the agent's learning rate unless ``lr`` was set."""
+        return self if self.lr is not None else dataclasses.replace(self, lr=lr)
+
     def wrap_optimizer(
         self, optimizer: optax.GradientTransformation
     ) -> optax.GradientTransformation:

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from tdgen.agents.interventions import parse_interventions
 from tdgen.errors import InputError
 from tdgen.nets import ENCODERS
 from tdgen.runs.config import RunConfig
@@ -70,9 +71,15 @@ class ValueBasedConfig(RunConfig):
     """Frames between checkpoints (a last one is always written at the end); 0: only the last."""
     log_every: int = 10_000
     """Frames between metric lines."""
+    interventions: tuple[str, ...] = ()
+    """Plasticity interventions, "name" or "name:field=value,..." (tdgen.agents.interventions)."""
+
+    stored_when_set: ClassVar[tuple[str, ...]] = ("interventions",)
 
     def __post_init__(self):
         super().__post_init__()
+        object.__setattr__(self, "interventions", tuple(self.interventions))  # JSON gives a list
+        parse_interventions(self.interventions)  # refused here, before anything is written
         self.require_positive("num_envs", "frames", "buffer_size", "batch_size", "train_every",
                               "target_period", "log_every")  # fmt: skip
         self.require_non_negative("learning_starts", "epsilon_decay_frames")

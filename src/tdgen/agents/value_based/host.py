@@ -49,13 +49,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import struct
 
 from tdgen import streams
 from tdgen.agents.probes import ProbeResult, ProbeView
 from tdgen.agents.value_based import replay as replay_lib
-from tdgen.agents.value_based.agent import Agent
+from tdgen.agents.value_based.agent import Agent, intervention_values
 from tdgen.agents.value_based.config import epsilon_at
 from tdgen.agents.value_based.frame_replay import (
     HostReplay,
@@ -82,7 +81,8 @@ def is_host_env(name: str) -> bool:
 
 @struct.dataclass
 class Learner:
-    """The device side: parameters, target, optimiser state, loss accumulators since the last log."""
+    """The device side: parameters, target, optimiser state, loss accumulators since the last log,
+    and the interventions' memory and logged sums (as in `TrainState`)."""
 
     params: Any
     target_params: Any
@@ -90,6 +90,8 @@ class Learner:
     loss_sum: jax.Array
     loss_count: jax.Array
     diverged: jax.Array
+    memory: Any = ()
+    logs: Any = struct.field(default_factory=dict)
 
 
 @struct.dataclass
@@ -110,11 +112,8 @@ def init_state(agent: Agent, seed: int | None = None) -> HostTrainState:
     config = agent.config
     key = jax.random.PRNGKey(config.seed if seed is None else seed)
     key, key_params, _ = jax.random.split(key, 3)
-    params = agent.init_params(key_params)
     learner = Learner(
-        params=params,
-        target_params=jax.tree.map(jnp.copy, params),
-        opt_state=agent.optimizer.init(params),
+        **agent.init_learner(key_params),
         loss_sum=jnp.float32(0.0),
         loss_count=jnp.int32(0),
         diverged=jnp.bool_(False),
@@ -125,33 +124,26 @@ def init_state(agent: Agent, seed: int | None = None) -> HostTrainState:
 
 
 class HostFunctions:
-    """The jitted pieces: epsilon-greedy acting, one update, the target copy."""
+    """The jitted pieces: epsilon-greedy acting, one update (`Agent.learn`, the gymnax loop's,
+    interventions included), the target copy (`Agent.copy_target`)."""
 
     def __init__(self, agent: Agent):
         config = agent.config
+        events_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), streams.INTERVENTIONS)
 
-        def act(params, obs, key, frames):
+        def act(params, obs, key, frames, memory):
             key, key_act = jax.random.split(key)
-            return agent.act(params, obs, key_act, epsilon_at(config, frames)), key
+            return agent.act(params, obs, key_act, epsilon_at(config, frames), memory), key
 
-        def update(learner: Learner, windows) -> Learner:
-            """One update on `gather_windows` transitions (stacks assembled here, by XLA)."""
+        def update(learner: Learner, windows, updates) -> Learner:
+            """Update number ``updates`` on `gather_windows` transitions (stacks assembled here,
+            by XLA); the interventions' events draw from (seed, updates)."""
             batch = window_batch(windows, jnp)
-            loss, grads = jax.value_and_grad(agent.batch_loss)(
-                learner.params, learner.target_params, batch
-            )
-            updates, opt_state = agent.optimizer.update(grads, learner.opt_state, learner.params)
-            return learner.replace(
-                params=optax.apply_updates(learner.params, updates),
-                opt_state=opt_state,
-                loss_sum=learner.loss_sum + loss,
-                loss_count=learner.loss_count + 1,
-                diverged=learner.diverged | ~jnp.isfinite(loss),
-            )
+            return agent.learn(learner, batch, jax.random.fold_in(events_key, updates), updates)
 
         self.act = jax.jit(act)
         self.update = jax.jit(update, donate_argnums=0)
-        self.copy_target = jax.jit(lambda lr: lr.replace(target_params=lr.params))
+        self.copy_target = jax.jit(lambda lr: lr.replace(target_params=agent.copy_target(lr)))
 
 
 def env_seed(seed: int, frames: int, stream: int = streams.ENV) -> int:
@@ -169,7 +161,7 @@ def train_segment(agent, fns, state, env, obs, prev_done, iterations, overlap: b
     return_sum, episodes = float(state.return_sum), int(state.episodes)
     per_iteration = max(n // config.train_every, 1)
     for _ in range(iterations):
-        actions, key = fns.act(learner.params, obs, key, jnp.int32(frames))
+        actions, key = fns.act(learner.params, obs, key, jnp.int32(frames), learner.memory)
         actions = np.asarray(actions)
         if overlap:
             env.send(actions)
@@ -180,8 +172,8 @@ def train_segment(agent, fns, state, env, obs, prev_done, iterations, overlap: b
             for _ in range(per_iteration):
                 rng = np.random.default_rng([config.seed, streams.SAMPLE, updates])
                 windows = gather_windows(replay, *sample_indices(replay, rng, config.batch_size))
-                learner = fns.update(learner, windows)
                 updates += 1
+                learner = fns.update(learner, windows, jnp.int32(updates))
         if after % config.target_period == 0:
             learner = fns.copy_target(learner)
         if overlap:
@@ -235,7 +227,8 @@ def make_host_probe(agent: Agent):
             return None
         device_replay, chosen = drawn
         lr = state.learner
-        view = ProbeView(lr.params, lr.opt_state, state.key, int(state.frames))
+        params = agent.effective_params(lr.params, lr.memory)
+        view = ProbeView(params, lr.opt_state, state.key, int(state.frames))
         result = probe(lr, replay=device_replay, view=view)
         return (
             None if result is None else dataclasses.replace(result, indices=chosen[result.indices])
@@ -247,15 +240,19 @@ def make_host_probe(agent: Agent):
 def _log_values(config, state: HostTrainState, frames: int, seconds: float):
     """The gymnax loop's metric names, plus ``charts/emulator_frames``; accumulators reset."""
     lr = state.learner
-    loss_sum, loss_count, diverged = jax.device_get((lr.loss_sum, lr.loss_count, lr.diverged))
+    loss_sum, loss_count, diverged, logs = jax.device_get(
+        (lr.loss_sum, lr.loss_count, lr.diverged, lr.logs)
+    )
     values = {"charts/epsilon": float(epsilon_at(config, jnp.int32(state.frames))), **log_line(
         return_sum=float(state.return_sum), episodes=int(state.episodes),
         losses={"td_loss": (loss_sum, loss_count)}, updates=int(state.updates),
         diverged=bool(diverged), steps=frames, seconds=seconds,
-    ), "charts/emulator_frames": emulator_frames(int(state.frames))}  # fmt: skip
+    ), **intervention_values(logs, loss_count),
+        "charts/emulator_frames": emulator_frames(int(state.frames))}  # fmt: skip
     state = state.replace(
         learner=lr.replace(loss_sum=jnp.zeros_like(lr.loss_sum),
-                           loss_count=jnp.zeros_like(lr.loss_count)),
+                           loss_count=jnp.zeros_like(lr.loss_count),
+                           logs=jax.tree.map(jnp.zeros_like, lr.logs)),
         return_sum=np.float32(0.0), episodes=np.int32(0),
     )  # fmt: skip
     return values, state

@@ -16,7 +16,12 @@ import numpy as np
 
 from tdgen.agents.probes import ProbeResult
 from tdgen.agents.train import DEFAULT_LANES, group_start, load_run_state, start_state
-from tdgen.agents.value_based.agent import Agent, TrainState, reset_accumulators
+from tdgen.agents.value_based.agent import (
+    Agent,
+    TrainState,
+    intervention_values,
+    reset_accumulators,
+)
 from tdgen.agents.value_based.config import ValueBasedConfig, epsilon_at
 from tdgen.agents.value_based.probe import make_value_probe
 from tdgen.errors import InputError
@@ -123,18 +128,18 @@ def _run(agent: Agent, run: RunDir, state: TrainState, logger: MetricsLogger, pr
 
 
 def log_values(config: ValueBasedConfig, state: TrainState, frames: int, seconds: float):
-    """The metrics line of the interval since the last one, and the state with accumulators reset.
+    """The metrics line of the interval since the last one, and the state with accumulators reset
+    (the interventions' too: `intervention_values`).
 
     charts/SPS counts this run's frames per second (in a group, each run's: the group's total
     throughput is the group size times it)."""
-    host = jax.device_get(
-        (state.return_sum, state.episodes, state.loss_sum, state.loss_count, state.diverged)
-    )
-    return_sum, episodes, loss_sum, loss_count, diverged = host
+    host = jax.device_get((state.return_sum, state.episodes, state.loss_sum, state.loss_count,
+                           state.diverged, state.logs))  # fmt: skip
+    return_sum, episodes, loss_sum, loss_count, diverged, logs = host
     values = {"charts/epsilon": float(epsilon_at(config, state.frames)), **log_line(
         return_sum=return_sum, episodes=episodes, losses={"td_loss": (loss_sum, loss_count)},
         updates=int(state.updates), diverged=bool(diverged), steps=frames, seconds=seconds,
-    )}  # fmt: skip
+    ), **intervention_values(logs, loss_count)}  # fmt: skip
     return values, reset_accumulators(state)
 
 

@@ -19,7 +19,13 @@ from tdgen.agents.value_based.agent import Agent, TrainState
 
 
 def probe_target(agent: Agent) -> ProbeTarget:
-    """The value network through the algorithm's reduction, trained by its transition loss."""
+    """The value network through the algorithm's reduction, trained by its TD loss on one
+    transition (never the interventions' loss terms) with the agent's optimiser (wrapped by its
+    optimiser interventions). It reads the network at its effective parameters
+    (`Agent.effective_params`, which `make_value_probe` gives it), whose outputs are
+    `Applied.apply`'s: plasticity injection's Eq. 1 folded into the affine heads, so a step
+    moves the combined head by the new head's step (optimiser wrappers that read the parameters,
+    weight decay and TRAC, see the combined head)."""
     algorithm = agent.algorithm
 
     def loss_fn(params, t):
@@ -74,7 +80,8 @@ def make_value_probe(agent: Agent) -> Callable[..., ProbeResult | None]:
         if int(replay.filled) * replay.num_envs < config.probe_k:
             return None
         if view is None:
-            view = ProbeView(state.params, state.opt_state, state.key, int(state.frames))
+            params = agent.effective_params(state.params, state.memory)
+            view = ProbeView(params, state.opt_state, state.key, int(state.frames))
         return probe(view, state.target_params, replay)
 
     return run
