@@ -27,7 +27,7 @@ OTHERS = {
     "ppo": ("trac", "plasticity_injection:period=10", "crelu", "normalize_project"),
     "daac": ("trac", "plasticity_injection:period=5", "fourier", "normalize_project"),
 }
-EVENTS = ("redo/recycled", "reset/layers", "shrink_perturb/lam")
+EVENTS = ("redo/recycled", "reset/layers", "shrink_perturb/firings")
 
 
 def tiny(kind="ppo", **overrides):

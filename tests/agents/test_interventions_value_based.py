@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 MANY = ("layer_norm", "l2_init", "parseval", "infer", "weight_decay", "redo:period=20",
         "reset:period=30", "shrink_perturb:period=40")  # fmt: skip
 EVENTS = ("interventions/redo/recycled", "interventions/reset/layers",
-          "interventions/shrink_perturb/lam")  # fmt: skip
+          "interventions/shrink_perturb/firings")  # fmt: skip
 
 
 def _comparable(rows):
@@ -49,7 +49,7 @@ def test_many_interventions_train_log_and_resume_bit_for_bit(make_config, tmp_pa
     rows = read_metrics(run)
     assert [r["step"] for r in rows] == [200, 400, 600, 800]
     assert not any("charts/diverged" in r for r in rows)
-    for key in (*EVENTS, "interventions/redo/dormant_fraction", "losses/interventions"):
+    for key in (*EVENTS, "interventions/redo/firings", "losses/interventions"):
         assert all(key in r for r in rows), key
     for key in EVENTS:  # each fired before and after frame 400
         assert sum(r[key] for r in rows[:2]) > 0 and sum(r[key] for r in rows[2:]) > 0, key

@@ -170,7 +170,7 @@ def test_the_impala_students_segment_compiles_to_canonical_convolutions_only():
                                checkpoint_every=0)  # fmt: skip
     assert config.encoder == "impala" and config.conv_impl == "xla"
     agent = AGENTS["ppo"].build(config)
-    params, _ = agent.algorithm.init(jax.random.PRNGKey(0), agent.dummy_obs())
+    params, _, _ = agent.algorithm.init(jax.random.PRNGKey(0), agent.dummy_obs())
     teacher = Teacher("ppo", config, params, agent, "logits", agent.env, agent.test_env, None,
                       0, None, host_stepped=True)  # fmt: skip
     distiller = Distiller.build(student("unused", steps=2, log_every=2, eval_every=0,

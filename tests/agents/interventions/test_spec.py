@@ -104,3 +104,11 @@ def test_an_event_in_a_vmapped_seed_group_stays_a_branch_and_fires_as_alone():
                 lambda a, b, i=i: np.testing.assert_allclose(a[i], b, rtol=1e-6), out, alone
             )
         assert (out[3]["interventions/redo/recycled"] > 0).all() == fires
+
+
+def test_redo_refuses_an_activation_with_two_outputs_per_unit():
+    for activation in ("crelu", "fourier"):
+        net = make_network("mlp", "q", 3, hidden_sizes=(8, 8), obs_ndim=1, activation=activation)
+        with pytest.raises(InputError, match=f"leave out redo or {activation}"):
+            ReDo().check(net)
+    ReDo().check(make_network("mlp", "q", 3, hidden_sizes=(8, 8), obs_ndim=1))

@@ -30,9 +30,6 @@ def bind(
 ) -> Applied:
     """The interventions bound to ``network`` and its ``optimizer``; an intervention that cannot
     act on the network (ReDo on IMPALA's residual blocks) is refused here, at build time."""
-    for intervention in interventions:
-        if hasattr(intervention, "check"):
-            intervention.check(network)
     example = jnp.zeros((1, *observation_shape), jnp.float32)
     return Applied.bind(tuple(interventions), Context.of(network, example, optimizer))
 

@@ -56,7 +56,10 @@ class Applied:
     @classmethod
     def bind(cls, interventions: Sequence[Intervention], context: Context) -> Applied:
         """Bind to ``context``, whose optimiser is the agent's own: every optimiser wrapper is
-        applied to it in the config's order, and `Applied.optimizer` is the result."""
+        applied to it in the config's order, and `Applied.optimizer` is the result. Each
+        intervention first checks that it can act on the network (`Intervention.check`)."""
+        for intervention in interventions:
+            intervention.check(context.network)
         optimizer = context.optimizer
         for intervention in interventions:
             if intervention.kind == "optimizer":

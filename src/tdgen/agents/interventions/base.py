@@ -72,6 +72,10 @@ class Intervention:
     kind: ClassVar[Kind]
     source: ClassVar[str]
 
+    def check(self, network: Any) -> None:
+        """Refuse, with a one-line InputError, a network this intervention cannot act on (ReDo:
+        IMPALA's residual blocks); agents call it when they bind their interventions."""
+
     def at_learning_rate(self, lr: float) -> Intervention:
         """This intervention for an agent training at learning rate ``lr`` (decoupled weight
         decay scales by it); itself unless it needs the rate."""
@@ -111,8 +115,9 @@ class Intervention:
         context: Context,
     ) -> tuple[Any, Any, Any, dict[str, jax.Array]]:
         """One firing of a periodic event (kind "event"): (params, opt_state, memory, logged),
-        where logged holds 0-d arrays keyed ``interventions/<name>/<what>`` (units recycled,
-        layers reset). Pure: jit- and vmap-safe."""
+        where logged holds 0-d counts keyed ``interventions/<name>/<what>`` (units recycled,
+        layers reset, firings), which agents sum between metric lines. Pure: jit- and
+        vmap-safe."""
         raise NotImplementedError(f"{self.name} is not a periodic event")
 
     def after_step(self, params: Any, memory: Any) -> Any:

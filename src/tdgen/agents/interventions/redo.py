@@ -44,6 +44,7 @@ from tdgen.agents.interventions.layers import (
 from tdgen.errors import InputError
 from tdgen.interference.activations import capture_activations
 from tdgen.interference.units import unit_scores
+from tdgen.nets.options import DOUBLING
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,8 +67,15 @@ class ReDo(Intervention):
             raise InputError(f"redo period must be >= 1 gradient update, got {self.period}")
 
     def check(self, network) -> None:
-        """InputError unless the network's encoder is sequential (mlp, minatar, nature)."""
+        """InputError unless the network's encoder is sequential (mlp, minatar, nature) with one
+        output per unit (not the concatenating crelu or fourier activations)."""
         check_sequential(network, self.name)
+        activation = getattr(network.encoder, "activation", "relu")
+        if activation in DOUBLING:
+            raise InputError(
+                f"redo recycles units with one output each; the encoder's activation "
+                f"{activation!r} gives each unit two: leave out redo or {activation}"
+            )
 
     def dormant(self, params, obs: jax.Array, context: Context) -> dict[str, jax.Array]:
         """{encoder layer name: [units] bool}, the tau-dormant units of each hidden layer."""
@@ -75,7 +83,7 @@ class ReDo(Intervention):
         return {name: unit_scores(a) <= self.tau for name, a in acts.items()}
 
     def fire(self, params, opt_state, memory, key, obs, context):
-        """Recycle the dormant units; logs how many and their fraction of all hidden units."""
+        """Recycle the dormant units; logs how many, and one firing."""
         self.check(context.network)
         layers = kernel_layers(context.network, params, obs)
         encoder = [layer for layer in layers if not layer.head]
@@ -84,7 +92,7 @@ class ReDo(Intervention):
         flat, fresh = flat_params(params), flat_params(context.init_params(key))
         incoming = {k: jnp.zeros(v.shape, bool) for k, v in flat.items()}
         outgoing = dict(incoming)
-        recycled, units = jnp.zeros((), jnp.int32), 0
+        recycled = jnp.zeros((), jnp.int32)
         for i, layer in enumerate(encoder):
             if layer.name not in dormant:
                 continue  # no activation follows it: not a layer of units
@@ -102,7 +110,7 @@ class ReDo(Intervention):
                 reader_key = reader.path + ("kernel",)
                 rows = consumer_rows(mask, flat[kernel_key], flat[reader_key])
                 outgoing[reader_key] = outgoing[reader_key] | rows
-            recycled, units = recycled + mask.sum(), units + mask.shape[0]
+            recycled = recycled + mask.sum()
         new = {
             k: jnp.where(outgoing[k], 0.0, jnp.where(incoming[k], fresh[k], v)).astype(v.dtype)
             for k, v in flat.items()
@@ -112,7 +120,7 @@ class ReDo(Intervention):
         opt_state = reset_optimizer_entries(context.optimizer, opt_state, new_params, reset)
         logged = {
             "interventions/redo/recycled": recycled,
-            "interventions/redo/dormant_fraction": recycled / max(units, 1),
+            "interventions/redo/firings": jnp.int32(1),
         }
         return new_params, opt_state, memory, logged
 

@@ -75,7 +75,7 @@ class ShrinkPerturb(Intervention):
             opt_state = reset_optimizer_entries(
                 context.optimizer, opt_state, new_params, everything
             )
-        logged = {"interventions/shrink_perturb/lam": jax.numpy.asarray(self.lam, "float32")}
+        logged = {"interventions/shrink_perturb/firings": jax.numpy.int32(1)}
         return new_params, opt_state, memory, logged
 
 

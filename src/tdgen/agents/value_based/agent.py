@@ -131,11 +131,8 @@ class Agent:
         else:
             kwargs["conv_impl"] = config.conv_impl
         network = make_network(config.encoder, algorithm.head, env.num_actions, **kwargs)
-        for intervention in interventions:  # e.g. ReDo refuses IMPALA's residual blocks
-            if hasattr(intervention, "check"):
-                intervention.check(network)
         agent = cls(config, algorithm, env, network, make_optimizer(config), interventions)
-        agent.applied  # noqa: B018 (binds now: a wrapper that cannot apply fails before writing)
+        agent.applied  # noqa: B018 (binds now: ReDo on IMPALA, say, is refused before writing)
         return agent
 
     @functools.cached_property
