@@ -120,6 +120,19 @@ second include compilation, so in short runs most of a group's gain is the one c
 cell runs in its own subprocess.""",
     ),
     Section(
+        "interventions",
+        "Plasticity interventions",
+        "python benchmarks/self/interventions.py --quick --rounds 3",
+        """
+What each plasticity intervention costs DQN (Dopamine's MinAtar preset) and PPO (the `minatar`
+preset) on Breakout, against the baseline of the same config in the same process, in
+alternating rounds (best of each). Periodic events with a period no timed segment reaches: the
+segment carries the event's branch but never takes it (goal: at most 2%, for one seed and for a
+vmapped group of four, which compiles once). One firing of each event alone, against the same
+call when it does not fire and beside the training time per update. The other kinds act on every
+update, so their ratio is the intervention's cost, not an overhead.""",
+    ),
+    Section(
         "sweep",
         "Sweeps: processes and the compilation cache",
         "python benchmarks/self/sweep.py",
