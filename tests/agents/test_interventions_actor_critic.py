@@ -24,7 +24,7 @@ CONFIGS = {"ppo": PPOConfig, "daac": DAACConfig}
 MANY = ("layer_norm", "l2_init", "parseval", "infer", "weight_decay", "redo:tau=0.5,period=5",
         "reset:period=7", "shrink_perturb:lam=0.9,sigma=0.1,period=4")  # fmt: skip
 OTHERS = {
-    "ppo": ("trac", "plasticity_injection:period=10", "crelu", "normalize_project"),
+    "ppo": ("trac", "plasticity_injection:period=16", "crelu", "normalize_project"),
     "daac": ("trac", "plasticity_injection:period=5", "fourier", "normalize_project"),
 }
 EVENTS = ("redo/recycled", "reset/layers", "shrink_perturb/firings")
@@ -63,31 +63,41 @@ def test_many_interventions_train_log_their_events_and_resume_bit_for_bit(kind, 
     assert any("interference/actor_update_rank" in r for r in rows)  # probes with InFeR's heads
     assert any("charts/test_return" in r for r in rows)
     # Lose the last checkpoint (256 -> 512: every event fires in between) and resume.
-    interrupted = tmp_path / "interrupted"
+    final = resumes_bit_for_bit(kind, config, reference, tmp_path / "interrupted", last=512)
+    assert "infer" in (final.params if kind == "ppo" else final.params["value"])
+
+
+def resumes_bit_for_bit(kind, config, reference, interrupted, last):
+    """A copy of ``reference`` without its checkpoint of frame ``last`` resumes to the same
+    metrics and the same final state, leaf for leaf; returns that state."""
     shutil.copytree(reference, interrupted)
-    for path in RunDir.open(interrupted).checkpoints.glob("ckpt_000000000512*"):
+    for path in RunDir.open(interrupted).checkpoints.glob(f"ckpt_{last:012d}*"):
         path.unlink()
     resume(interrupted, progress=False)
-    assert comparable(interrupted) == rows
+    assert comparable(interrupted) == comparable(reference)
     agent = build_agent(kind, config)
-    name = "checkpoints/ckpt_000000000512.msgpack"
+    name = f"checkpoints/ckpt_{last:012d}.msgpack"
     _, a = load_checkpoint(reference / name, agent.init(), kind=kind)
     _, b = load_checkpoint(interrupted / name, agent.init(), kind=kind)
-    assert "infer" in (a.params if kind == "ppo" else a.params["value"])
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_array_equal(x, y)
+    return a
 
 
 @pytest.mark.parametrize("kind", ["ppo", "daac"])
 def test_trac_injection_activations_and_projection_train_together(kind, tmp_path):
-    config = tiny(kind, interventions=OTHERS[kind], frames=256, eval_every=0, checkpoint_every=0)
-    rows = read_metrics(train(kind, config, tmp_path / "run", progress=False))
+    """Injection comes after the checkpoint of frame 128 (PPO: update 16 of 6 an iteration;
+    DAAC's policy: update 5 of 2 an iteration); a copy resumed from that checkpoint is exact."""
+    config = tiny(kind, interventions=OTHERS[kind], frames=256, eval_every=0, checkpoint_every=128)
+    run = train(kind, config, tmp_path / "run", progress=False)
+    rows = read_metrics(run)
     assert not any(r.get("charts/diverged") for r in rows)
     assert all(math.isfinite(r["losses/loss"]) for r in rows)
     prefixes = [""] if kind == "ppo" else ["actor/", "critic/"]
     for prefix in prefixes:  # injects once, per network
         assert sum(r[f"interventions/{prefix}plasticity_injection/injected"] for r in rows) == 1
     assert any("interference/critic_update_rank" in r for r in rows)
+    resumes_bit_for_bit(kind, config, run, tmp_path / "interrupted", last=256)
 
 
 # The last metrics line of tiny(kind, frames=256, eval_every=256, eval_steps=50) as the code

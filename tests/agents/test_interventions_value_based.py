@@ -56,22 +56,29 @@ def test_many_interventions_train_log_and_resume_bit_for_bit(make_config, tmp_pa
     assert all(np.isfinite(r["losses/td_loss"]) for r in rows)
     assert sum("interference/update_rank" in r for r in rows) == 2  # probes read InFeR's params
 
-    copy = tmp_path / "copy"
-    shutil.copytree(run, copy)
-    final = checkpoint_path(copy / "checkpoints", 800)
-    final.unlink(), marker_path(final).unlink()  # as if killed after the checkpoint of frame 400
-    resume(copy, progress=False)
-    assert _comparable(read_metrics(copy)) == _comparable(rows)
-    agent = build_agent("dqn", config)
-    _, expected = load_state(agent, RunDir.open(run), checkpoint_path(run / "checkpoints", 800))
-    _, got = load_state(agent, RunDir.open(copy), final)
+    got = _resumes_bit_for_bit("dqn", config, run, tmp_path / "copy", last=800)
     assert "infer" in got.params and len(got.memory) == len(MANY)
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(got.params))
+
+
+def _resumes_bit_for_bit(agent_name, config, run, copy, last):
+    """A copy of ``run`` that lost its final checkpoint (frame ``last``: as if killed after the
+    one before) resumes to the same metrics, parameters, target, optimiser state, memory and key;
+    returns the resumed final state."""
+    shutil.copytree(run, copy)
+    final = checkpoint_path(copy / "checkpoints", last)
+    final.unlink(), marker_path(final).unlink()
+    resume(copy, progress=False)
+    assert _comparable(read_metrics(copy)) == _comparable(read_metrics(run))
+    agent = build_agent(agent_name, config)
+    _, expected = load_state(agent, RunDir.open(run), checkpoint_path(run / "checkpoints", last))
+    _, got = load_state(agent, RunDir.open(copy), final)
     _leaves_equal(
         (got.params, got.target_params, got.opt_state, got.memory, got.key),
         (expected.params, expected.target_params, expected.opt_state, expected.memory,
          expected.key),
     )  # fmt: skip
-    assert all(np.isfinite(x).all() for x in jax.tree.leaves(got.params))
+    return got
 
 
 @pytest.mark.parametrize(
@@ -81,11 +88,13 @@ def test_many_interventions_train_log_and_resume_bit_for_bit(make_config, tmp_pa
      ("qrdqn", ("layer_norm", "reset:layers=2,period=25", "l2_init", "redo:period=30"))],
 )  # fmt: skip
 def test_the_other_interventions_train_each_algorithm(make_config, tmp_path, agent, interventions):
+    """Each fires after the checkpoint of frame 200, and a copy resumed from it is exact."""
     from tdgen.agents import get_agent
 
     cls = get_agent(agent).config_cls
-    config = make_config(cls, frames=400, interventions=interventions)
-    rows = read_metrics(train(agent, config, tmp_path / agent, progress=False))
+    config = make_config(cls, frames=400, checkpoint_every=200, interventions=interventions)
+    run = train(agent, config, tmp_path / agent, progress=False)
+    rows = read_metrics(run)
     assert not any("charts/diverged" in r for r in rows)
     assert all(np.isfinite(r["losses/td_loss"]) for r in rows)
     events = {k for r in rows for k in r if k.startswith("interventions/")}
@@ -93,6 +102,7 @@ def test_the_other_interventions_train_each_algorithm(make_config, tmp_path, age
         assert sum(r["interventions/plasticity_injection/injected"] for r in rows) == 1
     else:
         assert events and all(sum(r[k] for r in rows) > 0 for k in events if "recycled" not in k)
+    _resumes_bit_for_bit(agent, config, run, tmp_path / "copy", last=400)
 
 
 def _batch(state, n=16):
