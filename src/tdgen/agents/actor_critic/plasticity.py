@@ -17,9 +17,8 @@ import jax.numpy as jnp
 import optax
 
 from tdgen import streams
-from tdgen.agents.interventions import Context, Intervention, PlasticityInjection
+from tdgen.agents.interventions import Context, Intervention
 from tdgen.agents.interventions.applied import Applied
-from tdgen.agents.interventions.plasticity_injection import injected_params
 
 
 def bind(
@@ -54,10 +53,7 @@ def effective_params(applied: Applied, params, memory):
     """Variables of the plain network computing `forward(applied, params, memory, .)`: plasticity
     injection's Eq. 1 folded into its affine heads (exact), the parameters otherwise. What the
     probes differentiate and what a teacher acts with."""
-    for intervention, mem in zip(applied.interventions, memory, strict=True):
-        if isinstance(intervention, PlasticityInjection):
-            params = injected_params(params, mem)
-    return params
+    return applied.effective_params(params, memory)
 
 
 def with_loss_terms(applied: Applied, loss_fn: Callable) -> Callable:

@@ -103,12 +103,19 @@ class Applied:
         )
         return params, memory
 
-    def apply(self, params: Any, memory: tuple[Any, ...], obs: jax.Array, *args, **kwargs):
-        """The network's outputs, through plasticity injection's combined heads when present."""
+    def effective_params(self, params: Any, memory: tuple[Any, ...]) -> Any:
+        """Variables of the plain network that computes `Applied.apply`: plasticity injection's
+        old + new - frozen heads folded into one (exact: the heads are affine), the parameters
+        themselves otherwise. What a target network copies, probes differentiate and a teacher
+        acts with."""
         for intervention, mem in zip(self.interventions, memory, strict=True):
             if isinstance(intervention, PlasticityInjection):
                 params = injected_params(params, mem)
-        return self.context.apply(params, obs, *args, **kwargs)
+        return params
+
+    def apply(self, params: Any, memory: tuple[Any, ...], obs: jax.Array, *args, **kwargs):
+        """The network's outputs, through plasticity injection's combined heads when present."""
+        return self.context.apply(self.effective_params(params, memory), obs, *args, **kwargs)
 
     def loss(self, params: Any, memory: tuple[Any, ...], obs: jax.Array) -> jax.Array:
         """The sum of the loss terms on observations ``obs`` [n, ...] (0.0 when there are none)."""

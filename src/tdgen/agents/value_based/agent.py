@@ -33,11 +33,9 @@ from tdgen import streams
 from tdgen.agents.interventions import (
     Context,
     Intervention,
-    PlasticityInjection,
     parse_interventions,
 )
 from tdgen.agents.interventions.applied import Applied, network_options
-from tdgen.agents.interventions.plasticity_injection import injected_params
 from tdgen.agents.train import Train
 from tdgen.agents.value_based import replay as replay_lib
 from tdgen.agents.value_based.config import (
@@ -176,10 +174,7 @@ class Agent:
         """Variables of the plain network that computes `Agent.outputs(params, memory, .)`:
         plasticity injection's Eq. 1 folded into the heads (exact: the heads are affine), the
         parameters themselves otherwise. What the target copies and the probe differentiates."""
-        for intervention, mem in zip(self.interventions, memory, strict=True):
-            if isinstance(intervention, PlasticityInjection):
-                params = injected_params(params, mem)
-        return params
+        return self.applied.effective_params(params, memory) if self.interventions else params
 
     def init_params(self, key: jax.Array):
         dummy = jnp.zeros((1, *self.env.observation_shape), jnp.uint8)
