@@ -28,6 +28,8 @@ from typing import Any, ClassVar, Literal
 import jax
 import optax
 
+from tdgen.errors import InputError
+
 Kind = Literal["network", "loss", "optimizer", "event"]
 KINDS: tuple[str, ...] = ("network", "loss", "optimizer", "event")
 
@@ -71,6 +73,11 @@ class Intervention:
     name: ClassVar[str]
     kind: ClassVar[Kind]
     source: ClassVar[str]
+
+    def require_period(self) -> None:
+        """InputError unless this event's ``period`` is at least one gradient update."""
+        if self.period < 1:
+            raise InputError(f"{self.name} period must be >= 1 gradient update, got {self.period}")
 
     def check(self, network: Any) -> None:
         """Refuse, with a one-line InputError, a network this intervention cannot act on (ReDo:

@@ -91,10 +91,7 @@ class PlasticityInjection(Intervention):
     """The gradient update at which to inject (the event fires every period, injects once)."""
 
     def __post_init__(self):
-        if self.period < 1:
-            raise InputError(
-                f"plasticity_injection period must be >= 1 gradient update, got {self.period}"
-            )
+        self.require_period()
 
     def init_memory(self, params, key, context):
         """Zeros of the heads' shapes and injected = False."""

@@ -63,8 +63,7 @@ class ReDo(Intervention):
     def __post_init__(self):
         if not self.tau >= 0:
             raise InputError(f"redo tau must be >= 0, got {self.tau}")
-        if self.period < 1:
-            raise InputError(f"redo period must be >= 1 gradient update, got {self.period}")
+        self.require_period()
 
     def check(self, network) -> None:
         """InputError unless the network's encoder is sequential (mlp, minatar, nature) with one

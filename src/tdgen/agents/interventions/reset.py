@@ -48,8 +48,7 @@ class Reset(Intervention):
     def __post_init__(self):
         if self.layers < 1:
             raise InputError(f"reset layers must be >= 1, got {self.layers}")
-        if self.period < 1:
-            raise InputError(f"reset period must be >= 1 gradient update, got {self.period}")
+        self.require_period()
 
     def reset_paths(self, params, obs, context) -> list[Path]:
         """The module paths reset: the last ``layers`` layers (heads as one), with their norms."""

@@ -45,10 +45,7 @@ class ShrinkPerturb(Intervention):
     """Reset the optimiser state to a fresh one's values at each firing."""
 
     def __post_init__(self):
-        if self.period < 1:
-            raise InputError(
-                f"shrink_perturb period must be >= 1 gradient update, got {self.period}"
-            )
+        self.require_period()
         if not (self.lam >= 0 and self.sigma >= 0):
             raise InputError(
                 f"shrink_perturb lam and sigma must be >= 0, got lam={self.lam}, sigma={self.sigma}"
