@@ -12,6 +12,7 @@ import pytest
 from tdgen.agents.interventions.base import Context
 from tdgen.agents.interventions.redo import ReDo
 from tdgen.agents.interventions.reset import Reset
+from tdgen.agents.interventions.trac import trac
 from tdgen.errors import InputError
 from tdgen.nets import make_network
 
@@ -206,3 +207,33 @@ def test_a_reset_redraws_the_last_layers_from_a_fresh_init_and_keeps_the_rest():
     assert not np.any(np.asarray(new["params"]["encoder"]["Dense_1"]["bias"]))
     with pytest.raises(InputError, match="layers=4"):
         Reset(layers=4).fire(params, state, None, key, MLP_OBS, ctx)
+
+
+def test_a_reset_under_trac_is_not_undone_by_the_next_step():
+    """TRAC's parameters are theta_ref + S * offset: a reset must move theta_ref of the reset
+    layers to their fresh values and zero their offset, or TRAC's next step restores them."""
+
+    def head(tree):
+        return tree["params"]["heads_0"]["Dense_0"]
+
+    net = make_network("mlp", "q", 3, hidden_sizes=(8, 8), obs_ndim=1)
+    ctx = context(net, MLP_OBS, trac(optax.adam(1e-2)))
+    params = jax.jit(ctx.init_params)(jax.random.key(0))
+    state = ctx.optimizer.init(params)
+    grads = jax.tree.map(jnp.ones_like, params)
+    for _ in range(3):  # move the parameters and TRAC's scale away from their initial values
+        updates, state = ctx.optimizer.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    assert float(jnp.sum(state.s)) > 0
+    key = jax.random.key(9)
+    new, new_state, _, _ = fire(Reset(layers=1), params, state, key, MLP_OBS, ctx)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    updates, _ = ctx.optimizer.update(zeros, new_state, new)
+    stepped = optax.apply_updates(new, updates)
+    fresh = head(ctx.init_params(key))
+    for name in ("kernel", "bias"):
+        np.testing.assert_array_equal(head(new)[name], fresh[name])
+        np.testing.assert_allclose(head(stepped)[name], fresh[name], atol=1e-7)
+        np.testing.assert_array_equal(head(new_state.offset)[name], 0.0)
+    kept = stepped["params"]["encoder"]["Dense_0"]["kernel"]
+    np.testing.assert_allclose(kept, params["params"]["encoder"]["Dense_0"]["kernel"], atol=1e-6)
