@@ -47,19 +47,18 @@ def value_based(agent_name: str, config) -> dict[str, float]:
         from tdgen.agents.value_based.frame_replay import replay_bytes
         from tdgen.agents.value_based.host import (
             HostFunctions,
-            Learner,
             gather_windows,
             init_host_replay,
+            initial_learner,
         )  # fmt: skip
 
-        opt_state = jax.eval_shape(agent.optimizer.init, params)
-        learner = Learner(params, params, opt_state, jax.ShapeDtypeStruct((), jnp.float32),
-                          jax.ShapeDtypeStruct((), jnp.int32), jax.ShapeDtypeStruct((), jnp.bool_))  # fmt: skip
+        learner = jax.eval_shape(lambda k: initial_learner(agent, k), key)
         small = init_host_replay(8, config.num_envs, agent.env.observation_shape)
         example = gather_windows(small, np.zeros(1, np.int64), np.zeros(1, np.int64))
         batch = {k: jax.ShapeDtypeStruct((config.batch_size, *np.shape(v)[1:]), np.asarray(v).dtype)
                  for k, v in example.items()}  # fmt: skip
-        peak = compiled_peak(HostFunctions(agent).update, learner, batch)
+        updates = jax.ShapeDtypeStruct((), jnp.int32)
+        peak = compiled_peak(HostFunctions(agent).update, learner, batch, updates)
         shape = agent.env.observation_shape  # frames stored once (frame_replay)
         row["host_replay_gib"] = replay_bytes(config.buffer_size, config.num_envs, shape) / GIB
     else:

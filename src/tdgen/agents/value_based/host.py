@@ -107,17 +107,22 @@ class HostTrainState:
     episodes: np.ndarray
 
 
-def init_state(agent: Agent, seed: int | None = None) -> HostTrainState:
-    """The state at frame 0 (the same parameter initialisation as `Agent.init`)."""
-    config = agent.config
-    key = jax.random.PRNGKey(config.seed if seed is None else seed)
-    key, key_params, _ = jax.random.split(key, 3)
-    learner = Learner(
+def initial_learner(agent: Agent, key_params: jax.Array) -> Learner:
+    """The learner at update 0 from the parameters' key (pure: `jax.eval_shape` can trace it)."""
+    return Learner(
         **agent.init_learner(key_params),
         loss_sum=jnp.float32(0.0),
         loss_count=jnp.int32(0),
         diverged=jnp.bool_(False),
     )
+
+
+def init_state(agent: Agent, seed: int | None = None) -> HostTrainState:
+    """The state at frame 0 (the same parameter initialisation as `Agent.init`)."""
+    config = agent.config
+    key = jax.random.PRNGKey(config.seed if seed is None else seed)
+    key, key_params, _ = jax.random.split(key, 3)
+    learner = initial_learner(agent, key_params)
     replay = init_host_replay(config.buffer_size, config.num_envs, agent.env.observation_shape)
     return HostTrainState(learner, replay, key, np.int32(0), np.int32(0), np.float32(0.0),
                           np.int32(0))  # fmt: skip
