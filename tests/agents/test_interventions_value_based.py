@@ -177,7 +177,7 @@ def test_the_command_refuses_a_bad_intervention_and_writes_nothing(tmp_path, cap
         cli.main(["train", "dqn", "--interventions", "redo", "shrink_perturb:lam=x",
                   "--out", str(out), "--no-progress"])  # fmt: skip
     err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and "lam='x' is not a float" in err, err
+    assert exit_info.value.code == 2 and "lam='x' is not a number" in err, err
     assert len(err.strip().splitlines()) == 1 and not out.exists() and not list(tmp_path.iterdir())
 
 

@@ -237,3 +237,36 @@ def test_a_reset_under_trac_is_not_undone_by_the_next_step():
         np.testing.assert_array_equal(head(new_state.offset)[name], 0.0)
     kept = stepped["params"]["encoder"]["Dense_0"]["kernel"]
     np.testing.assert_allclose(kept, params["params"]["encoder"]["Dense_0"]["kernel"], atol=1e-6)
+
+
+def test_redo_zeroes_a_dead_channel_in_the_next_convolution_of_a_nature_encoder():
+    """Conv -> conv (the consumer reads unit i through kernel[:, :, i, :]), conv -> dense and
+    dense -> head, with the dormant units read off flax's own intermediates (Sokar et al. Eq. 1)."""
+    net = make_network("nature", "q", 3)
+    obs = jax.random.uniform(jax.random.key(3), (8, 36, 36, 4))  # 8x8, 3x3 and 1x1 maps
+    ctx = context(net, obs)
+    params, state = trained(ctx, obs)
+    conv = params["params"]["encoder"]["Conv_0"]
+    conv["kernel"] = conv["kernel"].at[..., 2].set(0.0)
+    conv["bias"] = conv["bias"].at[2].set(-1.0)
+    _, seen = net.apply(params, obs, capture_intermediates=True, mutable=["intermediates"])
+    layers = ("Conv_0", "Conv_1", "Conv_2", "Dense_0")
+    encoder = seen["intermediates"]["encoder"]
+    dormant = {
+        n: reference_scores(np.maximum(encoder[n]["__call__"][0], 0)) <= 0.025 for n in layers
+    }
+    assert dormant["Conv_0"][2]
+
+    new, _, _, logged = fire(ReDo(), params, state, jax.random.key(5), obs, ctx)
+    old, got = params["params"]["encoder"], new["params"]["encoder"]
+    assert np.any(np.asarray(got["Conv_0"]["kernel"])[..., 2])  # redrawn
+    for producer, consumer in zip(layers[:-1], layers[1:], strict=True):
+        dead, live = dormant[producer], ~dormant[consumer]
+        kernel, before = np.asarray(got[consumer]["kernel"]), np.asarray(old[consumer]["kernel"])
+        reads = (slice(None), slice(None), dead) if kernel.ndim == 4 else (dead,)
+        kept = (slice(None), slice(None), ~dead) if kernel.ndim == 4 else (~dead,)
+        assert np.all(kernel[reads] == 0), (producer, consumer)
+        np.testing.assert_array_equal(kernel[kept][..., live], before[kept][..., live])
+    head = np.asarray(new["params"]["heads_0"]["Dense_0"]["kernel"])
+    assert np.all(head[dormant["Dense_0"]] == 0)
+    assert int(logged["interventions/redo/recycled"]) == sum(d.sum() for d in dormant.values())

@@ -52,7 +52,8 @@ def _value(spec: str, key: str, raw: str, annotation: str):
             return raw.lower() in ("true", "1")
         return kind(raw)
     except ValueError:
-        raise InputError(f"intervention {spec!r}: {key}={raw!r} is not a {kind.__name__}") from None
+        expected = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+        raise InputError(f"intervention {spec!r}: {key}={raw!r} is not {expected[kind]}") from None
 
 
 def check_combination(interventions: Sequence[Intervention]) -> None:
