@@ -162,3 +162,5 @@ def test_an_old_runs_config_reads_as_no_measures_and_is_still_the_same_run(tmp_p
     changed = config.replace(probe_measures="dormant").to_dict()
     assert config_differences(tmp_path / "run", "dqn", changed) == []  # measures: read-only
     assert config_differences(tmp_path / "run", "dqn", config.replace(seed=3).to_dict()) == ["seed"]
+    assert config_differences(tmp_path / "run", "c51", config.to_dict()) == ["kind"]
+    assert config_differences(tmp_path / "none", "dqn", config.to_dict()) is None

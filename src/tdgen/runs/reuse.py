@@ -1,4 +1,5 @@
-"""Reuse, resume or create a run directory: the contract experiments and sweeps share.
+"""The two checks behind reusing, resuming or creating a run directory, the contract that
+`tdgen.agents.launch.ensure_runs` (experiments, distillation) and sweep tasks apply.
 
 A directory holding a complete run of the same kind and config is reused; an incomplete one is
 resumed from its newest complete checkpoint; a directory holding a different run is refused with
@@ -7,11 +8,10 @@ one line naming the differing fields, never overwritten; an empty path gets a ne
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tdgen.errors import InputError
 from tdgen.runs.checkpoint import complete_checkpoints
 from tdgen.runs.config import RunConfig
 from tdgen.runs.metrics import read_metrics
@@ -44,28 +44,4 @@ def config_differences(run_dir: Path, kind: str, wanted: Mapping[str, Any]) -> l
     return sorted(k for k in wanted if k not in READ_ONLY_FIELDS and config.get(k) != wanted[k])
 
 
-def ensure_run_dir(
-    run_dir: Path,
-    kind: str,
-    config: Mapping[str, Any],
-    total: int,
-    create: Callable[[], Path],
-    resume: Callable[[], Path],
-) -> Path:
-    """Reuse the complete run in ``run_dir``, ``resume()`` an incomplete one, ``create()`` a new
-    one; a different run there is a ValueError and is left untouched."""
-    run_dir = Path(run_dir)
-    diff = config_differences(run_dir, kind, config)
-    if diff is None:
-        return create()
-    if diff:
-        raise InputError(
-            f"{run_dir} holds a different run (fields {diff} differ from a {kind} run's): "
-            "delete it or choose another output directory"
-        )
-    if not is_complete(run_dir, total):
-        resume()
-    return run_dir
-
-
-__all__ = ["config_differences", "ensure_run_dir", "is_complete"]
+__all__ = ["config_differences", "is_complete"]
