@@ -144,3 +144,44 @@ def test_smoke_run_end_to_end(tmp_path):
     ]
     assert (tmp_path / outcome.figures[0]).exists()
     assert set(outcome.summary["means"]["dqn"]) == {"baseline", "redo", "layer_norm"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"interventions": ("redo", "rdo")}, r"interventions \['rdo'\] unknown"),
+        ({"num_seeds": 0}, "num_seeds and late_probes must be at least 1"),
+        ({"late_probes": 5}, "dqn.frames 20000 hold fewer than late_probes"),
+    ],
+)
+def test_bad_config_is_one_line(change, message):
+    from tdgen.errors import InputError
+    from tdgen.experiments.interventions_vs_interference import Config
+
+    with pytest.raises(InputError, match=message) as error:
+        Config(**change)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.slow  # builds ProcGen agents (envpool), no training
+def test_a_cell_the_agent_refuses_is_left_out_of_the_plan_with_its_reason(tmp_path):
+    """ReDo cannot recycle IMPALA's residual blocks: on ProcGen its PPO cell is refused, in the
+    agent's own words, and the plan keeps every other run."""
+    from tdgen.experiments.interventions_vs_interference import (
+        Cells,
+        Config,
+        planned_runs,
+        refusal,
+        seed_group,
+    )
+
+    ppo = Cells("procgen/bigfish", "procgen", 2 * 64 * 256, 64 * 256, num_levels=10)
+    config = Config(interventions=("redo", "layer_norm"), num_seeds=2, ppo=ppo)
+    (redo_run, _) = seed_group(config, "ppo", "redo", 0, tmp_path)
+    assert "impala" in refusal("ppo", redo_run.config)
+    assert refusal("ppo", seed_group(config, "ppo", "layer_norm", 0, tmp_path)[0].config) is None
+    planned = {(run.agent, run.name) for run in planned_runs(config, 0, tmp_path)}
+    assert len(planned) == 2 * (3 + 2) and not any(
+        agent == "ppo" and "redo" in name for agent, name in planned
+    )
+    assert not list(tmp_path.iterdir())  # nothing written
