@@ -30,8 +30,6 @@ import numpy as np
 from jax.tree_util import Partial
 
 from tdgen import __version__, plots, streams
-from tdgen.agents.value_based import replay as replay_lib
-from tdgen.agents.value_based.frame_replay import HostReplay, gather_stacks, valid_flat_indices
 from tdgen.distill.host_buffer import env_seed, host_transitions
 from tdgen.distill.teacher import load_teacher
 from tdgen.distill.trainer import DistillConfig, Distiller
@@ -131,22 +129,6 @@ def visited_states(
         return seen.reshape((-1,) + seen.shape[2:])[:n]
 
     return rollout(key).astype(policy.env.observation_dtype)
-
-
-def held_out_states(
-    replay: replay_lib.Replay | HostReplay, key: jax.Array, n: int, dtype
-) -> jax.Array:
-    """``n`` distinct stored observations (fewer if the buffer holds fewer), in the env's dtype;
-    from an Atari frame-once replay, ``n`` distinct valid transitions drawn on the host from the
-    key."""
-    if isinstance(replay, HostReplay):
-        valid = valid_flat_indices(replay)
-        rng = np.random.default_rng(np.asarray(key, np.uint32).ravel().tolist())
-        chosen = np.sort(rng.choice(valid, min(n, valid.size), replace=False))
-        return jnp.asarray(gather_stacks(replay, *np.divmod(chosen, replay.num_envs)), dtype)
-    n = min(n, int(replay.filled) * replay.num_envs)
-    batch, _ = replay_lib.sample_distinct(replay, key, n)
-    return batch["obs"].astype(dtype)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,4 +292,4 @@ def evaluate_run(run_dir: Path, out: Path | None = None, frames: int = 0, **kwar
 
 
 __all__ = ["LoadedPolicy", "PolicyEvaluation", "cached_evaluation", "evaluate_policy", "evaluate_run",
-           "held_out_states", "load_policy", "visited_states"]  # fmt: skip
+           "load_policy", "visited_states"]  # fmt: skip
