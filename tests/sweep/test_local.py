@@ -5,17 +5,20 @@ import importlib.util
 import json
 from pathlib import Path
 
+import jax
 import pytest
 
+from tdgen import cli
 from tdgen.agents import DQNConfig
 from tdgen.runs import RunDir
 from tdgen.runs.checkpoint import complete_checkpoints
 from tdgen.runs.metrics import read_metrics
+from tdgen.runs.rundir import KEEP_REPLAY_ENV, keep_replays
 from tdgen.sweep import Grid, LocalBackend, SweepError, run_sweep
 from tdgen.sweep.command import sweep_main
 from tdgen.sweep.grid import expand
 from tdgen.sweep.launch import check_results, make_tasks
-from tdgen.sweep.tasks import Task, TaskResult, run_task, seed_groups
+from tdgen.sweep.tasks import Task, TaskResult, run_task, seed_groups, set_compilation_cache
 from tdgen.sweep.wandb_hook import WandbHook
 
 pytestmark = pytest.mark.slow
@@ -115,3 +118,43 @@ def test_points_that_differ_only_by_seed_train_as_one_group(tmp_path, tiny_dqn, 
     for task in tasks:
         assert complete_checkpoints(Path(task.run_dir) / "checkpoints") == [400, 800]
     assert [r.status for r in run_sweep(grids, out, LocalBackend())] == ["skipped"] * 4
+
+
+def test_keep_replay_reaches_every_run_of_the_process_and_its_tasks(tmp_path, monkeypatch):
+    """`--keep-replay` of `tdgen sweep` and `tdgen reproduce`, and a task made with it, set the
+    variable every finishing run (here and in worker processes) reads."""
+
+    def cleared():
+        monkeypatch.delenv(KEEP_REPLAY_ENV, raising=False)
+        assert not keep_replays()
+
+    cleared()
+    cli.main(["sweep", "--agent", "dqn", "--env", "minatar/breakout", "--seeds", "0",
+              "--frames", "800", "--out", str(tmp_path / "sweep"), "--dry-run", "--keep-replay"])  # fmt: skip
+    assert keep_replays()
+    task = Task(name="bad", kind="agent", target="dqn", config={"env": "minatar/nope"},
+                run_dir=str(tmp_path / "bad"))  # fmt: skip
+    assert task.keep_replay  # read from the process making the task
+    cleared()
+    assert run_task(task).status == "failed" and keep_replays()  # the worker keeps them too
+    cleared()
+    cli.main(["reproduce", "fig9_kernel_td", "--scale", "smoke", "--out", str(tmp_path / "r"),
+              "--keep-replay"])  # fmt: skip
+    assert keep_replays()
+
+
+def test_set_compilation_cache_creates_the_folder_and_keeps_a_setting_already_made(tmp_path):
+    before = (jax.config.jax_compilation_cache_dir,
+              jax.config.jax_persistent_cache_min_compile_time_secs)  # fmt: skip
+    try:
+        set_compilation_cache(None)
+        assert jax.config.jax_compilation_cache_dir == before[0]
+        cache = tmp_path / "xla"
+        set_compilation_cache(cache, min_compile_seconds=2.0)
+        assert cache.is_dir() and jax.config.jax_compilation_cache_dir == str(cache)
+        assert jax.config.jax_persistent_cache_min_compile_time_secs == 2.0
+        set_compilation_cache(cache, min_compile_seconds=7.0)  # already this folder: kept as set
+        assert jax.config.jax_persistent_cache_min_compile_time_secs == 2.0
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before[0])
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", before[1])
