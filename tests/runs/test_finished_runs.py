@@ -2,6 +2,7 @@
 dropped unless kept, all readable back."""
 
 import io
+import zlib
 
 import jax.numpy as jnp
 import numpy as np
@@ -89,3 +90,20 @@ def test_reading_what_a_checkpoint_left_out_refuses_a_foreign_file_in_one_line(t
     other.write_bytes(serialization.msgpack_serialize({"format": "x", "state": {}}))
     with pytest.raises(CheckpointError, match="is not a tdgen checkpoint"):
         dropped_fields(other)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "overwritten"])
+def test_a_damaged_compressed_checkpoint_is_refused_in_one_line(tmp_path, damage):
+    final = save_checkpoint(tmp_path, 3, _state(3), kind="dqn", keep=3, compress=True)
+    data = bytearray(final.read_bytes())
+    at = int(len(data) * 0.7)  # inside the replay's compressed chunks
+    if damage == "truncated":
+        data = data[:at]
+    else:
+        data[at : at + 64] = bytes(64)
+    final.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="is corrupt: its SHA-256 does not match") as error:
+        load_checkpoint(final, _state(9), kind="dqn", need=("replay",))
+    assert "\n" not in str(error.value) and "delete both files" in str(error.value)
+    with pytest.raises((ValueError, EOFError, zlib.error)):  # the reader never returns garbage
+        read_tree(io.BytesIO(bytes(data)))
