@@ -31,6 +31,18 @@ def test_verdict_by_interval_against_threshold():
     assert verdict_of(float("nan"), 1, ">", 0) == "inconclusive"
 
 
+def test_margin_and_distance_for_each_rule():
+    """margin: how far the interval clears the threshold (negative: it does not); distance: how far
+    the estimate lies from it."""
+    above = Check(estimate=3.0, low=2.5, high=3.5, rule=">", threshold=2, n=4)
+    below = Check(estimate=1.0, low=0.25, high=1.5, rule="<", threshold=2, n=4)
+    small = Check(estimate=-0.5, low=-1.5, high=0.5, rule="|x|<=", threshold=2, n=4)
+    straddles = Check(estimate=1.75, low=1.5, high=2.5, rule="<", threshold=2, n=4)
+    assert [c.margin() for c in (above, below, small, straddles)] == [0.5, 0.5, 0.5, -0.5]
+    assert [c.distance() for c in (above, below, small, straddles)] == [1.0, 1.0, 1.5, 0.25]
+    assert [c.verdict for c in (above, below, small, straddles)] == ["held"] * 3 + ["inconclusive"]
+
+
 def test_combine_and_deciding():
     assert combine(["held", "held"]) == "held"
     assert combine(["held", "inconclusive"]) == "inconclusive"
