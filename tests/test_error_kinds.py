@@ -122,6 +122,50 @@ def test_out_of_memory_is_one_line(monkeypatch, capsys):
     assert outcome(capsys) == (1, "tdgen: out of memory: cannot allocate 6.6 GiB\n")
 
 
+def test_xla_out_of_accelerator_memory_is_one_line(monkeypatch, capsys):
+    xla_error = type("XlaRuntimeError", (RuntimeError,), {"__module__": "jaxlib._jax"})
+    error = xla_error("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 17.2GiB.")
+    monkeypatch.setattr(cli, "run", raising(error))
+    status, err = outcome(capsys)
+    assert status == 1 and err.startswith("tdgen: out of accelerator memory"), err
+    assert len(err.splitlines()) == 1
+    other = xla_error("INTERNAL: a compiler bug")  # any other XLA failure is a bug
+    monkeypatch.setattr(cli, "run", raising(other))
+    status, err = outcome(capsys)
+    assert status == 1 and err.strip().splitlines()[-1].startswith(REPORT), err
+
+
+@pytest.mark.parametrize(
+    ("urls", "expected"),
+    [
+        (["Homepage, https://h", "Issues, https://i"], "https://i"),
+        (["Documentation, https://d", "Source, https://s"], "https://s"),
+        (["Documentation, https://d"], "the tdgen issue tracker"),
+        (None, "the tdgen issue tracker"),
+    ],
+)
+def test_a_bug_report_points_at_the_issue_tracker_of_the_installed_metadata(
+    monkeypatch, urls, expected
+):
+    import importlib.metadata
+
+    def metadata(name):
+        if urls is None:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return _Meta(urls)
+
+    monkeypatch.setattr(importlib.metadata, "metadata", metadata)
+    assert cli.issue_tracker() == expected
+
+
+class _Meta:
+    def __init__(self, urls):
+        self.urls = urls
+
+    def get_all(self, key):
+        return self.urls if key == "Project-URL" else None
+
+
 def test_a_config_that_needs_more_memory_than_is_free_is_bad_input(monkeypatch, capsys):
     error = InsufficientMemoryError("buffer_size 1000000 needs 6.6 GiB: lower buffer_size")
     assert isinstance(error, MemoryError)
