@@ -118,3 +118,13 @@ def test_streaming_keeps_the_saved_state_out_of_memory(tmp_path):
     tracemalloc.stop()
     assert saved_peak < 16 * 2**20 and loaded_peak < 256 * 2**20 + 16 * 2**20
     assert restored["frames"].all()
+
+
+def test_a_checkpoint_of_a_newer_format_asks_for_an_upgrade_in_one_line(tmp_path, monkeypatch):
+    from tdgen.runs import checkpoint
+
+    path = save_checkpoint(tmp_path, 5, _state(1.0), kind="dqn")
+    monkeypatch.setattr(checkpoint, "VERSION", VERSION - 1)  # an older tdgen reading it
+    with pytest.raises(CheckpointError, match=f"of format {VERSION}, newer than") as error:
+        load_checkpoint(path, _state(0.0), kind="dqn")
+    assert "upgrade tdgen" in str(error.value) and "\n" not in str(error.value)
