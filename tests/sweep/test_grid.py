@@ -123,6 +123,10 @@ def test_flags_alone_and_on_top_of_a_spec(tmp_path):
     assert grid.agents == ("c51",) and grid.seeds == (1,) and grid.set == {"lr": 0.2}
     with pytest.raises(ValueError, match="give a SPEC.toml"):
         grids_from_flags(None, (), (), (), (), None, (), (), None)
+    experiments = tmp_path / "e.toml"
+    experiments.write_text('experiments = ["fig9_kernel_td"]\n')
+    with pytest.raises(ValueError, match="--override and --frames apply to agent runs, not to"):
+        grids_from_flags(experiments, (), (), (), (), 800, (), (), None)
 
 
 def test_parse_assignment_reads_toml_values():
