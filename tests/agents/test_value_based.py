@@ -111,3 +111,18 @@ def test_unknown_environment_error_comes_from_make_env(make_config):
     tiny = make_config
     with pytest.raises(ValueError, match="did you mean 'minatar/breakout'"):
         build_agent("dqn", tiny(env="minatar/brakout"))
+
+
+@pytest.mark.slow  # three short compiled segments
+@pytest.mark.parametrize(("train_every", "expected"), [(8, 4), (4, 8), (2, 16)])
+def test_updates_per_frame_follow_train_every_below_and_above_the_env_count(
+    make_config, train_every, expected
+):
+    """4 environments, 10 iterations (40 frames), learning after frame 8: an update every
+    train_every frames of the 32 that learn, several per iteration when train_every < 4."""
+    config = make_config(learning_starts=8, train_every=train_every, num_envs=4, buffer_size=200,
+                         batch_size=4, target_period=16, log_every=4, probe_every=0,
+                         checkpoint_every=0, frames=40)  # fmt: skip
+    agent = build_agent("dqn", config)
+    state = jax.jit(lambda s: agent.segment(s, 10))(agent.init())
+    assert int(state.frames) == 40 and int(state.updates) == expected
